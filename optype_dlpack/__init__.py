@@ -1,0 +1,67 @@
+"""Typed and checked DLPack.
+
+The complete DLPack 1.3 protocols and enums for type checkers, and a C++ validator that
+opens a capsule at run time and checks it against the specification and your constraints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ._enums import (
+    DLPACK_VERSION,
+    DLDataType,
+    DLDataTypeCode,
+    DLDevice,
+    DLDeviceType,
+    DLPackFlags,
+    DLPackVersion,
+)
+from ._errors import (
+    DLPackConsumedError,
+    DLPackError,
+    DLPackValidationError,
+    DLPackVersionError,
+    Violation,
+)
+from ._protocols import (
+    CanDLPack,
+    CanDLPackCompat,
+    CanDLPackDevice,
+    HasDLPackCExchangeAPI,
+    SupportsDLPack,
+)
+from ._validate import Expect, TensorInfo, inspect, validate
+
+__all__ = [
+    "DLPACK_VERSION",
+    "CanDLPack",
+    "CanDLPackCompat",
+    "CanDLPackDevice",
+    "DLDataType",
+    "DLDataTypeCode",
+    "DLDevice",
+    "DLDeviceType",
+    "DLPackConsumedError",
+    "DLPackError",
+    "DLPackFlags",
+    "DLPackValidationError",
+    "DLPackVersion",
+    "DLPackVersionError",
+    "Expect",
+    "HasDLPackCExchangeAPI",
+    "SupportsDLPack",
+    "TensorInfo",
+    "Violation",
+    "__version__",
+    "get_include",
+    "inspect",
+    "validate",
+]
+
+__version__ = "0.1.0"
+
+
+def get_include() -> str:
+    """The directory holding the C++ headers (``#include <optype_dlpack/...>``)."""
+    return str(Path(__file__).parent / "include")

@@ -1,0 +1,62 @@
+"""Exceptions raised by validation, and the structured record of one violation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NamedTuple
+
+__all__ = [
+    "DLPackConsumedError",
+    "DLPackError",
+    "DLPackValidationError",
+    "DLPackVersionError",
+    "Violation",
+]
+
+
+class Violation(NamedTuple):
+    """One broken rule or unmet constraint.
+
+    ``rule`` is a stable id such as ``"shape.negative"`` (see docs/validation.md);
+    ``field`` names the part of the tensor at fault.
+    """
+
+    rule: str
+    field: str
+    expected: str
+    got: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: expected {self.expected}, got {self.got} [{self.rule}]"
+
+
+class DLPackError(Exception):
+    """Base class of this package's errors."""
+
+
+class DLPackValidationError(DLPackError, ValueError):
+    """A DLPack tensor broke the specification or a declared constraint.
+
+    The message lists every violation, one per line; ``violations`` holds them as records.
+    """
+
+    violations: tuple[Violation, ...]
+
+    def __init__(self, violations: Iterable[Violation], /) -> None:
+        self.violations = tuple(violations)
+        count = len(self.violations)
+        lines = "".join(f"\n  {violation}" for violation in self.violations)
+        super().__init__(f"DLPack tensor failed validation ({count} violation{'s' if count != 1 else ''}):{lines}")
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        """The rule ids of the violations, in order."""
+        return tuple(violation.rule for violation in self.violations)
+
+
+class DLPackVersionError(DLPackValidationError):
+    """A versioned capsule's major version is not 1: nothing after ``flags`` was read."""
+
+
+class DLPackConsumedError(DLPackValidationError):
+    """The capsule was already consumed (named ``used_dltensor`` or ``used_dltensor_versioned``)."""

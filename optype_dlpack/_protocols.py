@@ -1,0 +1,77 @@
+"""Structural types of the Python DLPack protocol (array API 2023.12+, DLPack 1.3).
+
+Drop-in compatible with ``optype.dlpack``: the same names, the same type parameters.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Protocol
+
+if sys.version_info >= (3, 13):
+    from types import CapsuleType
+    from typing import TypeVar, runtime_checkable
+else:
+    from typing_extensions import CapsuleType, TypeVar, runtime_checkable
+
+__all__ = [
+    "CanDLPack",
+    "CanDLPackCompat",
+    "CanDLPackDevice",
+    "HasDLPackCExchangeAPI",
+    "SupportsDLPack",
+]
+
+# NOTE: both are covariant: they only appear in return types (``__dlpack_device__``) or in
+# the ``dl_device`` argument, which mirrors the device the producer itself reports.
+_DeviceTypeT_co = TypeVar("_DeviceTypeT_co", bound=int, default=int, covariant=True)
+_DeviceIdT_co = TypeVar("_DeviceIdT_co", bound=int, default=int, covariant=True)
+
+
+@runtime_checkable
+class CanDLPack(Protocol[_DeviceTypeT_co, _DeviceIdT_co]):
+    """An object with the full array API ``__dlpack__`` (keyword-only arguments)."""
+
+    def __dlpack__(
+        self,
+        /,
+        *,
+        stream: int | Any | None = ...,
+        max_version: tuple[int, int] | None = ...,
+        dl_device: tuple[_DeviceTypeT_co, _DeviceIdT_co] | None = ...,  # type: ignore[misc]
+        copy: bool | Any | None = ...,
+    ) -> CapsuleType: ...
+
+
+@runtime_checkable
+class CanDLPackCompat(Protocol):
+    """A legacy producer: ``__dlpack__`` takes at most a ``stream`` keyword (pre-2023.12)."""
+
+    def __dlpack__(self, /, *, stream: None = ...) -> CapsuleType: ...
+
+
+@runtime_checkable
+class CanDLPackDevice(Protocol[_DeviceTypeT_co, _DeviceIdT_co]):
+    """An object that reports where its data lives, as ``(device_type, device_id)``."""
+
+    def __dlpack_device__(self, /) -> tuple[_DeviceTypeT_co, _DeviceIdT_co]: ...
+
+
+@runtime_checkable
+class SupportsDLPack(
+    CanDLPack[_DeviceTypeT_co, _DeviceIdT_co],
+    CanDLPackDevice[_DeviceTypeT_co, _DeviceIdT_co],
+    Protocol[_DeviceTypeT_co, _DeviceIdT_co],
+):
+    """A complete DLPack producer: ``__dlpack__`` and ``__dlpack_device__``."""
+
+
+@runtime_checkable
+class HasDLPackCExchangeAPI(Protocol):
+    """A producer type offering the DLPack 1.3 C exchange API.
+
+    The attribute lives on the type and holds a capsule named ``"dlpack_exchange_api"``
+    that points to a static ``DLPackExchangeAPI`` table.
+    """
+
+    __dlpack_c_exchange_api__: CapsuleType

@@ -1,0 +1,337 @@
+/// optype_dlpack/check.hpp — the DLPack 1.3 rule set, applied to a borrowed managed tensor.
+///
+/// Each rule has a stable id (e.g. "shape.null", "strides.null_since_1_2", "dtype.bits").
+/// The checks allocate nothing while a tensor is valid: a Report only grows on failure.
+/// The spec these rules come from is dlpack.h v1.3 and the DLPack Python specification.
+#pragma once
+
+#include "dlpack.hpp"
+#include "tables.hpp"
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace optype_dlpack {
+
+/// One broken rule or unmet constraint: `field: expected …, got … [rule]`.
+struct Violation {
+    const char* rule;   ///< stable id, e.g. "shape.negative"
+    const char* field;  ///< the field of the tensor at fault, e.g. "shape"
+    std::string expected;
+    std::string got;
+};
+
+/// What kind of failure a report holds, which selects the exception raised for it.
+enum class FailureKind : std::uint8_t { none, invalid, version, consumed };
+
+/// Violations found so far. Empty (and allocation-free) while everything holds.
+class Report {
+public:
+    bool ok() const noexcept { return items_.empty(); }
+    FailureKind kind() const noexcept { return items_.empty() ? FailureKind::none : kind_; }
+    const std::vector<Violation>& violations() const noexcept { return items_; }
+
+    void add(const char* rule, const char* field, std::string expected, std::string got,
+             FailureKind kind = FailureKind::invalid) {
+        if (items_.empty() || kind > kind_) kind_ = kind;
+        items_.push_back(Violation{rule, field, std::move(expected), std::move(got)});
+    }
+
+private:
+    std::vector<Violation> items_;
+    FailureKind kind_ = FailureKind::invalid;
+};
+
+/// A managed tensor as found in a capsule (or received through the C exchange API).
+/// Borrowed: whoever produced it keeps it alive while it is checked.
+struct ManagedView {
+    const DLTensor* tensor = nullptr;
+    bool versioned = false;
+    DLPackVersion version{0, 0};  ///< {0, 0} for legacy capsules
+    std::uint64_t flags = 0;      ///< always 0 for legacy capsules
+};
+
+/// Facts derived from a tensor that passed the structural rules.
+struct Geometry {
+    std::int64_t size = 0;        ///< number of elements
+    std::int64_t min_offset = 0;  ///< lowest element offset reached, relative to element 0
+    std::int64_t max_offset = 0;  ///< highest element offset reached
+    std::uint64_t nbytes = 0;     ///< bytes the elements occupy if stored compactly
+    std::uint32_t element_bits = 0;  ///< bits * lanes
+    bool strides_implied = false;    ///< NULL strides: compact row-major
+    bool c_contiguous = false;
+    bool f_contiguous = false;
+
+    /// Byte range [low, high) addressed relative to `data`, byte_offset included.
+    /// Empty tensors address nothing (low == high == byte_offset).
+    std::int64_t byte_low = 0;
+    std::int64_t byte_high = 0;
+};
+
+namespace detail {
+
+inline std::string to_str(std::int64_t v) { return std::to_string(v); }
+
+inline bool mul_overflows(std::int64_t a, std::int64_t b, std::int64_t* out) noexcept {
+    return __builtin_mul_overflow(a, b, out);
+}
+inline bool add_overflows(std::int64_t a, std::int64_t b, std::int64_t* out) noexcept {
+    return __builtin_add_overflow(a, b, out);
+}
+
+/// Bytes spanned by `count` consecutive elements of `element_bits` each (sub-byte types are
+/// packed unless the producer says they are padded).
+inline bool span_bytes(std::int64_t count, std::uint32_t element_bits, bool padded, std::int64_t* out) noexcept {
+    if (element_bits >= 8 || padded) {
+        std::int64_t per = static_cast<std::int64_t>((element_bits + 7) / 8);
+        return !mul_overflows(count, per, out);
+    }
+    std::int64_t bits = 0;
+    if (mul_overflows(count, static_cast<std::int64_t>(element_bits), &bits)) return false;
+    *out = (bits + 7) / 8;
+    return true;
+}
+
+inline std::string hex(const void* p) {
+    char buf[2 + 16 + 1];
+    std::snprintf(buf, sizeof buf, "0x%llx",
+                  static_cast<unsigned long long>(reinterpret_cast<std::uintptr_t>(p)));
+    return buf;
+}
+
+}  // namespace detail
+
+/// The shape of a legacy managed tensor read by mistake from a versioned struct: its data
+/// word then holds a DLPackVersion {1, minor}. No real data pointer looks like that.
+inline bool looks_like_version_word(const void* data) noexcept {
+    auto word = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(data));
+    return (word & 0xffffffffu) == 1u && (word >> 32) <= 255u;
+}
+
+/// Applies every structural rule of DLPack 1.3. Returns true and fills `geometry` when the
+/// tensor is valid; otherwise records each violation in `report`. Reads nothing past
+/// `flags` of a versioned tensor whose major version is not 1, and never dereferences
+/// shape or strides before their pointers and ndim are known to be sane.
+inline bool check_structure(const ManagedView& view, Report& report, Geometry* geometry) {
+    using detail::to_str;
+    if (view.tensor == nullptr) {
+        report.add("managed.null", "capsule", "a DLManagedTensor pointer", "NULL");
+        return false;
+    }
+    if (view.versioned) {
+        if (view.version.major != DLPACK_MAJOR_VERSION) {
+            if (view.version.major > 255) {
+                // The first word is not a version at all: a legacy struct under a versioned name.
+                report.add("capsule.layout", "capsule",
+                           "a DLManagedTensorVersioned under the name 'dltensor_versioned'",
+                           "a version word of " + std::to_string(view.version.major) + "." +
+                               std::to_string(view.version.minor) +
+                               " (a legacy DLManagedTensor under the versioned name?)",
+                           FailureKind::version);
+            } else {
+                report.add("version.major", "version", "major version 1",
+                           std::to_string(view.version.major) + "." + std::to_string(view.version.minor),
+                           FailureKind::version);
+            }
+            return false;  // a different major may lay out dl_tensor differently
+        }
+        if ((view.flags & ~kKnownFlags) != 0) {
+            report.add("flags.unknown", "flags", "only bits 0-2 (READ_ONLY, IS_COPIED, IS_SUBBYTE_TYPE_PADDED)",
+                       "0x" + [&] {
+                           char b[17];
+                           std::snprintf(b, sizeof b, "%llx", static_cast<unsigned long long>(view.flags));
+                           return std::string(b);
+                       }());
+        }
+    } else if (looks_like_version_word(view.tensor->data)) {
+        report.add("capsule.layout", "capsule", "a legacy DLManagedTensor under the name 'dltensor'",
+                   "what looks like a DLManagedTensorVersioned (its first word reads as version 1." +
+                       std::to_string(reinterpret_cast<std::uintptr_t>(view.tensor->data) >> 32) + ")");
+        return false;
+    }
+
+    const DLTensor& t = *view.tensor;
+    bool ok = true;
+
+    // device
+    const DeviceTypeInfo* device = find_device_type(static_cast<std::int32_t>(t.device.device_type));
+    if (device == nullptr) {
+        report.add("device.type", "device.device_type", "a DLDeviceType of DLPack 1.3 (1-4, 7-18)",
+                   "non-standard device type " + to_str(static_cast<std::int32_t>(t.device.device_type)));
+        ok = false;
+    }
+    if (t.device.device_id < 0) {
+        report.add("device.id", "device.device_id", "a device id >= 0", to_str(t.device.device_id));
+        ok = false;
+    } else if (t.device.device_type == kDLCPU && t.device.device_id != 0) {
+        report.add("device.cpu_id", "device.device_id", "0 for kDLCPU", to_str(t.device.device_id));
+        ok = false;
+    }
+
+    // dtype
+    const DTypeCodeInfo* code = find_dtype_code(t.dtype.code);
+    if (code == nullptr) {
+        report.add("dtype.code", "dtype.code", "a DLDataTypeCode of DLPack 1.3 (0-17)",
+                   "unknown code " + to_str(t.dtype.code));
+        ok = false;
+    } else if (!dtype_bits_valid(*code, t.dtype.bits)) {
+        report.add("dtype.bits", "dtype.bits",
+                   std::string(code->valid_bits) + " bits for " + code->header_name,
+                   to_str(t.dtype.bits));
+        ok = false;
+    }
+    if (t.dtype.lanes == 0) {
+        report.add("dtype.lanes", "dtype.lanes", "lanes >= 1", "0");
+        ok = false;
+    }
+    const std::uint32_t element_bits = static_cast<std::uint32_t>(t.dtype.bits) * t.dtype.lanes;
+    const bool padded = (view.flags & kFlagSubbytePadded) != 0;
+    if (padded && element_bits >= 8) {
+        report.add("flags.subbyte_padded", "flags",
+                   "IS_SUBBYTE_TYPE_PADDED only with a sub-byte dtype (bits * lanes < 8)",
+                   "it set with " + format_dtype(t.dtype.code, t.dtype.bits, t.dtype.lanes));
+        ok = false;
+    }
+
+    // ndim, shape, strides: pointers are only followed once ndim and the pointers are sane
+    if (t.ndim < 0) {
+        report.add("ndim.negative", "ndim", "ndim >= 0", to_str(t.ndim));
+        return false;
+    }
+    if (t.ndim > kMaxNdim) {
+        report.add("ndim.too_large", "ndim", "ndim <= " + to_str(kMaxNdim), to_str(t.ndim));
+        return false;
+    }
+    if (t.ndim > 0 && t.shape == nullptr) {
+        report.add("shape.null", "shape", "a shape array of " + to_str(t.ndim) + " extents", "NULL");
+        return false;
+    }
+    const bool strides_null = t.ndim > 0 && t.strides == nullptr;
+    if (strides_null && view.versioned && view.version.minor >= 2) {
+        report.add("strides.null_since_1_2", "strides",
+                   "non-NULL strides for ndim " + to_str(t.ndim) + " (required since DLPack 1.2)",
+                   "NULL in a version " + to_str(view.version.major) + "." + to_str(view.version.minor) +
+                       " capsule");
+        ok = false;
+    }
+
+    std::int64_t size = 1;
+    bool size_overflow = false;
+    for (std::int32_t i = 0; i < t.ndim; ++i) {
+        if (t.shape[i] < 0) {
+            report.add("shape.negative", "shape", "extents >= 0",
+                       "shape[" + to_str(i) + "] = " + to_str(t.shape[i]));
+            ok = false;
+        } else if (!size_overflow && detail::mul_overflows(size, t.shape[i], &size)) {
+            size_overflow = true;
+        }
+    }
+    if (!ok) return false;
+    bool empty = false;
+    for (std::int32_t i = 0; i < t.ndim; ++i) empty = empty || t.shape[i] == 0;
+    if (empty) size = 0, size_overflow = false;
+    if (size_overflow) {
+        report.add("size.overflow", "shape", "an element count that fits in int64", "an overflowing product");
+        return false;
+    }
+
+    // Offsets reached, in elements relative to element 0 (strides as given, or implied compact).
+    std::int64_t min_off = 0, max_off = 0, implied = 1;
+    bool c_contig = true, f_contig = true;
+    if (!empty) {
+        for (std::int32_t i = t.ndim - 1; i >= 0; --i) {
+            std::int64_t stride = strides_null ? implied : t.strides[i];
+            std::int64_t reach = 0;
+            if (detail::mul_overflows(t.shape[i] - 1, stride, &reach) ||
+                (reach < 0 ? detail::add_overflows(min_off, reach, &min_off)
+                           : detail::add_overflows(max_off, reach, &max_off))) {
+                report.add("extent.overflow", "strides", "offsets that fit in int64",
+                           "an overflowing offset along axis " + to_str(i));
+                return false;
+            }
+            if (strides_null) implied *= t.shape[i];  // cannot overflow: bounded by size
+        }
+        if (!strides_null) {
+            std::int64_t expected = 1;
+            for (std::int32_t i = t.ndim - 1; i >= 0; --i) {
+                if (t.shape[i] != 1 && t.strides[i] != expected) c_contig = false;
+                expected *= t.shape[i];
+            }
+            expected = 1;
+            for (std::int32_t i = 0; i < t.ndim; ++i) {
+                if (t.shape[i] != 1 && t.strides[i] != expected) f_contig = false;
+                expected *= t.shape[i];
+            }
+        } else {
+            std::int32_t long_axes = 0;
+            for (std::int32_t i = 0; i < t.ndim; ++i) long_axes += t.shape[i] != 1 ? 1 : 0;
+            f_contig = long_axes <= 1;
+        }
+    }
+
+    if (t.data == nullptr && size > 0) {
+        report.add("data.null", "data", "a data pointer (NULL only for empty tensors)",
+                   "NULL for " + to_str(size) + " elements");
+        ok = false;
+    }
+
+    std::int64_t nbytes = 0;
+    std::int64_t low = 0, high = 0;
+    if (t.byte_offset > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        report.add("byte_offset.overflow", "byte_offset", "a byte offset that fits in int64",
+                   std::to_string(t.byte_offset));
+        return false;
+    }
+    const auto offset = static_cast<std::int64_t>(t.byte_offset);
+    if (element_bits != 0) {
+        std::int64_t span = 0, below = 0;
+        bool fits = detail::span_bytes(size, element_bits, padded, &nbytes);
+        if (fits && !empty) {
+            fits = detail::span_bytes(max_off - min_off + 1, element_bits, padded, &span) &&
+                   detail::span_bytes(-min_off, element_bits, padded, &below) &&
+                   !detail::add_overflows(offset, -below, &low) && !detail::add_overflows(low, span, &high);
+        } else {
+            low = high = offset;
+        }
+        if (!fits) {
+            report.add("extent.overflow", "shape", "a byte extent that fits in int64",
+                       "an overflowing byte extent");
+            return false;
+        }
+    }
+    if (!ok) return false;
+
+    if (geometry != nullptr) {
+        geometry->size = size;
+        geometry->min_offset = min_off;
+        geometry->max_offset = max_off;
+        geometry->nbytes = static_cast<std::uint64_t>(nbytes);
+        geometry->element_bits = element_bits;
+        geometry->strides_implied = strides_null;
+        geometry->c_contiguous = c_contig;
+        geometry->f_contiguous = f_contig;
+        geometry->byte_low = low;
+        geometry->byte_high = high;
+    }
+    return true;
+}
+
+/// Writes the tensor's strides (in elements) into `out[0..ndim)`, computing compact
+/// row-major strides when the producer sent NULL (legal before DLPack 1.2).
+inline void fill_strides(const DLTensor& t, std::int64_t* out) noexcept {
+    if (t.ndim <= 0) return;
+    if (t.strides != nullptr) {
+        for (std::int32_t i = 0; i < t.ndim; ++i) out[i] = t.strides[i];
+        return;
+    }
+    std::int64_t implied = 1;
+    for (std::int32_t i = t.ndim - 1; i >= 0; --i) {
+        out[i] = implied;
+        implied *= t.shape[i] > 0 ? t.shape[i] : 1;
+    }
+}
+
+}  // namespace optype_dlpack

@@ -1,0 +1,120 @@
+/// optype_dlpack/source.hpp — obtains a borrowed DLPack tensor from a Python object the way a
+/// careful consumer does: from a capsule (never renamed, consumed or freed), from the
+/// DLPack 1.3 C exchange API of the object's type, or from its __dlpack__ method.
+///
+/// Needs <Python.h> (included first by the including translation unit).
+#pragma once
+
+#include "check.hpp"
+#include "tables.hpp"
+
+#include <Python.h>
+
+#include <cstdint>
+#include <cstring>
+
+namespace optype_dlpack {
+
+/// How a tensor was obtained.
+enum class SourceKind : std::uint8_t { capsule, dunder_dlpack, exchange_api };
+
+/// Why a tensor could not be obtained, when no Python exception says it already.
+enum class SourceError : std::uint8_t { none, consumed, python_error };
+
+/// Keeps whatever the tensor borrows from alive, and releases it exactly once.
+class Source {
+public:
+    Source() = default;
+    Source(const Source&) = delete;
+    Source& operator=(const Source&) = delete;
+    ~Source() { release(); }
+
+    ManagedView view;
+    SourceKind kind = SourceKind::capsule;
+    bool has_reported_device = false;  ///< __dlpack_device__() was asked
+    DLDevice reported_device{kDLCPU, 0};
+    const char* consumed_name = nullptr;  ///< set with SourceError::consumed
+
+    /// Releases the tensor now (the producer's deleter runs if we own it).
+    void release() noexcept {
+        if (owned_ != nullptr) {
+            DLManagedTensorVersioned* owned = owned_;
+            owned_ = nullptr;
+            if (owned->deleter != nullptr) owned->deleter(owned);
+        }
+        Py_CLEAR(capsule_);
+        Py_CLEAR(object_);
+    }
+
+    /// The capsule that holds the tensor (new reference), or nullptr if none does.
+    PyObject* capsule() const noexcept { return capsule_; }
+
+    /// Reads a capsule. Borrowed: the caller keeps owning it. Sets a Python TypeError for
+    /// a capsule of another kind; returns SourceError::consumed for a used_* capsule.
+    SourceError from_capsule(PyObject* capsule) noexcept {
+        const char* name = PyCapsule_GetName(capsule);
+        if (name == nullptr && PyErr_Occurred()) return SourceError::python_error;
+        kind = SourceKind::capsule;
+        if (name != nullptr && std::strcmp(name, kVersionedName) == 0) {
+            auto* managed = static_cast<DLManagedTensorVersioned*>(PyCapsule_GetPointer(capsule, name));
+            if (managed == nullptr) return SourceError::python_error;
+            view.versioned = true;
+            view.version = managed->version;
+            view.flags = managed->version.major == DLPACK_MAJOR_VERSION ? managed->flags : 0;
+            view.tensor = &managed->dl_tensor;
+        } else if (name != nullptr && std::strcmp(name, kLegacyName) == 0) {
+            auto* managed = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule, name));
+            if (managed == nullptr) return SourceError::python_error;
+            view.versioned = false;
+            view.version = DLPackVersion{0, 0};
+            view.flags = 0;
+            view.tensor = &managed->dl_tensor;
+        } else if (name != nullptr &&
+                   (std::strcmp(name, kUsedVersionedName) == 0 || std::strcmp(name, kUsedLegacyName) == 0)) {
+            consumed_name = name;
+            return SourceError::consumed;
+        } else {
+            PyErr_Format(PyExc_TypeError,
+                         "expected a DLPack capsule named 'dltensor' or 'dltensor_versioned', "
+                         "got a capsule named %s%s%s",
+                         name != nullptr ? "'" : "", name != nullptr ? name : "NULL", name != nullptr ? "'" : "");
+            return SourceError::python_error;
+        }
+        Py_INCREF(capsule);
+        Py_XSETREF(capsule_, capsule);
+        return SourceError::none;
+    }
+
+    /// Takes ownership of a managed tensor received from the exchange API.
+    void adopt(DLManagedTensorVersioned* managed, PyObject* producer) noexcept {
+        owned_ = managed;
+        kind = SourceKind::exchange_api;
+        view.versioned = true;
+        view.version = managed->version;
+        view.flags = managed->version.major == DLPACK_MAJOR_VERSION ? managed->flags : 0;
+        view.tensor = &managed->dl_tensor;
+        Py_INCREF(producer);
+        Py_XSETREF(object_, producer);
+    }
+
+    /// Points at a DLTensor filled by dltensor_from_py_object_no_sync, valid while the
+    /// producer object lives (it is held here) and is not mutated.
+    DLTensor* borrow_slot(PyObject* producer, DLPackVersion api_version) noexcept {
+        kind = SourceKind::exchange_api;
+        view.versioned = true;
+        view.version = api_version;
+        view.flags = 0;
+        view.tensor = &slot_;
+        Py_INCREF(producer);
+        Py_XSETREF(object_, producer);
+        return &slot_;
+    }
+
+private:
+    PyObject* capsule_ = nullptr;
+    PyObject* object_ = nullptr;
+    DLManagedTensorVersioned* owned_ = nullptr;
+    DLTensor slot_{};
+};
+
+}  // namespace optype_dlpack

@@ -1,0 +1,226 @@
+/// optype_dlpack/tables.hpp — names and rules for DLPack device types and dtype codes.
+///
+/// The tables are written against the enumerator names of dlpack.h (v1.3), so the values
+/// always come from the header being compiled against.
+#pragma once
+
+#include "dlpack.hpp"
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace optype_dlpack {
+
+/// One standard device type.
+struct DeviceTypeInfo {
+    std::int32_t code;
+    const char* name;         ///< lower-case name used in strings such as "cuda:1"
+    const char* header_name;  ///< the enumerator's name in dlpack.h
+    bool stream_device;       ///< producers take a stream (CUDA/ROCm): ask with stream=-1
+    bool host_accessible;     ///< the CPU may read the data directly
+};
+
+inline constexpr DeviceTypeInfo kDeviceTypes[] = {
+    {kDLCPU, "cpu", "kDLCPU", false, true},
+    {kDLCUDA, "cuda", "kDLCUDA", true, false},
+    {kDLCUDAHost, "cuda_host", "kDLCUDAHost", false, true},
+    {kDLOpenCL, "opencl", "kDLOpenCL", false, false},
+    {kDLVulkan, "vulkan", "kDLVulkan", false, false},
+    {kDLMetal, "metal", "kDLMetal", false, false},
+    {kDLVPI, "vpi", "kDLVPI", false, false},
+    {kDLROCM, "rocm", "kDLROCM", true, false},
+    {kDLROCMHost, "rocm_host", "kDLROCMHost", false, true},
+    {kDLExtDev, "ext_dev", "kDLExtDev", false, false},
+    {kDLCUDAManaged, "cuda_managed", "kDLCUDAManaged", true, true},
+    {kDLOneAPI, "one_api", "kDLOneAPI", false, false},
+    {kDLWebGPU, "webgpu", "kDLWebGPU", false, false},
+    {kDLHexagon, "hexagon", "kDLHexagon", false, false},
+    {kDLMAIA, "maia", "kDLMAIA", false, false},
+    {kDLTrn, "trn", "kDLTrn", false, false},
+};
+
+/// The standard device type with this code, or nullptr.
+inline const DeviceTypeInfo* find_device_type(std::int32_t code) noexcept {
+    for (const auto& info : kDeviceTypes) {
+        if (info.code == code) return &info;
+    }
+    return nullptr;
+}
+
+/// One standard dtype code and the bit widths valid for it.
+struct DTypeCodeInfo {
+    std::uint8_t code;
+    const char* name;         ///< prefix used in names ("float" + "32"); full name if fixed_bits
+    const char* header_name;  ///< the enumerator's name in dlpack.h
+    std::uint8_t fixed_bits;  ///< the only valid width, or 0 when several are valid
+    const char* valid_bits;   ///< human description of the valid widths
+};
+
+inline constexpr DTypeCodeInfo kDTypeCodes[] = {
+    {kDLInt, "int", "kDLInt", 0, "1-8, 16, 32, 64 or 128"},
+    {kDLUInt, "uint", "kDLUInt", 0, "1-8, 16, 32, 64 or 128"},
+    {kDLFloat, "float", "kDLFloat", 0, "16, 32, 64 or 128"},
+    {kDLOpaqueHandle, "opaque", "kDLOpaqueHandle", 0, "at least 1"},
+    {kDLBfloat, "bfloat16", "kDLBfloat", 16, "16"},
+    {kDLComplex, "complex", "kDLComplex", 0, "32, 64 or 128"},
+    {kDLBool, "bool", "kDLBool", 8, "8"},
+    {kDLFloat8_e3m4, "float8_e3m4", "kDLFloat8_e3m4", 8, "8"},
+    {kDLFloat8_e4m3, "float8_e4m3", "kDLFloat8_e4m3", 8, "8"},
+    {kDLFloat8_e4m3b11fnuz, "float8_e4m3b11fnuz", "kDLFloat8_e4m3b11fnuz", 8, "8"},
+    {kDLFloat8_e4m3fn, "float8_e4m3fn", "kDLFloat8_e4m3fn", 8, "8"},
+    {kDLFloat8_e4m3fnuz, "float8_e4m3fnuz", "kDLFloat8_e4m3fnuz", 8, "8"},
+    {kDLFloat8_e5m2, "float8_e5m2", "kDLFloat8_e5m2", 8, "8"},
+    {kDLFloat8_e5m2fnuz, "float8_e5m2fnuz", "kDLFloat8_e5m2fnuz", 8, "8"},
+    {kDLFloat8_e8m0fnu, "float8_e8m0fnu", "kDLFloat8_e8m0fnu", 8, "8"},
+    {kDLFloat6_e2m3fn, "float6_e2m3fn", "kDLFloat6_e2m3fn", 6, "6"},
+    {kDLFloat6_e3m2fn, "float6_e3m2fn", "kDLFloat6_e3m2fn", 6, "6"},
+    {kDLFloat4_e2m1fn, "float4_e2m1fn", "kDLFloat4_e2m1fn", 4, "4"},
+};
+
+/// The standard dtype code with this value, or nullptr.
+inline const DTypeCodeInfo* find_dtype_code(std::uint8_t code) noexcept {
+    for (const auto& info : kDTypeCodes) {
+        if (info.code == code) return &info;
+    }
+    return nullptr;
+}
+
+/// Whether `bits` is a valid width for a known dtype code.
+inline bool dtype_bits_valid(const DTypeCodeInfo& info, std::uint8_t bits) noexcept {
+    if (info.fixed_bits != 0) return bits == info.fixed_bits;
+    switch (info.code) {
+        case kDLInt:
+        case kDLUInt:
+            return (bits >= 1 && bits <= 8) || bits == 16 || bits == 32 || bits == 64 || bits == 128;
+        case kDLFloat:
+            return bits == 16 || bits == 32 || bits == 64 || bits == 128;
+        case kDLComplex:
+            return bits == 32 || bits == 64 || bits == 128;
+        default:  // opaque handle: any width the two sides agree on
+            return bits >= 1;
+    }
+}
+
+/// "float32", "bfloat16", "bool", "float8_e4m3fn", "float32x4" (4 lanes), or "code7_bits8".
+inline std::string format_dtype(std::uint8_t code, std::uint8_t bits, std::uint16_t lanes) {
+    std::string out;
+    const DTypeCodeInfo* info = find_dtype_code(code);
+    if (info == nullptr) {
+        out = "code" + std::to_string(code) + "_bits" + std::to_string(bits);
+    } else if (info->fixed_bits != 0 && bits == info->fixed_bits) {
+        out = info->name;
+    } else if (info->fixed_bits != 0) {  // a fixed-width code with a wrong width
+        out = std::string(info->name) + "(bits=" + std::to_string(bits) + ")";
+    } else {
+        out = std::string(info->name) + std::to_string(bits);
+    }
+    if (lanes != 1) out += "x" + std::to_string(lanes);
+    return out;
+}
+
+/// Parse a dtype name (the inverse of format_dtype, plus "float"/"double"/"half" aliases).
+/// Returns false if the name is not a valid dtype.
+inline bool parse_dtype(std::string_view text, DLDataType* out) noexcept {
+    std::uint16_t lanes = 1;
+    // a trailing "x<lanes>" for vector types, e.g. float32x4
+    auto xpos = text.rfind('x');
+    if (xpos != std::string_view::npos && xpos + 1 < text.size() && xpos > 0 &&
+        text[xpos - 1] >= '0' && text[xpos - 1] <= '9') {
+        unsigned value = 0;
+        for (std::size_t i = xpos + 1; i < text.size(); ++i) {
+            char c = text[i];
+            if (c < '0' || c > '9' || value > 6553) return false;
+            value = value * 10 + static_cast<unsigned>(c - '0');
+        }
+        if (value == 0 || value > 65535) return false;
+        lanes = static_cast<std::uint16_t>(value);
+        text = text.substr(0, xpos);
+    }
+    // torch spells packed pairs as a "_x<lanes>" suffix, e.g. float4_e2m1fn_x2
+    auto upos = text.rfind("_x");
+    if (lanes == 1 && upos != std::string_view::npos && upos + 2 < text.size()) {
+        unsigned value = 0;
+        bool digits = true;
+        for (std::size_t i = upos + 2; i < text.size(); ++i) {
+            char c = text[i];
+            if (c < '0' || c > '9' || value > 6553) { digits = false; break; }
+            value = value * 10 + static_cast<unsigned>(c - '0');
+        }
+        if (digits && value >= 1 && value <= 65535) {
+            lanes = static_cast<std::uint16_t>(value);
+            text = text.substr(0, upos);
+        }
+    }
+    if (text == "half") text = "float16";
+    if (text == "double") text = "float64";
+    if (text == "bfloat") text = "bfloat16";
+    for (const auto& info : kDTypeCodes) {
+        std::string_view name(info.name);
+        if (info.fixed_bits != 0) {
+            if (text == name) {
+                *out = DLDataType{info.code, info.fixed_bits, lanes};
+                return true;
+            }
+            continue;
+        }
+        if (text.size() <= name.size() || text.substr(0, name.size()) != name) continue;
+        std::string_view digits = text.substr(name.size());
+        unsigned bits = 0;
+        bool numeric = true;
+        for (char c : digits) {
+            if (c < '0' || c > '9' || bits > 25) { numeric = false; break; }
+            bits = bits * 10 + static_cast<unsigned>(c - '0');
+        }
+        if (!numeric) continue;  // e.g. "float8_e4m3fn" is a fixed-width name, not float + bits
+        if (bits == 0 || bits > 255 || (digits.size() > 1 && digits[0] == '0')) return false;
+        if (!dtype_bits_valid(info, static_cast<std::uint8_t>(bits))) return false;
+        *out = DLDataType{info.code, static_cast<std::uint8_t>(bits), lanes};
+        return true;
+    }
+    return false;
+}
+
+/// "cpu", "cuda:1" (plain CPU memory prints without its always-zero id).
+inline std::string format_device(std::int32_t type, std::int32_t id) {
+    const DeviceTypeInfo* info = find_device_type(type);
+    std::string out = info != nullptr ? info->name : "device" + std::to_string(type);
+    if (!(type == kDLCPU && id == 0)) out += ":" + std::to_string(id);
+    return out;
+}
+
+/// Parse "cpu", "cuda", "cuda:1", "CUDA_HOST", "cpu_pinned". Returns false on anything else.
+inline bool parse_device(std::string_view text, DLDevice* out) noexcept {
+    std::int32_t id = 0;
+    auto colon = text.find(':');
+    if (colon != std::string_view::npos) {
+        std::string_view digits = text.substr(colon + 1);
+        if (digits.empty() || digits.size() > 9) return false;
+        id = 0;
+        for (char c : digits) {
+            if (c < '0' || c > '9') return false;
+            id = id * 10 + (c - '0');
+        }
+        text = text.substr(0, colon);
+    }
+    char lower[32];
+    if (text.empty() || text.size() >= sizeof lower) return false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        char c = text[i];
+        lower[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    }
+    std::string_view name(lower, text.size());
+    if (name == "cpu_pinned") name = "cuda_host";
+    if (name == "gpu") name = "cuda";
+    for (const auto& info : kDeviceTypes) {
+        if (name == info.name) {
+            *out = DLDevice{static_cast<DLDeviceType>(info.code), id};
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace optype_dlpack
