@@ -359,6 +359,8 @@ void bind_tensor_info(py::module_& m) {
         .def_property_readonly("is_c_contiguous", [](const TI& t) { return t.c_contiguous; })
         .def_property_readonly("is_f_contiguous", [](const TI& t) { return t.f_contiguous; })
         .def_property_readonly("device_verified", [](const TI& t) { return verified_object(t.device_verified); })
+        // Generic in the stubs (TensorInfo[DeviceTypeT]); subscripting works at run time too.
+        .def_static("__class_getitem__", [](const py::object&) { return py::type::of<TI>(); }, py::arg("item"))
         .def("__repr__", [](const TI& t) {
             std::string out = "TensorInfo(device=" + od::format_device(static_cast<std::int32_t>(t.device.device_type),
                                                                       t.device.device_id);
