@@ -14,4 +14,9 @@ Status query_pointer(const void*, PointerFacts*, std::string* error) noexcept {
     return Status::unavailable;
 }
 
+Status copy_to_host(void*, const void*, std::size_t, std::string* error) noexcept {
+    if (error != nullptr) *error = driver_unavailable_reason();
+    return Status::unavailable;
+}
+
 }  // namespace optype_dlpack::cuda

@@ -37,4 +37,8 @@ const char* driver_unavailable_reason() noexcept;
 /// Asks the driver about `ptr`. Never creates or changes a current CUDA context.
 Status query_pointer(const void* ptr, PointerFacts* out, std::string* error) noexcept;
 
+/// Copies `bytes` from device (or managed) memory at `src` to host memory at `dst`, synchronously.
+/// Uses the context of the device that owns `src` without leaving it current afterwards.
+Status copy_to_host(void* dst, const void* src, std::size_t bytes, std::string* error) noexcept;
+
 }  // namespace optype_dlpack::cuda
