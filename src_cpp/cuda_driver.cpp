@@ -10,8 +10,10 @@
 #include "optype_dlpack/cuda.hpp"
 
 #include <dlfcn.h>
+#include <link.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -291,6 +293,30 @@ Status query_raw(const Driver& d, const void* ptr, RawFacts* out, std::string* e
     return Status::ok;
 }
 
+/// Walks the objects loaded into the process (dl_iterate_phdr) looking for libcuda.
+struct LoadedObjects {
+    bool count_only = false;  ///< read the loader's "objects ever added" count and stop
+    bool has_count = false;
+    unsigned long long adds = 0;
+    bool found_driver = false;
+};
+
+int visit_loaded_object(dl_phdr_info* info, std::size_t size, void* data) noexcept {
+    auto* state = static_cast<LoadedObjects*>(data);
+    if (state->count_only) {
+        state->has_count = size >= offsetof(dl_phdr_info, dlpi_adds) + sizeof(info->dlpi_adds);
+        if (state->has_count) state->adds = info->dlpi_adds;
+        return 1;
+    }
+    const char* name = info->dlpi_name != nullptr ? info->dlpi_name : "";
+    const char* slash = std::strrchr(name, '/');
+    if (std::strncmp(slash != nullptr ? slash + 1 : name, "libcuda.so", 10) == 0) {
+        state->found_driver = true;
+        return 1;
+    }
+    return 0;
+}
+
 }  // namespace
 
 const char* memory_type_name(MemoryType type) noexcept {
@@ -313,13 +339,24 @@ const char* driver_unavailable_reason() noexcept { return driver().unavailable.c
 
 bool driver_loaded_in_process() noexcept {
     if (disabled_by_environment()) return false;
-    static std::atomic<bool> seen{false};  // a library once loaded stays: only "no" is asked again
+    static std::atomic<bool> seen{false};  // a driver once loaded stays loaded
     if (seen.load(std::memory_order_relaxed)) return true;
-    void* handle = dlopen(kLibraryName, RTLD_LAZY | RTLD_NOLOAD);
-    if (handle == nullptr) return false;
-    dlclose(handle);  // RTLD_NOLOAD still counts a reference
-    seen.store(true, std::memory_order_relaxed);
-    return true;
+    // dlopen(RTLD_NOLOAD) would answer too, but it searches the file system each time it
+    // says no (tens of microseconds). The loader counts the objects it ever added: the list
+    // of loaded objects is only walked again when that count has moved.
+    static std::atomic<unsigned long long> walked_at{~0ull};
+    LoadedObjects first;
+    first.count_only = true;
+    dl_iterate_phdr(visit_loaded_object, &first);
+    if (first.has_count && first.adds == walked_at.load(std::memory_order_relaxed)) return false;
+    LoadedObjects all;
+    dl_iterate_phdr(visit_loaded_object, &all);
+    if (all.found_driver) {
+        seen.store(true, std::memory_order_relaxed);
+        return true;
+    }
+    if (first.has_count) walked_at.store(first.adds, std::memory_order_relaxed);
+    return false;
 }
 
 Status query_pointer(const void* ptr, PointerFacts* out, std::string* error) noexcept {
