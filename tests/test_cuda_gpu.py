@@ -204,11 +204,13 @@ def test_numba_arrays_verify(numba_cuda: Any, producer: Any, dtype: str) -> None
     host = np.arange(24).reshape(4, 6).astype(dtype)
     code = {"f": 2, "i": 0, "u": 1, "c": 5}[host.dtype.kind]
     dl_dtype = (code, host.dtype.itemsize * 8, 1)
-    arrays = [
-        (numba_cuda.to_device(host), (KDL_CUDA, numba_cuda.get_current_device().id)),
-        (numba_cuda.managed_array((4, 6), dtype=dtype), (KDL_CUDA_MANAGED, 0)),
-        (numba_cuda.pinned_array((4, 6), dtype=dtype), (KDL_CUDA_HOST, 0)),
-    ]
+    with warnings.catch_warnings():  # numba's first use of the driver may comment on it
+        warnings.simplefilter("ignore")
+        arrays = [
+            (numba_cuda.to_device(host), (KDL_CUDA, numba_cuda.get_current_device().id)),
+            (numba_cuda.managed_array((4, 6), dtype=dtype), (KDL_CUDA_MANAGED, 0)),
+            (numba_cuda.pinned_array((4, 6), dtype=dtype), (KDL_CUDA_HOST, 0)),
+        ]
     for array, device in arrays:
         if device[0] == KDL_CUDA_HOST:  # a host ndarray in page-locked memory
             pointer, strides = array.ctypes.data, array.strides
@@ -456,7 +458,9 @@ def test_from_dlpack_copy_leaves_no_context_current(torch: Any, libcuda: LibCuda
 def test_asdlpack_of_cuda_array_interface(torch: Any, cupy: Any, numba_cuda: Any) -> None:
     tensor = torch.arange(24, dtype=torch.float32, device="cuda").reshape(4, 6)[:, 1:]
     array = cupy.asarray(np.arange(24, dtype=np.int32).reshape(4, 6))[::2]
-    numba_array = numba_cuda.to_device(np.arange(12, dtype=np.float64))
+    with warnings.catch_warnings():  # numba's first use of the driver may comment on it
+        warnings.simplefilter("ignore")
+        numba_array = numba_cuda.to_device(np.arange(12, dtype=np.float64))
     for source in (tensor, array, numba_array):
         interface_only = types.SimpleNamespace(__cuda_array_interface__=source.__cuda_array_interface__)
         wrapped = optype_dlpack.asdlpack(interface_only)
