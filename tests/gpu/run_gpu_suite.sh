@@ -3,6 +3,7 @@
 #
 #   bash tests/gpu/run_gpu_suite.sh --download   # here, with internet: wheels into .whl/
 #   bash tests/gpu/run_gpu_suite.sh              # there, from the repository root
+#   bash tests/gpu/run_gpu_suite.sh tests/test_cuda_gpu.py -k two   # there: other pytest arguments
 #
 # Wheels the GPU machine may lack, carried in .whl/ (CPython 3.12, manylinux x86_64). Only
 # those missing there, or older than this project needs, are installed (into /tmp/site):
@@ -46,6 +47,8 @@ if [[ "${1:-}" == "--download" ]]; then
     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl "${WHEELS[@]}"
 fi
 
+pytest_args=("$@")
+(( ${#pytest_args[@]} )) || pytest_args=(tests)
 OUT=${OUT:-/tmp/optype-dlpack-gpu}
 DEADLINE=${DEADLINE:-510}
 mkdir -p "$OUT"
@@ -117,7 +120,7 @@ per_test=()
 "$PY" -P -c "import pytest_timeout" 2>/dev/null && per_test=(--timeout=240)
 echo "budget ${budget}s"
 timeout --kill-after=10 "$budget" "$PY" -P -m pytest -p no:cacheprovider -ra --durations=15 \
-  --basetemp=/tmp/optype-dlpack-pytest --junitxml="$OUT/gpu-junit.xml" "${per_test[@]}" tests
+  --basetemp=/tmp/optype-dlpack-pytest --junitxml="$OUT/gpu-junit.xml" "${per_test[@]}" "${pytest_args[@]}"
 status=$?
 (( status == 124 )) && echo "PYTEST STOPPED AT THE ${budget}s BUDGET"
 
