@@ -160,8 +160,8 @@ inline std::int8_t verify_addressed_memory(const DLTensor& t, const Geometry& ge
     if (at_low.range_holds(low) && high - at_low.range_start > at_low.range_size) {
         const std::uintptr_t end = at_low.range_start + at_low.range_size;
         report.add("device.extent", "shape",
-                   "addressed bytes " + byte_range(low, high) + " inside the allocation " +
-                       byte_range(at_low.range_start, end) + " that holds them",
+                   "addressed bytes inside the allocation " + byte_range(at_low.range_start, end) +
+                       " that holds them",
                    "bytes " + byte_range(low, high) + ", " + std::to_string(high - end) + " of them past its end");
         return 0;
     }
