@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ._conformance import CheckStatus, ConformanceCheck, ConformanceReport, check_producer
 from ._enums import (
     DLPACK_VERSION,
     DLDataType,
@@ -38,6 +39,9 @@ __all__ = [
     "CanDLPack",
     "CanDLPackCompat",
     "CanDLPackDevice",
+    "CheckStatus",
+    "ConformanceCheck",
+    "ConformanceReport",
     "DLDataType",
     "DLDataTypeCode",
     "DLDevice",
@@ -54,6 +58,7 @@ __all__ = [
     "TensorInfo",
     "Violation",
     "__version__",
+    "check_producer",
     "get_include",
     "inspect",
     "validate",

@@ -1,22 +1,466 @@
 // libcuda, opened at run time with dlopen (never linked), behind optype_dlpack/cuda.hpp.
+//
+// Entry points are looked up with dlsym under their ABI-versioned export names
+// (cuMemcpyDtoH_v2, cuCtxPushCurrent_v2, …): each name is one fixed signature, the one the
+// declarations below spell out, present in every driver since CUDA 11. cuGetProcAddress
+// would pick a version per requested CUDA release instead, but it exists only in 11.3+
+// drivers and changed its own signature in 12.0; a fixed ABI needs none of that. The
+// non-"_ptds" names are the legacy-default-stream variants, which is what a synchronous
+// copy wants.
 #include "optype_dlpack/cuda.hpp"
 
+#include <dlfcn.h>
+#include <link.h>
+
+#include <atomic>
+#include <cstddef>
 #include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <type_traits>
+
+#if defined(OPTYPE_DLPACK_HAVE_CUDA_H)
+#include <cuda.h>
+#endif
 
 namespace optype_dlpack::cuda {
+namespace {
 
-bool driver_available() noexcept { return false; }
+// ---------------------------------------------------------------------------------------
+// The driver ABI used here. With the CUDA Toolkit's cuda.h the types and values are the
+// header's; without it, the handful needed are declared by hand (values of the driver ABI,
+// which never changes them).
 
-const char* driver_unavailable_reason() noexcept { return "driver checks are not built yet"; }
+namespace abi {
+#if defined(OPTYPE_DLPACK_HAVE_CUDA_H)
+using Result = CUresult;
+using Device = CUdevice;
+using DevicePtr = CUdeviceptr;
+using Context = CUcontext;
+using PointerAttribute = CUpointer_attribute;
 
-Status query_pointer(const void*, PointerFacts*, std::string* error) noexcept {
-    if (error != nullptr) *error = driver_unavailable_reason();
-    return Status::unavailable;
+inline constexpr Result kSuccess = CUDA_SUCCESS;
+inline constexpr Result kErrorInvalidValue = CUDA_ERROR_INVALID_VALUE;
+
+inline constexpr PointerAttribute kAttrContext = CU_POINTER_ATTRIBUTE_CONTEXT;
+inline constexpr PointerAttribute kAttrMemoryType = CU_POINTER_ATTRIBUTE_MEMORY_TYPE;
+inline constexpr PointerAttribute kAttrIsManaged = CU_POINTER_ATTRIBUTE_IS_MANAGED;
+inline constexpr PointerAttribute kAttrDeviceOrdinal = CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL;
+inline constexpr PointerAttribute kAttrRangeStart = CU_POINTER_ATTRIBUTE_RANGE_START_ADDR;
+inline constexpr PointerAttribute kAttrRangeSize = CU_POINTER_ATTRIBUTE_RANGE_SIZE;
+
+inline constexpr unsigned kMemoryHost = CU_MEMORYTYPE_HOST;
+inline constexpr unsigned kMemoryDevice = CU_MEMORYTYPE_DEVICE;
+#else
+enum Result : int { kSuccess = 0, kErrorInvalidValue = 1 };  // CUresult
+using Device = int;                                          // CUdevice
+using DevicePtr = unsigned long long;                        // CUdeviceptr (64-bit builds)
+struct ContextRecord;                                        // struct CUctx_st
+using Context = ContextRecord*;                              // CUcontext
+enum PointerAttribute : int {                                // CUpointer_attribute
+    kAttrContext = 1,
+    kAttrMemoryType = 2,
+    kAttrIsManaged = 8,
+    kAttrDeviceOrdinal = 9,
+    kAttrRangeStart = 11,
+    kAttrRangeSize = 12,
+};
+inline constexpr unsigned kMemoryHost = 1;    // CU_MEMORYTYPE_HOST
+inline constexpr unsigned kMemoryDevice = 2;  // CU_MEMORYTYPE_DEVICE
+#endif
+static_assert(sizeof(DevicePtr) == sizeof(std::uint64_t), "CUdeviceptr is 64 bits on 64-bit builds");
+static_assert(sizeof(Result) == sizeof(int) && sizeof(PointerAttribute) == sizeof(int), "driver enums are int-sized");
+
+// One typedef per entry point, named after the export it is looked up under.
+using cuInit_t = Result (*)(unsigned int flags);
+using cuGetErrorName_t = Result (*)(Result error, const char** name);
+using cuDeviceGetCount_t = Result (*)(int* count);
+using cuDeviceGet_t = Result (*)(Device* device, int ordinal);
+using cuPointerGetAttribute_t = Result (*)(void* data, PointerAttribute attribute, DevicePtr ptr);
+using cuPointerGetAttributes_t = Result (*)(unsigned int count, PointerAttribute* attributes, void** data,
+                                            DevicePtr ptr);
+using cuCtxPushCurrent_v2_t = Result (*)(Context context);
+using cuCtxPopCurrent_v2_t = Result (*)(Context* context);
+using cuDevicePrimaryCtxRetain_t = Result (*)(Context* context, Device device);
+using cuDevicePrimaryCtxRelease_v2_t = Result (*)(Device device);
+using cuMemcpyDtoH_v2_t = Result (*)(void* dst, DevicePtr src, std::size_t bytes);
+
+#if defined(OPTYPE_DLPACK_HAVE_CUDA_H)
+// With the header at hand, each signature is checked against the driver's own declaration
+// (cuda.h maps the unversioned names used here to the same _v2 exports).
+static_assert(std::is_same_v<cuInit_t, decltype(&::cuInit)>);
+static_assert(std::is_same_v<cuGetErrorName_t, decltype(&::cuGetErrorName)>);
+static_assert(std::is_same_v<cuDeviceGetCount_t, decltype(&::cuDeviceGetCount)>);
+static_assert(std::is_same_v<cuDeviceGet_t, decltype(&::cuDeviceGet)>);
+static_assert(std::is_same_v<cuPointerGetAttribute_t, decltype(&::cuPointerGetAttribute)>);
+static_assert(std::is_same_v<cuPointerGetAttributes_t, decltype(&::cuPointerGetAttributes)>);
+static_assert(std::is_same_v<cuCtxPushCurrent_v2_t, decltype(&::cuCtxPushCurrent_v2)>);
+static_assert(std::is_same_v<cuCtxPopCurrent_v2_t, decltype(&::cuCtxPopCurrent_v2)>);
+static_assert(std::is_same_v<cuDevicePrimaryCtxRetain_t, decltype(&::cuDevicePrimaryCtxRetain)>);
+static_assert(std::is_same_v<cuDevicePrimaryCtxRelease_v2_t, decltype(&::cuDevicePrimaryCtxRelease_v2)>);
+static_assert(std::is_same_v<cuMemcpyDtoH_v2_t, decltype(&::cuMemcpyDtoH_v2)>);
+#endif
+}  // namespace abi
+
+constexpr const char* kLibraryName = "libcuda.so.1";
+constexpr const char* kDisableVariable = "OPTYPE_DLPACK_DISABLE_CUDA";
+
+bool disabled_by_environment() noexcept {
+    static const bool disabled = [] {
+        const char* value = std::getenv(kDisableVariable);
+        return value != nullptr && value[0] != '\0' && std::strcmp(value, "0") != 0;
+    }();
+    return disabled;
 }
 
-Status copy_to_host(void*, const void*, std::size_t, std::string* error) noexcept {
-    if (error != nullptr) *error = driver_unavailable_reason();
-    return Status::unavailable;
+/// The opened driver: entry points resolved once; immutable afterwards.
+struct Driver {
+    void* library = nullptr;
+    abi::cuGetErrorName_t get_error_name = nullptr;
+    abi::cuDeviceGetCount_t device_get_count = nullptr;
+    abi::cuDeviceGet_t device_get = nullptr;
+    abi::cuPointerGetAttribute_t pointer_get_attribute = nullptr;
+    abi::cuPointerGetAttributes_t pointer_get_attributes = nullptr;
+    abi::cuCtxPushCurrent_v2_t ctx_push = nullptr;
+    abi::cuCtxPopCurrent_v2_t ctx_pop = nullptr;
+    abi::cuDevicePrimaryCtxRetain_t primary_retain = nullptr;
+    abi::cuDevicePrimaryCtxRelease_v2_t primary_release = nullptr;
+    abi::cuMemcpyDtoH_v2_t memcpy_dtoh = nullptr;
+    std::string unavailable;  ///< why it cannot be used; empty when it can
+
+    bool usable() const noexcept { return unavailable.empty(); }
+
+    /// "CUDA_ERROR_INVALID_VALUE", or the number when the driver has no name for it.
+    std::string result_name(abi::Result result) const {
+        const char* name = nullptr;
+        if (get_error_name != nullptr && get_error_name(result, &name) == abi::kSuccess && name != nullptr) {
+            return name;
+        }
+        return "CUresult " + std::to_string(static_cast<int>(result));
+    }
+
+    std::string failure(const char* call, abi::Result result) const {
+        return std::string(call) + " failed: " + result_name(result);
+    }
+};
+
+template <typename Fn>
+bool resolve(void* library, const char* name, Fn* out) noexcept {
+    void* symbol = dlsym(library, name);
+    // dlsym hands back an object pointer; POSIX guarantees it converts to a function pointer.
+    *out = reinterpret_cast<Fn>(symbol);
+    return symbol != nullptr;
+}
+
+Driver open_driver() {
+    Driver d;
+    if (disabled_by_environment()) {
+        d.unavailable = std::string(kDisableVariable) + "=" + std::getenv(kDisableVariable) +
+                        " disables the CUDA driver";
+        return d;
+    }
+    d.library = dlopen(kLibraryName, RTLD_NOW | RTLD_LOCAL);
+    if (d.library == nullptr) {
+        const char* why = dlerror();
+        d.unavailable = std::string(kLibraryName) + " cannot be loaded (no NVIDIA driver?): " +
+                        (why != nullptr ? why : "unknown dlopen error");
+        return d;
+    }
+    abi::cuInit_t init = nullptr;
+    const char* missing = nullptr;
+    // clang-format off
+    if (!resolve(d.library, "cuInit", &init)) missing = "cuInit";
+    else if (!resolve(d.library, "cuGetErrorName", &d.get_error_name)) missing = "cuGetErrorName";
+    else if (!resolve(d.library, "cuDeviceGetCount", &d.device_get_count)) missing = "cuDeviceGetCount";
+    else if (!resolve(d.library, "cuDeviceGet", &d.device_get)) missing = "cuDeviceGet";
+    else if (!resolve(d.library, "cuPointerGetAttribute", &d.pointer_get_attribute)) missing = "cuPointerGetAttribute";
+    else if (!resolve(d.library, "cuPointerGetAttributes", &d.pointer_get_attributes)) missing = "cuPointerGetAttributes";
+    else if (!resolve(d.library, "cuCtxPushCurrent_v2", &d.ctx_push)) missing = "cuCtxPushCurrent_v2";
+    else if (!resolve(d.library, "cuCtxPopCurrent_v2", &d.ctx_pop)) missing = "cuCtxPopCurrent_v2";
+    else if (!resolve(d.library, "cuDevicePrimaryCtxRetain", &d.primary_retain)) missing = "cuDevicePrimaryCtxRetain";
+    else if (!resolve(d.library, "cuDevicePrimaryCtxRelease_v2", &d.primary_release)) missing = "cuDevicePrimaryCtxRelease_v2";
+    else if (!resolve(d.library, "cuMemcpyDtoH_v2", &d.memcpy_dtoh)) missing = "cuMemcpyDtoH_v2";
+    // clang-format on
+    if (missing != nullptr) {
+        d.unavailable = std::string(kLibraryName) + " has no " + missing + " (a driver older than CUDA 11?)";
+        return d;
+    }
+    abi::Result result = init(0);  // initialises the driver; creates no context
+    if (result != abi::kSuccess) {
+        d.unavailable = d.failure("cuInit(0)", result);
+        return d;
+    }
+    return d;  // the library stays open for the life of the process
+}
+
+/// Opened on first use; a function-local static is initialised exactly once, thread-safely.
+const Driver& driver() noexcept {
+    static const Driver d = [] {
+        try {
+            return open_driver();
+        } catch (const std::exception&) {  // only std::bad_alloc can get here
+            Driver failed;
+            failed.unavailable = "out of memory while opening the CUDA driver";
+            return failed;
+        }
+    }();
+    return d;
+}
+
+void set_error(std::string* error, const std::string& text) noexcept {
+    if (error == nullptr) return;
+    try {
+        *error = text;
+    } catch (const std::exception&) {
+        error->clear();
+    }
+}
+
+/// What cuPointerGetAttributes says, plus the owning context (for copies).
+struct RawFacts {
+    PointerFacts facts;
+    abi::Context context = nullptr;
+};
+
+abi::Result classify(unsigned memory_type, bool managed, PointerFacts* out) noexcept {
+    if (managed) {
+        out->type = MemoryType::managed;
+    } else if (memory_type == abi::kMemoryDevice) {
+        out->type = MemoryType::device;
+    } else if (memory_type == abi::kMemoryHost) {
+        out->type = MemoryType::host_pinned;
+    } else if (memory_type == 0) {
+        out->type = MemoryType::host_unregistered;  // "default NULL values": the driver does not know it
+    } else {
+        return abi::kErrorInvalidValue;  // array or unified memory types do not describe a pointer
+    }
+    return abi::kSuccess;
+}
+
+/// One cuPointerGetAttributes call; none of these attributes needs a current context.
+/// Throws only std::bad_alloc (while composing a message).
+Status query_raw(const Driver& d, const void* ptr, RawFacts* out, std::string* error) {
+    const auto address = static_cast<abi::DevicePtr>(reinterpret_cast<std::uintptr_t>(ptr));
+    // Zero-initialised and wider than the driver writes, so a boolean written as one byte
+    // or four reads the same.
+    abi::Context context = nullptr;
+    unsigned memory_type = 0;
+    unsigned long long is_managed = 0;
+    int ordinal = -1;
+    abi::DevicePtr range_start = 0;
+    std::size_t range_size = 0;
+    abi::PointerAttribute attributes[] = {abi::kAttrContext,       abi::kAttrMemoryType, abi::kAttrIsManaged,
+                                          abi::kAttrDeviceOrdinal, abi::kAttrRangeStart, abi::kAttrRangeSize};
+    void* data[] = {&context, &memory_type, &is_managed, &ordinal, &range_start, &range_size};
+    abi::Result result = d.pointer_get_attributes(6, attributes, data, address);
+    if (result == abi::kErrorInvalidValue) {
+        // Older drivers answer INVALID_VALUE for host memory they do not know, as
+        // cuPointerGetAttribute does; an attribute such a driver lacks would do the same.
+        // Ask for the memory type alone to tell the two apart.
+        memory_type = 0;
+        is_managed = 0;
+        ordinal = -1;
+        range_start = 0;
+        range_size = 0;
+        result = d.pointer_get_attribute(&memory_type, abi::kAttrMemoryType, address);
+        if (result == abi::kErrorInvalidValue) {
+            out->facts = PointerFacts{};
+            out->context = nullptr;
+            return Status::ok;
+        }
+        if (result == abi::kSuccess) {
+            (void)d.pointer_get_attribute(&is_managed, abi::kAttrIsManaged, address);
+            (void)d.pointer_get_attribute(&ordinal, abi::kAttrDeviceOrdinal, address);
+            (void)d.pointer_get_attribute(&context, abi::kAttrContext, address);
+        }
+    }
+    if (result != abi::kSuccess) {
+        set_error(error, d.failure("cuPointerGetAttributes", result));
+        return Status::error;
+    }
+    PointerFacts facts;
+    if (classify(memory_type, is_managed != 0, &facts) != abi::kSuccess) {
+        set_error(error, "cuPointerGetAttributes answered memory type " + std::to_string(memory_type) +
+                             ", which describes no pointer");
+        return Status::error;
+    }
+    facts.device_ordinal = facts.type == MemoryType::host_unregistered ? -1 : ordinal;
+    facts.range_start = static_cast<std::uintptr_t>(range_start);
+    facts.range_size = range_size;
+    out->facts = facts;
+    out->context = context;
+    return Status::ok;
+}
+
+/// Walks the objects loaded into the process (dl_iterate_phdr) looking for libcuda.
+struct LoadedObjects {
+    bool count_only = false;  ///< read the loader's "objects ever added" count and stop
+    bool has_count = false;
+    unsigned long long adds = 0;
+    bool found_driver = false;
+};
+
+int visit_loaded_object(dl_phdr_info* info, std::size_t size, void* data) noexcept {
+    auto* state = static_cast<LoadedObjects*>(data);
+    if (state->count_only) {
+        state->has_count = size >= offsetof(dl_phdr_info, dlpi_adds) + sizeof(info->dlpi_adds);
+        if (state->has_count) state->adds = info->dlpi_adds;
+        return 1;
+    }
+    const char* name = info->dlpi_name != nullptr ? info->dlpi_name : "";
+    const char* slash = std::strrchr(name, '/');
+    if (std::strncmp(slash != nullptr ? slash + 1 : name, "libcuda.so", 10) == 0) {
+        state->found_driver = true;
+        return 1;
+    }
+    return 0;
+}
+
+}  // namespace
+
+const char* memory_type_name(MemoryType type) noexcept {
+    switch (type) {
+        case MemoryType::host_unregistered:
+            return "host memory unknown to the CUDA driver";
+        case MemoryType::host_pinned:
+            return "page-locked host memory";
+        case MemoryType::device:
+            return "device memory";
+        case MemoryType::managed:
+            return "managed memory";
+    }
+    return "memory of an unknown kind";
+}
+
+bool driver_available() noexcept { return driver().usable(); }
+
+const char* driver_unavailable_reason() noexcept { return driver().unavailable.c_str(); }
+
+bool driver_loaded_in_process() noexcept {
+    if (disabled_by_environment()) return false;
+    static std::atomic<bool> seen{false};  // a driver once loaded stays loaded
+    if (seen.load(std::memory_order_relaxed)) return true;
+    // dlopen(RTLD_NOLOAD) would answer too, but it searches the file system each time it
+    // says no (tens of microseconds). The loader counts the objects it ever added: the list
+    // of loaded objects is only walked again when that count has moved.
+    static std::atomic<unsigned long long> walked_at{~0ull};
+    LoadedObjects first;
+    first.count_only = true;
+    dl_iterate_phdr(visit_loaded_object, &first);
+    if (first.has_count && first.adds == walked_at.load(std::memory_order_relaxed)) return false;
+    LoadedObjects all;
+    dl_iterate_phdr(visit_loaded_object, &all);
+    if (all.found_driver) {
+        seen.store(true, std::memory_order_relaxed);
+        return true;
+    }
+    if (first.has_count) walked_at.store(first.adds, std::memory_order_relaxed);
+    return false;
+}
+
+Status query_pointer(const void* ptr, PointerFacts* out, std::string* error) noexcept {
+    const Driver& d = driver();
+    if (!d.usable()) {
+        set_error(error, d.unavailable);
+        return Status::unavailable;
+    }
+    try {
+        RawFacts raw;
+        Status status = query_raw(d, ptr, &raw, error);
+        if (status == Status::ok && out != nullptr) *out = raw.facts;
+        return status;
+    } catch (const std::exception&) {  // std::bad_alloc while composing a message
+        set_error(error, "out of memory");
+        return Status::error;
+    }
+}
+
+Status device_count(int* out, std::string* error) noexcept {
+    const Driver& d = driver();
+    if (!d.usable()) {
+        set_error(error, d.unavailable);
+        return Status::unavailable;
+    }
+    int count = 0;
+    abi::Result result = d.device_get_count(&count);
+    if (result != abi::kSuccess) {
+        try {
+            set_error(error, d.failure("cuDeviceGetCount", result));
+        } catch (const std::exception&) {  // std::bad_alloc while composing the message
+            set_error(error, "cuDeviceGetCount failed");
+        }
+        return Status::error;
+    }
+    if (out != nullptr) *out = count;
+    return Status::ok;
+}
+
+Status copy_to_host(void* dst, const void* src, std::size_t bytes, std::string* error) noexcept {
+    const Driver& d = driver();
+    if (!d.usable()) {
+        set_error(error, d.unavailable);
+        return Status::unavailable;
+    }
+    if (bytes == 0) return Status::ok;
+    try {
+        RawFacts raw;
+        if (query_raw(d, src, &raw, error) != Status::ok) return Status::error;
+        const PointerFacts& facts = raw.facts;
+        const auto first = reinterpret_cast<std::uintptr_t>(src);
+        if (facts.type == MemoryType::host_unregistered) {
+            set_error(error, "src: expected device, managed or page-locked memory, got " +
+                                 std::string(memory_type_name(facts.type)));
+            return Status::error;
+        }
+        if (facts.range_holds(first) && bytes > facts.range_size - (first - facts.range_start)) {
+            set_error(error, "src: expected " + std::to_string(bytes) + " bytes inside its allocation, got " +
+                                 std::to_string(facts.range_size - (first - facts.range_start)) +
+                                 " bytes left in it");
+            return Status::error;
+        }
+        if (facts.type == MemoryType::host_pinned) {
+            std::memcpy(dst, src, bytes);  // host memory: the CPU reads it directly
+            return Status::ok;
+        }
+
+        // The copy needs a current context: the one that owns src, or (for stream-ordered
+        // and VMM allocations, which belong to no context) its device's primary context.
+        abi::Context context = raw.context;
+        abi::Device device = 0;
+        bool retained = false;
+        if (context == nullptr) {
+            abi::Result result = d.device_get(&device, facts.device_ordinal);
+            if (result == abi::kSuccess) result = d.primary_retain(&context, device);
+            if (result != abi::kSuccess) {
+                set_error(error, d.failure("cuDevicePrimaryCtxRetain", result));
+                return Status::error;
+            }
+            retained = true;
+        }
+        abi::Result result = d.ctx_push(context);
+        if (result != abi::kSuccess) {
+            if (retained) (void)d.primary_release(device);
+            set_error(error, d.failure("cuCtxPushCurrent", result));
+            return Status::error;
+        }
+        const abi::Result copied = d.memcpy_dtoh(dst, static_cast<abi::DevicePtr>(first), bytes);
+        abi::Context popped = nullptr;
+        const abi::Result restored = d.ctx_pop(&popped);  // the caller's context is current again
+        if (retained) (void)d.primary_release(device);
+        if (copied != abi::kSuccess) {
+            set_error(error, d.failure("cuMemcpyDtoH", copied));
+            return Status::error;
+        }
+        if (restored != abi::kSuccess) {
+            set_error(error, d.failure("cuCtxPopCurrent", restored));
+            return Status::error;
+        }
+        return Status::ok;
+    } catch (const std::exception&) {  // only std::bad_alloc while composing a message
+        set_error(error, "out of memory");
+        return Status::error;
+    }
 }
 
 }  // namespace optype_dlpack::cuda

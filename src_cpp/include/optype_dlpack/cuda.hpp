@@ -2,6 +2,11 @@
 ///
 /// libcuda is never linked: the implementation (src_cpp/cuda_driver.cpp) opens
 /// libcuda.so.1 with dlopen on first use, so one build works with and without a GPU.
+/// Nothing here creates a CUDA context or leaves one current: pointer queries need no
+/// context at all, and copy_to_host pushes the owning context only for the copy.
+///
+/// OPTYPE_DLPACK_DISABLE_CUDA=1 in the environment (read once, at first use) keeps the
+/// driver closed: CUDA capsules are then checked structurally and reported unverified.
 #pragma once
 
 #include <cstddef>
@@ -14,31 +19,49 @@ namespace optype_dlpack::cuda {
 enum class MemoryType : std::uint8_t {
     host_unregistered,  ///< ordinary host memory the driver knows nothing about
     host_pinned,        ///< page-locked host memory (cudaMallocHost / cudaHostRegister)
-    device,             ///< device memory (cudaMalloc)
+    device,             ///< device memory (cudaMalloc, stream-ordered pools, VMM mappings)
     managed,            ///< managed memory (cudaMallocManaged)
 };
 
+/// "device memory", "page-locked host memory", …: for messages.
+const char* memory_type_name(MemoryType type) noexcept;
+
 struct PointerFacts {
     MemoryType type = MemoryType::host_unregistered;
-    int device_ordinal = -1;           ///< for device and pinned memory
-    std::uintptr_t range_start = 0;    ///< the allocation that holds the pointer (0 if unknown)
-    std::size_t range_size = 0;
+    int device_ordinal = -1;         ///< the GPU that holds device memory (or owns pinned/managed memory)
+    std::uintptr_t range_start = 0;  ///< the allocation that holds the pointer (0 if unknown)
+    std::size_t range_size = 0;      ///< its size in bytes (0 if unknown)
+
+    /// Whether [range_start, range_start + range_size) is known and holds `address`.
+    bool range_holds(std::uintptr_t address) const noexcept {
+        return range_size != 0 && address >= range_start && address - range_start < range_size;
+    }
 };
 
 enum class Status : std::uint8_t { ok, unavailable, error };
 
-/// Whether the driver can be used (loaded, initialised, not disabled).
-/// OPTYPE_DLPACK_DISABLE_CUDA=1 in the environment disables it.
+/// Whether the driver can be used (loaded, initialised, not disabled). The first call
+/// opens libcuda.so.1 and calls cuInit(0) (which creates no context); later calls are free.
 bool driver_available() noexcept;
 
-/// Why the driver cannot be used ("" when it can).
+/// Why the driver cannot be used ("" when it can). Loads the driver like driver_available().
 const char* driver_unavailable_reason() noexcept;
 
+/// Whether libcuda is already loaded into this process, by anyone, found without loading
+/// it. When it is not, no pointer of this process can be CUDA memory.
+bool driver_loaded_in_process() noexcept;
+
 /// Asks the driver about `ptr`. Never creates or changes a current CUDA context.
+/// Host memory the driver does not know is Status::ok with MemoryType::host_unregistered.
 Status query_pointer(const void* ptr, PointerFacts* out, std::string* error) noexcept;
 
-/// Copies `bytes` from device (or managed) memory at `src` to host memory at `dst`, synchronously.
-/// Uses the context of the device that owns `src` without leaving it current afterwards.
+/// The number of CUDA devices the driver sees.
+Status device_count(int* out, std::string* error) noexcept;
+
+/// Copies `bytes` from device, managed or page-locked memory at `src` to host memory at
+/// `dst`, synchronously (on the legacy default stream of the owning context). Uses the
+/// context that owns `src` (or its device's primary context, retained for the copy), and
+/// leaves the calling thread's current context as it found it.
 Status copy_to_host(void* dst, const void* src, std::size_t bytes, std::string* error) noexcept;
 
 }  // namespace optype_dlpack::cuda

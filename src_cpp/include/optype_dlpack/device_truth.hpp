@@ -1,24 +1,206 @@
-/// optype_dlpack/device_truth.hpp — checks a capsule's device fields against the driver.
+/// optype_dlpack/device_truth.hpp — checks a capsule's device label against what the CUDA
+/// driver says about its data pointer (cuda.hpp).
+///
+/// What each label claims, and the rule that catches the lie:
+///   kDLCUDA         device memory (or managed memory, which the driver reports as device
+///                   memory) on the GPU numbered device_id       device.not_device_memory,
+///                                                               device.ordinal
+///   kDLCUDAHost     page-locked host memory                     device.not_pinned
+///   kDLCUDAManaged  managed memory                              device.not_managed
+///   kDLCPU          memory the CPU can read: ordinary, page-locked or managed host memory,
+///                   never device memory                         device.cpu_pointer_is_device
+/// and, for all four, that every addressed byte lies in the one allocation that holds the
+/// tensor (device.extent). Managed memory labelled kDLCPU passes: the CPU can read it (it
+/// migrates on access), so a CPU consumer is safe; the precise label is kDLCUDAManaged.
+/// Other device types cannot be checked with the CUDA driver.
 #pragma once
 
 #include "check.hpp"
 #include "cuda.hpp"
 #include "expect.hpp"
 
+#include <cstdint>
+#include <string>
+
 namespace optype_dlpack {
 
-/// Result of asking the driver: -1 unknown (not asked or no driver), 0 failed, 1 verified.
-inline std::int8_t verify_device(const ManagedView& view, const Geometry& geometry, VerifyDevice mode,
-                                 Report& report) {
-    (void)view;
-    (void)geometry;
-    if (mode == VerifyDevice::skip) return -1;
-    if (mode == VerifyDevice::require) {
-        report.add("device.unverified", "device", "a device verified by the CUDA driver",
-                   std::string("unverified (") + cuda::driver_unavailable_reason() + ")");
+namespace detail {
+
+inline std::string memory_at(const cuda::PointerFacts& facts, std::uintptr_t address) {
+    std::string out = cuda::memory_type_name(facts.type);
+    if (facts.type == cuda::MemoryType::device) out += " on GPU " + std::to_string(facts.device_ordinal);
+    return out + " at " + hex(reinterpret_cast<const void*>(address));
+}
+
+inline std::string byte_range(std::uintptr_t low, std::uintptr_t high) {
+    return "[" + hex(reinterpret_cast<const void*>(low)) + ", " + hex(reinterpret_cast<const void*>(high)) + ")";
+}
+
+inline std::int8_t report_unverified(Report& report, const std::string& why) {
+    report.add("device.unverified", "device", "a device verified by the CUDA driver", "unverified (" + why + ")");
+    return 0;
+}
+
+inline std::int8_t report_driver_error(Report& report, const std::string& error) {
+    report.add("device.driver_error", "device", "an answer from the CUDA driver", error);
+    return 0;
+}
+
+/// `base + offset` without wrapping around the address space.
+inline bool offset_address(std::uintptr_t base, std::int64_t offset, std::uintptr_t* out) noexcept {
+    if (offset >= 0) return !__builtin_add_overflow(base, static_cast<std::uint64_t>(offset), out);
+    return !__builtin_sub_overflow(base, static_cast<std::uint64_t>(-(offset + 1)) + 1u, out);
+}
+
+/// Empty tensors address no memory: only the label can be checked (a kDLCUDA device_id
+/// must name a GPU that exists).
+inline std::int8_t verify_empty_label(const DLTensor& t, Report& report) {
+    if (t.device.device_type != kDLCUDA) return 1;
+    int count = 0;
+    std::string error;
+    if (cuda::device_count(&count, &error) != cuda::Status::ok) return report_driver_error(report, error);
+    if (t.device.device_id >= count) {
+        report.add("device.ordinal", "device.device_id",
+                   "the ordinal of a CUDA device (" + std::to_string(count) + " present)",
+                   std::to_string(t.device.device_id));
         return 0;
     }
-    return -1;
+    return 1;
+}
+
+/// Checks the memory kind at the lowest addressed byte against the label.
+inline bool label_matches(const DLTensor& t, const cuda::PointerFacts& facts, std::uintptr_t low,
+                          Report& report) {
+    using cuda::MemoryType;
+    switch (t.device.device_type) {
+        case kDLCUDA:
+            if (facts.type != MemoryType::device && facts.type != MemoryType::managed) {
+                report.add("device.not_device_memory", "data", "device memory (the capsule says kDLCUDA)",
+                           memory_at(facts, low));
+                return false;
+            }
+            // Managed memory is reachable from every GPU; device memory only from its own.
+            if (facts.type == MemoryType::device && facts.device_ordinal != t.device.device_id) {
+                report.add("device.ordinal", "device.device_id",
+                           std::to_string(facts.device_ordinal) + " (the GPU that holds the data at " +
+                               hex(reinterpret_cast<const void*>(low)) + ")",
+                           std::to_string(t.device.device_id));
+                return false;
+            }
+            return true;
+        case kDLCUDAHost:
+            if (facts.type != MemoryType::host_pinned) {
+                report.add("device.not_pinned", "data", "page-locked host memory (the capsule says kDLCUDAHost)",
+                           memory_at(facts, low));
+                return false;
+            }
+            return true;
+        case kDLCUDAManaged:
+            if (facts.type != MemoryType::managed) {
+                report.add("device.not_managed", "data", "managed memory (the capsule says kDLCUDAManaged)",
+                           memory_at(facts, low));
+                return false;
+            }
+            return true;
+        default:  // kDLCPU
+            if (facts.type == MemoryType::device) {
+                report.add("device.cpu_pointer_is_device", "device.device_type",
+                           "kDLCUDA with device_id " + std::to_string(facts.device_ordinal) + " (the data at " +
+                               hex(reinterpret_cast<const void*>(low)) + " is device memory on GPU " +
+                               std::to_string(facts.device_ordinal) + ")",
+                           "kDLCPU");
+                return false;
+            }
+            return true;
+    }
+}
+
+/// Asks the driver about the addressed bytes [data + byte_low, data + byte_high).
+inline std::int8_t verify_addressed_memory(const DLTensor& t, const Geometry& geometry, Report& report) {
+    const auto data = reinterpret_cast<std::uintptr_t>(t.data);
+    std::uintptr_t low = 0, high = 0;
+    if (!offset_address(data, geometry.byte_low, &low) || !offset_address(data, geometry.byte_high, &high)) {
+        report.add("device.extent", "data", "addressed bytes inside one allocation",
+                   "byte offsets [" + std::to_string(geometry.byte_low) + ", " + std::to_string(geometry.byte_high) +
+                       ") from " + hex(t.data) + ", which wrap around the address space");
+        return 0;
+    }
+
+    std::string error;
+    cuda::PointerFacts at_low;
+    if (cuda::query_pointer(reinterpret_cast<const void*>(low), &at_low, &error) != cuda::Status::ok) {
+        return report_driver_error(report, error);
+    }
+
+    // When the lowest addressed byte is not `data` itself (a byte_offset, negative strides),
+    // the bytes must still belong to the allocation that holds `data`: an offset past its
+    // end may well land in a neighbouring allocation, which the driver would not flag.
+    if (geometry.byte_low != 0) {
+        cuda::PointerFacts at_data;
+        if (cuda::query_pointer(t.data, &at_data, &error) != cuda::Status::ok) {
+            return report_driver_error(report, error);
+        }
+        const bool same_allocation = at_data.type == at_low.type &&
+                                     (!at_data.range_holds(data) || at_data.range_holds(low));
+        if (at_data.type != cuda::MemoryType::host_unregistered && !same_allocation) {
+            report.add("device.extent", t.byte_offset != 0 ? "byte_offset" : "strides",
+                       "addressed bytes " + byte_range(low, high) + " inside the allocation " +
+                           byte_range(at_data.range_start, at_data.range_start + at_data.range_size) +
+                           " that holds data (" + hex(t.data) + ")",
+                       "bytes starting in " + memory_at(at_low, low) + " (byte_offset " +
+                           std::to_string(t.byte_offset) + ")");
+            return 0;
+        }
+    }
+
+    if (!label_matches(t, at_low, low, report)) return 0;
+
+    // The allocation must hold every addressed byte. A range the driver does not report,
+    // or reports in another address space (registered host memory), cannot be checked.
+    if (at_low.range_holds(low) && high - at_low.range_start > at_low.range_size) {
+        const std::uintptr_t end = at_low.range_start + at_low.range_size;
+        report.add("device.extent", "shape",
+                   "addressed bytes inside the allocation " + byte_range(at_low.range_start, end) +
+                       " that holds them",
+                   "bytes " + byte_range(low, high) + ", " + std::to_string(high - end) + " of them past its end");
+        return 0;
+    }
+    return 1;
+}
+
+}  // namespace detail
+
+/// Result of asking the driver: -1 unknown (not asked or no driver), 0 failed (each lie is
+/// in `report`), 1 verified. Call it on a tensor that passed check_structure.
+///   automatic: asks when the driver can be used, else -1. A kDLCPU tensor is only asked
+///              about when libcuda is already loaded into the process (otherwise none of its
+///              pointers can be CUDA memory, and starting the driver would cost far more
+///              than the check is worth).
+///   require:   as automatic, but "cannot ask" is the violation device.unverified.
+///   skip:      -1 without asking.
+inline std::int8_t verify_device(const ManagedView& view, const Geometry& geometry, VerifyDevice mode,
+                                 Report& report) {
+    if (mode == VerifyDevice::skip || view.tensor == nullptr) return -1;
+    const DLTensor& t = *view.tensor;
+    const DLDeviceType type = t.device.device_type;
+    const bool cuda_label = type == kDLCUDA || type == kDLCUDAHost || type == kDLCUDAManaged;
+
+    if (!cuda_label && type != kDLCPU) {
+        if (mode != VerifyDevice::require) return -1;
+        const DeviceTypeInfo* info = find_device_type(static_cast<std::int32_t>(type));
+        return detail::report_unverified(
+            report, std::string("the CUDA driver cannot check ") +
+                        (info != nullptr ? info->header_name
+                                         : "device type " + std::to_string(static_cast<std::int32_t>(type))) +
+                        " memory");
+    }
+    if (type == kDLCPU && mode == VerifyDevice::automatic && !cuda::driver_loaded_in_process()) return -1;
+    if (!cuda::driver_available()) {
+        if (mode != VerifyDevice::require) return -1;
+        return detail::report_unverified(report, cuda::driver_unavailable_reason());
+    }
+    if (geometry.size == 0) return detail::verify_empty_label(t, report);
+    return detail::verify_addressed_memory(t, geometry, report);
 }
 
 }  // namespace optype_dlpack

@@ -1,0 +1,288 @@
+"""Producer conformance: does an object implement the Python DLPack protocol as specified?
+
+Each check has a stable id and ends as ``pass``, ``warn`` (legal but unhelpful to consumers,
+or a known deviation), ``fail`` (breaks the specification) or ``skip`` (does not apply).
+The capsules the checks obtain are inspected, never consumed: their own destructors free them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple, final
+
+from ._core import inspect
+from ._enums import DLDeviceType, DLPackFlags
+from ._errors import DLPackError
+
+__all__ = ["CheckStatus", "ConformanceCheck", "ConformanceReport", "check_producer"]
+
+_STREAM_DEVICES = frozenset({DLDeviceType.CUDA, DLDeviceType.ROCM, DLDeviceType.CUDA_MANAGED})
+
+
+class CheckStatus(str, enum.Enum):
+    """The outcome of one conformance check."""
+
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+class ConformanceCheck(NamedTuple):
+    """One check: a stable ``id``, its ``status`` and a sentence saying what was seen."""
+
+    id: str
+    status: CheckStatus
+    detail: str
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ConformanceReport:
+    """Every check run against one producer."""
+
+    producer: str
+    checks: tuple[ConformanceCheck, ...]
+
+    @property
+    def ok(self) -> bool:
+        """No check failed (warnings allowed)."""
+        return all(check.status is not CheckStatus.FAIL for check in self.checks)
+
+    def by_status(self, status: CheckStatus, /) -> tuple[ConformanceCheck, ...]:
+        return tuple(check for check in self.checks if check.status is status)
+
+    def __str__(self) -> str:
+        width = max((len(check.id) for check in self.checks), default=0)
+        lines = [f"{self.producer}: {'conforms' if self.ok else 'does NOT conform'}"]
+        lines += [f"  {c.status.value:<4}  {c.id:<{width}}  {c.detail}" for c in self.checks]
+        return "\n".join(lines)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _call(method: Callable[..., Any], /, **kwargs: Any) -> tuple[Any, BaseException | None]:
+    try:
+        return method(**kwargs), None
+    except Exception as exc:  # noqa: BLE001 - any exception is an observation here
+        return None, exc
+
+
+def _capsule_name(obj: object) -> str | None:
+    # A capsule's repr is `<capsule object "NAME" at 0x...>`; nothing public exposes the name.
+    if type(obj).__name__ != "PyCapsule":
+        return None
+    text = repr(obj)
+    start = text.find('"')
+    return text[start + 1 : text.find('"', start + 1)] if start >= 0 else ""
+
+
+class _Checker:
+    def __init__(self, obj: object) -> None:
+        self.obj = obj
+        self.results: list[ConformanceCheck] = []
+        self.device: tuple[int, int] | None = None
+
+    def record(self, check_id: str, status: CheckStatus, detail: str) -> None:
+        self.results.append(ConformanceCheck(check_id, status, detail))
+
+    def run(self) -> None:
+        self.check_methods()
+        self.check_device()  # sets self.device, which decides the stream argument below
+        self.check_default_export()
+        self.check_versioned_export()
+        self.check_old_consumer()
+        self.check_stream()
+        self.check_dl_device()
+        self.check_copy()
+        self.check_exchange_api()
+
+    # -- the checks -------------------------------------------------------------------------
+
+    def check_methods(self) -> None:
+        for check_id, name in (("method.dlpack", "__dlpack__"), ("method.dlpack_device", "__dlpack_device__")):
+            if callable(getattr(self.obj, name, None)):
+                self.record(check_id, CheckStatus.PASS, f"has {name}()")
+            else:
+                self.record(check_id, CheckStatus.FAIL, f"no callable {name}")
+
+    def check_device(self) -> None:
+        method = getattr(self.obj, "__dlpack_device__", None)
+        if not callable(method):
+            return self.record("device.tuple", CheckStatus.SKIP, "no __dlpack_device__")
+        value, error = _call(method)
+        if error is not None:
+            return self.record("device.tuple", CheckStatus.FAIL, f"__dlpack_device__() raised {_describe(error)}")
+        if not (isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value)):
+            return self.record("device.tuple", CheckStatus.FAIL, f"returned {value!r}, not (device_type, device_id)")
+        device_type, device_id = int(value[0]), int(value[1])
+        self.device = (device_type, device_id)
+        if device_type not in DLDeviceType._value2member_map_:
+            return self.record("device.tuple", CheckStatus.FAIL, f"non-standard device type {device_type}")
+        self.record("device.tuple", CheckStatus.PASS, f"({DLDeviceType(device_type).name}, {device_id})")
+
+    def _stream_kw(self) -> dict[str, Any]:
+        on_stream_device = self.device is not None and self.device[0] in _STREAM_DEVICES
+        return {"stream": -1} if on_stream_device else {}
+
+    def _inspect_capsule(self, check_id: str, capsule: object, context: str) -> Any:
+        name = _capsule_name(capsule)
+        if name is None:
+            self.record(check_id, CheckStatus.FAIL, f"{context} returned {type(capsule).__name__}, not a capsule")
+            return None
+        try:
+            info = inspect(capsule)
+        except (DLPackError, TypeError) as exc:
+            self.record(check_id, CheckStatus.FAIL, f"{context} gave an invalid capsule: {exc}")
+            return None
+        if self.device is not None and (int(info.device.type), info.device.id) != self.device:
+            self.record(check_id, CheckStatus.FAIL,
+                        f"{context}: capsule device {info.device} disagrees with __dlpack_device__() {self.device}")
+            return None
+        return info
+
+    def check_default_export(self) -> None:
+        method = getattr(self.obj, "__dlpack__", None)
+        if not callable(method):
+            return self.record("export.default", CheckStatus.SKIP, "no __dlpack__")
+        capsule, error = _call(method, **self._stream_kw())
+        if error is not None:
+            return self.record("export.default", CheckStatus.FAIL, f"__dlpack__() raised {_describe(error)}")
+        info = self._inspect_capsule("export.default", capsule, "__dlpack__()")
+        if info is None:
+            return None
+        if info.version is not None:
+            return self.record("export.default", CheckStatus.FAIL,
+                               "without max_version the capsule must be a legacy 'dltensor' "
+                               f"(a pre-1.0 consumer cannot read it), got version {info.version}")
+        self.record("export.default", CheckStatus.PASS, f"legacy capsule: {info}")
+
+    def check_versioned_export(self) -> None:
+        method = getattr(self.obj, "__dlpack__", None)
+        if not callable(method):
+            return self.record("export.versioned", CheckStatus.SKIP, "no __dlpack__")
+        capsule, error = _call(method, max_version=(1, 3), **self._stream_kw())
+        if isinstance(error, TypeError):
+            return self.record("export.versioned", CheckStatus.WARN,
+                               f"rejects max_version (pre-2023.12 signature): {_describe(error)}")
+        if error is not None:
+            return self.record("export.versioned", CheckStatus.FAIL,
+                               f"__dlpack__(max_version=(1, 3)) raised {_describe(error)}")
+        info = self._inspect_capsule("export.versioned", capsule, "__dlpack__(max_version=(1, 3))")
+        if info is None:
+            return None
+        if info.version is None:
+            return self.record("export.versioned", CheckStatus.WARN,
+                               "asked for max_version=(1, 3) but returned a legacy capsule "
+                               "(no READ_ONLY or IS_COPIED can be signalled)")
+        self.record("export.versioned", CheckStatus.PASS, f"versioned {info.version.major}.{info.version.minor}")
+
+    def check_old_consumer(self) -> None:
+        method = getattr(self.obj, "__dlpack__", None)
+        if not callable(method):
+            return self.record("export.max_version_0", CheckStatus.SKIP, "no __dlpack__")
+        capsule, error = _call(method, max_version=(0, 8), **self._stream_kw())
+        if isinstance(error, BufferError):
+            return self.record("export.max_version_0", CheckStatus.PASS, "refuses a pre-1.0 consumer with BufferError")
+        if isinstance(error, TypeError):
+            return self.record("export.max_version_0", CheckStatus.SKIP, "max_version not accepted")
+        if error is not None:
+            return self.record("export.max_version_0", CheckStatus.FAIL,
+                               f"max_version=(0, 8) raised {_describe(error)} (BufferError or a legacy capsule expected)")
+        info = self._inspect_capsule("export.max_version_0", capsule, "__dlpack__(max_version=(0, 8))")
+        if info is None:
+            return None
+        if info.version is not None:
+            return self.record("export.max_version_0", CheckStatus.FAIL,
+                               f"a consumer of major 0 got a version {info.version.major}.{info.version.minor} capsule")
+        self.record("export.max_version_0", CheckStatus.PASS, "legacy capsule for a major-0 consumer")
+
+    def check_stream(self) -> None:
+        method = getattr(self.obj, "__dlpack__", None)
+        if not callable(method) or self.device is None:
+            return self.record("stream.cpu", CheckStatus.SKIP, "no __dlpack__ or no device")
+        if self.device[0] != DLDeviceType.CPU:
+            return self.record("stream.cpu", CheckStatus.SKIP, "not a CPU producer")
+        _, error = _call(method, stream=None, max_version=(1, 3))
+        if error is not None and not isinstance(error, TypeError):
+            return self.record("stream.cpu", CheckStatus.FAIL, f"stream=None raised {_describe(error)}")
+        _, error = _call(method, stream=1, max_version=(1, 3))
+        if error is None:
+            return self.record("stream.cpu", CheckStatus.WARN,
+                               "accepted stream=1 for a CPU tensor (only None is valid on CPU)")
+        self.record("stream.cpu", CheckStatus.PASS, f"stream=None accepted; stream=1 rejected ({type(error).__name__})")
+
+    def check_dl_device(self) -> None:
+        method = getattr(self.obj, "__dlpack__", None)
+        if not callable(method) or self.device is None:
+            return self.record("dl_device", CheckStatus.SKIP, "no __dlpack__ or no device")
+        capsule, error = _call(method, max_version=(1, 3), dl_device=self.device, **self._stream_kw())
+        if isinstance(error, TypeError):
+            return self.record("dl_device", CheckStatus.SKIP, "dl_device not accepted (pre-2023.12 signature)")
+        if error is not None:
+            return self.record("dl_device", CheckStatus.FAIL,
+                               f"dl_device=its own device {self.device} raised {_describe(error)}")
+        if self._inspect_capsule("dl_device", capsule, "__dlpack__(dl_device=own)") is None:
+            return None
+        foreign = (int(DLDeviceType.HEXAGON), 0)
+        _, error = _call(method, max_version=(1, 3), dl_device=foreign, **self._stream_kw())
+        if error is None:
+            return self.record("dl_device", CheckStatus.FAIL, "accepted dl_device=(HEXAGON, 0) without exporting there")
+        if not isinstance(error, BufferError):
+            return self.record("dl_device", CheckStatus.WARN,
+                               f"an unsupported dl_device raised {type(error).__name__}, the spec asks for BufferError")
+        self.record("dl_device", CheckStatus.PASS, "own device accepted; unsupported device → BufferError")
+
+    def check_copy(self) -> None:
+        method = getattr(self.obj, "__dlpack__", None)
+        if not callable(method):
+            return self.record("copy", CheckStatus.SKIP, "no __dlpack__")
+        kw = {"max_version": (1, 3), **self._stream_kw()}
+        shared, error = _call(method, copy=False, **kw)
+        if isinstance(error, TypeError):
+            return self.record("copy", CheckStatus.SKIP, "copy not accepted (pre-2023.12 signature)")
+        if error is not None:
+            return self.record("copy", CheckStatus.FAIL, f"copy=False raised {_describe(error)}")
+        copied, error = _call(method, copy=True, **kw)
+        if error is not None:
+            return self.record("copy", CheckStatus.WARN, f"copy=True raised {_describe(error)}")
+        shared_info = self._inspect_capsule("copy", shared, "__dlpack__(copy=False)")
+        copied_info = self._inspect_capsule("copy", copied, "__dlpack__(copy=True)")
+        if shared_info is None or copied_info is None:
+            return None
+        if copied_info.size and copied_info.data_ptr == shared_info.data_ptr:
+            return self.record("copy", CheckStatus.FAIL, "copy=True returned the same data pointer")
+        if copied_info.version is not None and not copied_info.flags & DLPackFlags.IS_COPIED:
+            return self.record("copy", CheckStatus.FAIL, "copy=True made a copy but did not set IS_COPIED")
+        if copied_info.version is None:
+            return self.record("copy", CheckStatus.PASS,
+                               "copy=False shares, copy=True copies (legacy capsule: IS_COPIED cannot be set)")
+        self.record("copy", CheckStatus.PASS, "copy=False shares, copy=True copies (IS_COPIED set)")
+
+    def check_exchange_api(self) -> None:
+        api = getattr(type(self.obj), "__dlpack_c_exchange_api__", None)
+        if api is None:
+            return self.record("exchange_api", CheckStatus.SKIP, "no __dlpack_c_exchange_api__ on the type")
+        name = _capsule_name(api)
+        if name != "dlpack_exchange_api":
+            return self.record("exchange_api", CheckStatus.FAIL,
+                               f"__dlpack_c_exchange_api__ must be a capsule named 'dlpack_exchange_api', got {api!r}")
+        try:
+            through_api = inspect(self.obj)  # the validator takes the exchange API path
+        except (DLPackError, TypeError, BufferError) as exc:
+            return self.record("exchange_api", CheckStatus.FAIL, f"the exchange API gave an invalid tensor: {exc}")
+        if self.device is not None and (int(through_api.device.type), through_api.device.id) != self.device:
+            return self.record("exchange_api", CheckStatus.FAIL,
+                               f"exchange API device {through_api.device} disagrees with __dlpack_device__()")
+        self.record("exchange_api", CheckStatus.PASS, f"table usable: {through_api}")
+
+
+def check_producer(obj: object, /) -> ConformanceReport:
+    """Run every conformance check against ``obj`` (an object claiming to be a DLPack producer)."""
+    checker = _Checker(obj)
+    checker.run()
+    return ConformanceReport(f"{type(obj).__module__}.{type(obj).__qualname__}", tuple(checker.results))

@@ -1,0 +1,143 @@
+"""check_producer and the command line, against real producers and deliberately broken ones."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import optype_dlpack as od
+from optype_dlpack import CheckStatus, check_producer
+
+
+def statuses(report: od.ConformanceReport) -> dict[str, CheckStatus]:
+    return {check.id: check.status for check in report.checks}
+
+
+def test_numpy_conforms() -> None:
+    report = check_producer(np.arange(6.0).reshape(2, 3))
+    assert report.ok, str(report)
+    got = statuses(report)
+    assert got["export.default"] is CheckStatus.PASS
+    assert got["export.versioned"] is CheckStatus.PASS
+    assert got["copy"] is CheckStatus.PASS
+    assert got["exchange_api"] is CheckStatus.SKIP
+
+
+def test_torch_uses_the_exchange_api_and_misses_is_copied() -> None:
+    torch = pytest.importorskip("torch", reason="torch is a test requirement installed by .ci/run")
+    report = check_producer(torch.arange(6.0))
+    got = statuses(report)
+    assert got["exchange_api"] is CheckStatus.PASS
+    # torch exports a copy for copy=True but leaves IS_COPIED unset, which the spec forbids.
+    assert got["copy"] is CheckStatus.FAIL
+    assert "IS_COPIED" in next(c.detail for c in report.checks if c.id == "copy")
+    assert not report.ok
+
+
+def test_jax_returns_legacy_capsules_even_when_asked_for_versioned() -> None:
+    jnp = pytest.importorskip("jax.numpy", reason="jax is a test requirement installed by .ci/run")
+    report = check_producer(jnp.arange(3.0))
+    assert statuses(report)["export.versioned"] is CheckStatus.WARN
+    assert report.ok
+
+
+def test_an_object_without_the_protocol_fails_every_method_check() -> None:
+    report = check_producer(object())
+    got = statuses(report)
+    assert got["method.dlpack"] is CheckStatus.FAIL
+    assert got["method.dlpack_device"] is CheckStatus.FAIL
+    assert got["export.default"] is CheckStatus.SKIP
+    assert not report.ok
+    assert "does NOT conform" in str(report)
+
+
+class AlwaysVersioned:
+    """Returns a versioned capsule even to a consumer that did not ask for one."""
+
+    def __init__(self) -> None:
+        self.array = np.arange(4.0)
+
+    def __dlpack__(self, **kwargs: Any) -> object:
+        kwargs["max_version"] = (1, 0)
+        return self.array.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (1, 0)
+
+
+class LyingDevice:
+    def __init__(self) -> None:
+        self.array = np.arange(4.0)
+
+    def __dlpack__(self, **kwargs: Any) -> object:
+        return self.array.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (1, 1)  # claims CPU device 1; the capsule says device 0
+
+
+class ReturnsBytes:
+    def __dlpack__(self, **kwargs: Any) -> object:
+        return b"not a capsule"
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (1, 0)
+
+
+def test_versioned_capsule_for_a_legacy_consumer_fails() -> None:
+    report = check_producer(AlwaysVersioned())
+    got = statuses(report)
+    assert got["export.default"] is CheckStatus.FAIL
+    assert got["export.max_version_0"] is CheckStatus.FAIL
+
+
+def test_device_that_disagrees_with_the_capsule_fails() -> None:
+    report = check_producer(LyingDevice())
+    assert statuses(report)["export.default"] is CheckStatus.FAIL
+    assert "disagrees with __dlpack_device__()" in str(report)
+
+
+def test_non_capsule_export_fails() -> None:
+    report = check_producer(ReturnsBytes())
+    assert statuses(report)["export.default"] is CheckStatus.FAIL
+    assert "not a capsule" in str(report)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    # Run outside the source tree, so that the installed package (with its extension) is imported.
+    return subprocess.run(
+        [sys.executable, "-m", "optype_dlpack", *args], capture_output=True, text=True, check=False, cwd=Path.home()
+    )
+
+
+def test_cli_info_prints_versions_and_every_enum_member() -> None:
+    result = run_cli("info")
+    assert result.returncode == 0, result.stderr
+    assert f"optype_dlpack {od.__version__}" in result.stdout
+    assert "DLPack header  1.3" in result.stdout
+    assert "CUDA driver" in result.stdout
+    for member in [*od.DLDeviceType, *od.DLDataTypeCode]:
+        assert member.name in result.stdout
+
+
+def test_cli_check_exit_codes() -> None:
+    good = run_cli("check", "numpy:arange(3.0)")
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "numpy:arange(3.0): conforms" in good.stdout
+    bad = run_cli("check", "builtins:object()")
+    assert bad.returncode == 1
+    assert "does NOT conform" in bad.stdout
+    usage = run_cli("check", "no-colon")
+    assert usage.returncode == 2
+    assert "MODULE:EXPRESSION" in usage.stderr
+
+
+def test_cli_survey_reports_installed_frameworks() -> None:
+    result = run_cli("survey")
+    assert result.returncode == 0, result.stderr
+    assert "numpy.arange(6.0).reshape(2, 3): conforms" in result.stdout

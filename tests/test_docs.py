@@ -1,0 +1,54 @@
+"""Every ```python block in README.md and docs/*.md runs, in order, one namespace per file."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
+DOCUMENTS = [
+    path
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    if PYTHON_BLOCK.search(path.read_text(encoding="utf-8"))
+]
+# A block may opt out only when it needs hardware CI never has.
+NEEDS_GPU = "# needs: cuda"
+
+
+def python_blocks(path: Path) -> list[str]:
+    return PYTHON_BLOCK.findall(path.read_text(encoding="utf-8"))
+
+
+def gpu_present() -> bool:
+    import optype_dlpack
+
+    return bool(optype_dlpack._core.cuda_driver_available())
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_examples_run(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocks = python_blocks(path)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {"__name__": f"docs_{path.stem}"}
+    for number, block in enumerate(blocks, start=1):
+        if NEEDS_GPU in block and not gpu_present():
+            continue  # a GPU-only example; docs/gpu-results.md records its run on a GPU
+        code = compile(block, f"{path.name}[python block {number}]", "exec")
+        exec(code, namespace)  # noqa: S102 - the documentation's own examples
+
+
+def test_readme_opens_with_the_two_commands() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    first_block = re.search(r"```bash\n(.*?)```", text, re.DOTALL)
+    assert first_block is not None
+    commands = first_block.group(1).strip().splitlines()
+    assert commands == [
+        "pip install . && python -m optype_dlpack info",
+        'pip install ".[test]" torch==2.13.0 jax && pytest',
+    ]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert 'pip install ".[test]" torch==2.13.0 jax' in ci
+    assert "pytest" in ci
