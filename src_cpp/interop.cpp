@@ -532,7 +532,8 @@ PyObject* from_dlpack_impl(PyObject* x, std::optional<bool> copy) {
 
     od::Report report;
     od::Geometry geometry;
-    if (!od::check_structure(import.view, report, &geometry)) raise_report(report);
+    // (a report can hold a violation even when check_structure returns true: flags.unknown)
+    if (!od::check_structure(import.view, report, &geometry) || !report.ok()) raise_report(report);
 
     const DLTensor& t = *import.view.tensor;
     if (!od::host_accessible(static_cast<std::int32_t>(t.device.device_type))) {
@@ -847,7 +848,7 @@ od::Geometry check_described(const Described& d, const char* interface) {
     view.version = DLPackVersion{DLPACK_MAJOR_VERSION, DLPACK_MINOR_VERSION};
     od::Report report;
     od::Geometry geometry;
-    if (!od::check_structure(view, report, &geometry)) {
+    if (!od::check_structure(view, report, &geometry) || !report.ok()) {
         std::string message = std::string(interface) + " describes no valid tensor:";
         for (const auto& v : report.violations()) {
             message += "\n  " + std::string(v.field) + ": expected " + v.expected + ", got " + v.got + " [" + v.rule + "]";
