@@ -1,0 +1,446 @@
+"""to_dlpack: capsules over NumPy arrays and buffer-protocol objects, without copying.
+
+Capsules are read back with the package's own validator (``inspect`` runs every structural
+rule of DLPack 1.3) and with ctypes where a field must be seen raw; numpy, torch and jax
+consume them. Deleters are driven from other threads to show they take the GIL themselves.
+"""
+
+from __future__ import annotations
+
+import array
+import ctypes
+import gc
+import mmap
+import os
+import sys
+import threading
+import tracemalloc
+import weakref
+from typing import Any
+
+import numpy as np
+import pytest
+
+import optype_dlpack
+from optype_dlpack import DLPackFlags, _core
+
+to_dlpack = _core.to_dlpack
+from_dlpack = _core.from_dlpack
+asdlpack = _core.asdlpack
+
+# ---------------------------------------------------------------------------------------
+# Reading a capsule's struct raw (ctypes mirrors of dlpack.h v1.3)
+
+
+class DLTensor(ctypes.Structure):
+    _fields_ = [
+        ("data", ctypes.c_void_p),
+        ("device_type", ctypes.c_int32),
+        ("device_id", ctypes.c_int32),
+        ("ndim", ctypes.c_int32),
+        ("code", ctypes.c_uint8),
+        ("bits", ctypes.c_uint8),
+        ("lanes", ctypes.c_uint16),
+        ("shape", ctypes.c_void_p),
+        ("strides", ctypes.c_void_p),
+        ("byte_offset", ctypes.c_uint64),
+    ]
+
+
+DELETER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
+
+class Versioned(ctypes.Structure):
+    _fields_ = [
+        ("major", ctypes.c_uint32),
+        ("minor", ctypes.c_uint32),
+        ("manager_ctx", ctypes.c_void_p),
+        ("deleter", ctypes.c_void_p),
+        ("flags", ctypes.c_uint64),
+        ("dl_tensor", DLTensor),
+    ]
+
+
+class Legacy(ctypes.Structure):
+    _fields_ = [("dl_tensor", DLTensor), ("manager_ctx", ctypes.c_void_p), ("deleter", ctypes.c_void_p)]
+
+
+_get_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+    ("PyCapsule_GetPointer", ctypes.pythonapi)
+)
+_set_name = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object, ctypes.c_char_p)(("PyCapsule_SetName", ctypes.pythonapi))
+_get_name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(("PyCapsule_GetName", ctypes.pythonapi))
+
+
+def name_of(capsule: object) -> str:
+    name = _get_name(capsule)
+    assert name is not None
+    return name.decode()
+
+
+def struct_of(capsule: object) -> Versioned | Legacy:
+    name = name_of(capsule)
+    pointer = _get_pointer(capsule, name.encode())
+    return (Versioned if name == "dltensor_versioned" else Legacy).from_address(pointer)
+
+
+def take(capsule: object) -> tuple[int, Versioned | Legacy]:
+    """Consumes a capsule as a consumer would: rename it, and own the deleter call."""
+    managed = struct_of(capsule)
+    used = b"used_dltensor_versioned" if isinstance(managed, Versioned) else b"used_dltensor"
+    assert _set_name(capsule, used) == 0
+    return ctypes.addressof(managed), managed
+
+
+class Wrapper:
+    """Offers a capsule through __dlpack__ (what numpy and jax need to consume one)."""
+
+    def __init__(self, capsule: object) -> None:
+        self.capsule = capsule
+
+    def __dlpack__(self, **kwargs: object) -> object:
+        return self.capsule
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (1, 0)
+
+
+# ---------------------------------------------------------------------------------------
+# Capsule contents
+
+
+def test_versioned_capsule_describes_the_array_without_copying() -> None:
+    source = np.arange(24, dtype=np.int32).reshape(2, 3, 4)[:, ::-1, 1::2]
+    capsule = to_dlpack(source)
+    assert name_of(capsule) == "dltensor_versioned"
+    info = optype_dlpack.inspect(capsule)  # every structural rule of DLPack 1.3 holds
+    assert info.version == (1, 3)
+    assert info.data_ptr == source.ctypes.data
+    assert info.shape == (2, 3, 2)
+    assert info.strides == (12, -4, 2)
+    assert info.dtype == (0, 32, 1)
+    assert info.device == (1, 0)
+    assert info.flags == DLPackFlags(0)
+
+
+def test_strides_are_always_filled_and_null_only_for_0d() -> None:
+    for versioned in (True, False):
+        contiguous = struct_of(to_dlpack(np.zeros((2, 3)), versioned=versioned)).dl_tensor
+        assert contiguous.shape and contiguous.strides
+        scalar = struct_of(to_dlpack(np.array(1.5), versioned=versioned)).dl_tensor
+        assert scalar.ndim == 0 and scalar.shape is None and scalar.strides is None
+
+
+def test_legacy_capsule() -> None:
+    source = np.arange(6.0)
+    capsule = to_dlpack(source, versioned=False)
+    assert name_of(capsule) == "dltensor"
+    info = optype_dlpack.inspect(capsule)
+    assert info.version is None
+    assert info.data_ptr == source.ctypes.data
+
+
+@pytest.mark.parametrize(
+    ("dtype", "expected"),
+    [
+        ("bool", (6, 8, 1)), ("int8", (0, 8, 1)), ("uint64", (1, 64, 1)), ("float16", (2, 16, 1)),
+        ("float32", (2, 32, 1)), ("complex64", (5, 64, 1)), ("complex128", (5, 128, 1)),
+    ],
+)
+def test_numpy_dtypes(dtype: str, expected: tuple[int, int, int]) -> None:
+    assert optype_dlpack.inspect(to_dlpack(np.zeros(3, dtype))).dtype == expected
+
+
+def test_ml_dtypes_and_padded_sub_byte_types() -> None:
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    assert optype_dlpack.inspect(to_dlpack(np.zeros(2, ml_dtypes.bfloat16))).dtype == (4, 16, 1)
+    assert optype_dlpack.inspect(to_dlpack(np.zeros(2, ml_dtypes.float8_e4m3fn))).dtype == (10, 8, 1)
+    int4 = optype_dlpack.inspect(to_dlpack(np.zeros(2, ml_dtypes.int4)))
+    assert int4.dtype == (0, 4, 1)
+    assert int4.flags == DLPackFlags.IS_SUBBYTE_TYPE_PADDED
+    with pytest.raises(BufferError, match=r"dtype int4 is stored one element per byte, which only a versioned capsule"):
+        to_dlpack(np.zeros(2, ml_dtypes.int4), versioned=False)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (np.array(["a", "b"]), r"dtype dtype\('<U1'\) has no DLPack equivalent"),
+        (np.array([None]), r"dtype dtype\('O'\) has no DLPack equivalent"),
+        (np.zeros(2, np.longdouble), "has no DLPack equivalent"),
+        (np.zeros(2, ">f4"), r"dtype dtype\('>f4'\) has non-native byte order; DLPack tensors are native-endian"),
+        (np.zeros(3, "datetime64[s]"), "has no DLPack equivalent"),
+        (np.zeros(4, [("a", "<i4"), ("b", "u1")])["a"],
+         "stride 5 bytes of axis 0 is not a multiple of the item size .4 bytes.; DLPack strides count elements"),
+    ],
+)
+def test_arrays_dlpack_cannot_describe(source: np.ndarray[Any, Any], message: str) -> None:
+    with pytest.raises(BufferError, match=message):
+        to_dlpack(source)
+
+
+def test_unstepped_axes_tolerate_any_stride() -> None:
+    source = np.zeros(4, [("a", "<i4"), ("b", "u1")])["a"][:1]  # stride 5, but only one element
+    assert optype_dlpack.inspect(to_dlpack(source)).shape == (1,)
+
+
+# ---------------------------------------------------------------------------------------
+# Read-only memory
+
+
+def test_read_only_sources_are_flagged() -> None:
+    source = np.arange(3.0)
+    source.flags.writeable = False
+    capsule = to_dlpack(source)
+    assert struct_of(capsule).flags == 1  # READ_ONLY
+    assert optype_dlpack.inspect(capsule).readonly
+    assert not from_dlpack(capsule).flags.writeable
+
+
+def test_readonly_true_forces_the_flag() -> None:
+    source = np.arange(3.0)
+    assert optype_dlpack.inspect(to_dlpack(source, readonly=True)).readonly
+    assert not optype_dlpack.inspect(to_dlpack(source, readonly=False)).readonly
+
+
+def test_readonly_false_on_read_only_memory_is_refused() -> None:
+    with pytest.raises(BufferError, match="the memory is read-only; readonly=False would let consumers write to it"):
+        to_dlpack(b"abc", readonly=False)
+
+
+@pytest.mark.parametrize("readonly", [None, True])
+def test_legacy_capsules_cannot_carry_read_only(readonly: bool | None) -> None:
+    source = np.arange(3.0)
+    if readonly is None:
+        source.flags.writeable = False
+    with pytest.raises(
+        BufferError, match="a legacy 'dltensor' capsule cannot mark memory read-only .* ask for a versioned capsule"
+    ):
+        to_dlpack(source, versioned=False, readonly=readonly)
+
+
+def test_argument_errors() -> None:
+    with pytest.raises(TypeError, match=r"versioned must be True or False, not int"):
+        to_dlpack(np.zeros(1), versioned=1)
+    with pytest.raises(TypeError, match=r"readonly must be True, False or None, not str"):
+        to_dlpack(np.zeros(1), readonly="yes")
+    with pytest.raises(TypeError, match=r"to_dlpack\(\) expects a NumPy array or an object with the buffer protocol, got list"):
+        to_dlpack([1, 2])
+
+
+# ---------------------------------------------------------------------------------------
+# Buffer-protocol objects
+
+
+def test_buffer_objects() -> None:
+    data = bytearray(b"\x01\x02\x03\x04")
+    info = optype_dlpack.inspect(to_dlpack(data))
+    assert (info.dtype, info.shape, info.readonly) == ((1, 8, 1), (4,), False)
+    assert optype_dlpack.inspect(to_dlpack(b"xyz")).readonly
+    doubles = array.array("d", [1.0, 2.0, 3.0])
+    assert optype_dlpack.inspect(to_dlpack(doubles)).dtype == (2, 64, 1)
+    ints = array.array("q", [5, 6])
+    assert from_dlpack(to_dlpack(ints)).tolist() == [5, 6]
+    strided = memoryview(bytearray(range(10)))[1::3]
+    assert from_dlpack(to_dlpack(strided)).tolist() == [1, 4, 7]
+    matrix = memoryview(bytearray(range(6))).cast("B", (2, 3))
+    assert from_dlpack(to_dlpack(matrix)).tolist() == [[0, 1, 2], [3, 4, 5]]
+    mapped = mmap.mmap(-1, 8)
+    exported = from_dlpack(to_dlpack(mapped))
+    exported[0] = 7
+    assert mapped[0] == 7
+    del exported
+    gc.collect()
+    mapped.close()
+
+
+def test_buffer_zero_copy_and_mutation_both_ways() -> None:
+    data = bytearray(4)
+    torch = pytest.importorskip("torch")
+    tensor = torch.from_dlpack(to_dlpack(data))
+    tensor[0] = 200
+    assert data[0] == 200
+    data[1] = 9
+    assert tensor[1].item() == 9
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (memoryview(np.zeros(2, ">i4")), "buffer format '>i' has non-native byte order"),
+        (array.array("u", "ab"), "buffer format '[uw]' has no DLPack dtype"),
+        (memoryview(np.zeros(2, "S3")), "buffer format '3s' has no DLPack dtype"),
+        (memoryview(np.zeros(2, np.longdouble)), "buffer format 'g' has no DLPack dtype"),
+    ],
+)
+def test_buffers_dlpack_cannot_describe(source: object, message: str) -> None:
+    with pytest.raises(BufferError, match=message):
+        to_dlpack(source)
+
+
+def test_exported_bytearray_cannot_be_resized_while_a_capsule_lives() -> None:
+    data = bytearray(8)
+    capsule = to_dlpack(data)
+    with pytest.raises(BufferError, match="Existing exports of data: object cannot be re-sized"):
+        data.extend(b"more")
+    del capsule
+    data.extend(b"more")  # the unconsumed capsule released its export
+    assert len(data) == 12
+
+
+# ---------------------------------------------------------------------------------------
+# Consumers
+
+
+def test_consumers_share_memory() -> None:
+    torch = pytest.importorskip("torch")
+    jnp = pytest.importorskip("jax.numpy")
+    source = np.arange(12, dtype=np.float32).reshape(3, 4)
+    by_torch = torch.from_dlpack(to_dlpack(source))
+    by_numpy = np.from_dlpack(Wrapper(to_dlpack(source)))
+    by_jax = jnp.from_dlpack(Wrapper(to_dlpack(source, versioned=False)))  # JAX reads legacy capsules only
+    assert by_torch.data_ptr() == by_numpy.ctypes.data == source.ctypes.data
+    by_torch[0, 0] = 50.0
+    assert source[0, 0] == 50.0 and by_numpy[0, 0] == 50.0
+    source[2, 3] = -7.0
+    assert by_torch[2, 3].item() == -7.0
+    np.testing.assert_array_equal(np.asarray(by_jax)[1], source[1])
+
+
+def test_consumers_take_strided_and_0d_arrays() -> None:
+    torch = pytest.importorskip("torch")
+    source = np.arange(20.0).reshape(4, 5)[::2, 1::2]
+    tensor = torch.from_dlpack(to_dlpack(source))
+    assert tensor.stride() == (10, 2)
+    np.testing.assert_array_equal(tensor.numpy(), source)
+    scalar = torch.from_dlpack(to_dlpack(np.array(2.5)))
+    assert scalar.shape == () and scalar.item() == 2.5
+    assert np.from_dlpack(Wrapper(to_dlpack(np.array(4)))) == 4
+
+
+# ---------------------------------------------------------------------------------------
+# Lifetimes: the source lives until the deleter runs, which runs exactly once
+
+
+def test_unconsumed_capsule_frees_everything() -> None:
+    source = np.arange(5.0)
+    witness = weakref.ref(source)
+    capsule = to_dlpack(source)
+    del source
+    gc.collect()
+    assert witness() is not None  # the capsule keeps it
+    del capsule
+    gc.collect()
+    assert witness() is None
+
+
+@pytest.mark.parametrize("order", ["source-first", "capsule-first", "consumer-first"])
+def test_every_deletion_order_with_torch(order: str) -> None:
+    torch = pytest.importorskip("torch")
+    source = np.arange(100.0)
+    witness = weakref.ref(source)
+    capsule = to_dlpack(source)
+    tensor = torch.from_dlpack(capsule)
+    assert name_of(capsule) == "used_dltensor_versioned"
+    if order == "source-first":
+        del source
+        gc.collect()
+        assert tensor.sum().item() == 4950.0
+        del capsule, tensor
+    elif order == "capsule-first":
+        del capsule
+        gc.collect()
+        assert tensor.sum().item() == 4950.0
+        del tensor, source
+    else:
+        del tensor
+        gc.collect()
+        assert witness() is not None  # our own reference
+        del capsule, source
+    gc.collect()
+    assert witness() is None
+
+
+def test_round_trip_through_from_dlpack_keeps_the_source() -> None:
+    source = np.arange(10.0)
+    witness = weakref.ref(source)
+    view = from_dlpack(to_dlpack(source))
+    del source
+    gc.collect()
+    assert witness() is not None
+    assert view.sum() == 45.0
+    del view
+    gc.collect()
+    assert witness() is None
+
+
+def test_reference_cycle_through_a_holder_is_collected() -> None:
+    class Holder:
+        pass
+
+    holder = Holder()
+    holder.array = np.arange(4.0)  # type: ignore[attr-defined]
+    holder.capsule = to_dlpack(holder.array)  # type: ignore[attr-defined]
+    holder.me = holder  # type: ignore[attr-defined]
+    witness = weakref.ref(holder.array)  # type: ignore[attr-defined]
+    del holder
+    gc.collect()
+    assert witness() is None
+
+
+@pytest.mark.parametrize("versioned", [True, False])
+def test_deleter_runs_once_from_another_thread_without_the_gil(versioned: bool) -> None:
+    source = np.arange(8.0)
+    witness = weakref.ref(source)
+    capsule = to_dlpack(source, versioned=versioned)
+    address, managed = take(capsule)
+    deleter = DELETER(managed.deleter)
+    del source, capsule, managed
+    gc.collect()
+    assert witness() is not None  # taken: the renamed capsule no longer frees it
+    # A ctypes call releases the GIL around the C function: the deleter must take it.
+    thread = threading.Thread(target=deleter, args=(address,))
+    thread.start()
+    thread.join()
+    gc.collect()
+    assert witness() is None
+
+
+def resident_bytes() -> int:
+    """This process's resident memory (Linux /proc; elsewhere 0, so the check is vacuous)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def test_no_growth_over_many_round_trips() -> None:
+    torch = pytest.importorskip("torch")
+    source = np.arange(64.0)
+    data = bytearray(32)
+
+    def round_trips() -> None:
+        for _ in range(10_000):
+            to_dlpack(source)  # unconsumed: freed by the capsule
+            torch.from_dlpack(to_dlpack(source))
+            from_dlpack(to_dlpack(data))
+            to_dlpack(source, versioned=False)
+
+    round_trips()
+    gc.collect()
+    refs = (sys.getrefcount(source), sys.getrefcount(data))
+    resident = resident_bytes()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        round_trips()
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # tracemalloc sees Python's allocators only; the resident size also sees C allocations
+    # (capsule structs, deleter contexts): 4 * 10^4 leaked structs would add megabytes.
+    assert resident_bytes() - resident < 2**20
+    assert (sys.getrefcount(source), sys.getrefcount(data)) == refs
+    assert grown < 64 * 1024, f"{grown} bytes still allocated after 10^4 round trips"
