@@ -4,7 +4,7 @@ Sources: DLPack producers (re-exported, arguments passed through as given), caps
 arrays, __cuda_array_interface__ v2/v3, __array_interface__ v3 and buffer-protocol objects.
 numpy, torch and jax consume the results; the package's conformance checker judges them.
 CUDA-array-interface objects are faked here for every path that needs no GPU; the paths
-that do are in the GPU section at the end, skipped without one.
+that do are in test_interop_gpu.py.
 """
 
 from __future__ import annotations
@@ -583,49 +583,3 @@ def test_no_growth_over_many_exports() -> None:
             asdlpack(source).__dlpack__(copy=True)
         gc.collect()
         assert (sys.getrefcount(source), sys.getrefcount(data)) == before
-
-
-# ---------------------------------------------------------------------------------------
-# On a GPU (skipped without one)
-
-
-@pytest.mark.cuda
-@pytest.mark.skipif(not _core.cuda_driver_available(), reason="needs an NVIDIA GPU")
-def test_gpu_cuda_interface_device_comes_from_the_driver() -> None:
-    torch = pytest.importorskip("torch")
-    count = torch.cuda.device_count()
-    for index in range(count):
-        tensor = torch.arange(6, dtype=torch.float32, device=f"cuda:{index}")
-        torch.cuda.synchronize(index)
-        wrapped = asdlpack(CudaInterface(**{**tensor.__cuda_array_interface__, "stream": ...}))
-        assert wrapped.__dlpack_device__() == (KDL_CUDA, index)
-        assert torch.from_dlpack(wrapped).data_ptr() == tensor.data_ptr()
-        host = np.from_dlpack(wrapped, device="cpu")  # dl_device=(1, 0): a host copy
-        assert host.tolist() == [0, 1, 2, 3, 4, 5]
-
-
-@pytest.mark.cuda
-@pytest.mark.skipif(not _core.cuda_driver_available(), reason="needs an NVIDIA GPU")
-def test_gpu_from_dlpack_copies_cuda_tensors() -> None:
-    torch = pytest.importorskip("torch")
-    tensor = torch.arange(24, dtype=torch.float64, device="cuda").reshape(4, 6)[::2, 1::2]
-    with pytest.raises(BufferError, match="pass copy=True"):
-        from_dlpack(tensor)
-    array = from_dlpack(tensor, copy=True)
-    np.testing.assert_array_equal(array, tensor.cpu().numpy())
-    assert array.flags.writeable
-    flipped = torch.arange(10, device="cuda").flip(0)  # a negative stride, with an offset
-    assert from_dlpack(flipped, copy=True).tolist() == list(range(9, -1, -1))
-
-
-@pytest.mark.cuda
-@pytest.mark.skipif(not _core.cuda_driver_available(), reason="needs an NVIDIA GPU")
-def test_gpu_cuda_interface_reaches_torch_on_its_stream() -> None:
-    torch = pytest.importorskip("torch")
-    stream = torch.cuda.Stream()
-    with torch.cuda.stream(stream):
-        tensor = torch.full((1000,), 3.0, device="cuda")
-        wrapped = asdlpack(CudaInterface(**tensor.__cuda_array_interface__))
-        consumed = torch.from_dlpack(wrapped)  # torch passes its current stream: the producer's
-    stream.synchronize()
-    assert consumed.sum().item() == 3000.0
