@@ -699,8 +699,9 @@ def test_torch_capsules_legacy_and_versioned() -> None:
 
 
 def test_jax_producer() -> None:
-    jnp = pytest.importorskip("jax.numpy")
-    source = jnp.arange(10, dtype=jnp.float32).reshape(2, 5)
+    jax = pytest.importorskip("jax")
+    cpu = jax.devices("cpu")[0]  # JAX's default device is a GPU where there is one
+    source = jax.device_put(np.arange(10, dtype=np.float32).reshape(2, 5), cpu)
     array = from_dlpack(source)
     assert not array.flags.writeable  # JAX exports legacy capsules, which cannot promise writability
     assert array.ctypes.data == source.unsafe_buffer_pointer()
@@ -708,7 +709,7 @@ def test_jax_producer() -> None:
     del source
     gc.collect()
     assert array.tolist() == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
-    bf16 = from_dlpack(jnp.ones(3, dtype=jnp.bfloat16))
+    bf16 = from_dlpack(jax.device_put(np.ones(3, dtype=np.float32), cpu).astype("bfloat16"))
     assert bf16.dtype.name == "bfloat16"
 
 
