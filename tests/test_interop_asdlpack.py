@@ -243,10 +243,9 @@ def test_keyword_only_arguments() -> None:
 def test_numpy_source_is_reread_at_each_export() -> None:
     source = np.arange(6.0)
     wrapped = asdlpack(source)
+    assert not optype_dlpack.inspect(wrapped.__dlpack__(max_version=(1, 0))).readonly
     source.flags.writeable = False
     assert optype_dlpack.inspect(wrapped.__dlpack__(max_version=(1, 0))).readonly
-    source.shape = (2, 3)
-    assert optype_dlpack.inspect(wrapped.__dlpack__(max_version=(1, 0))).shape == (2, 3)
 
 
 # ---------------------------------------------------------------------------------------
