@@ -1304,6 +1304,7 @@ PyObject* dlpack_method(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
         const DLDevice own = d->spec.device;
         const bool own_is_host = od::host_memory(static_cast<std::int32_t>(own.device_type));
         bool to_host = false;
+        bool relabel_cpu = false;  // page-locked host memory asked for as plain CPU memory
         if (values[2] != nullptr && values[2] != Py_None) {
             DLDevice want = device_argument(values[2]);
             const bool same = want.device_type == own.device_type && want.device_id == own.device_id;
@@ -1313,6 +1314,7 @@ PyObject* dlpack_method(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                              " (supported: the same device, or the CPU)");
             }
             to_host = want_cpu && !own_is_host;
+            relabel_cpu = want_cpu && own_is_host && own.device_type != kDLCPU;
         }
         if (to_host && copy == false) {
             buffer_error("__dlpack__(): exporting " + device_name(own) +
@@ -1336,9 +1338,8 @@ PyObject* dlpack_method(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
             request.to_host = true;
         }
         if (d == &fresh) return export_described(fresh, w.keepalive, request);
-        Described relabelled;  // host memory exported as kDLCPU when asked for it
-        if (values[2] != nullptr && values[2] != Py_None && own_is_host && own.device_type != kDLCPU) {
-            relabelled = *d;
+        if (relabel_cpu) {  // host memory exported as kDLCPU when asked for it
+            Described relabelled = *d;
             relabelled.finish();
             relabelled.spec.device = DLDevice{kDLCPU, 0};
             return export_described(relabelled, w.keepalive, request);

@@ -144,3 +144,7 @@ def test_pinned_host_memory(torch: Any) -> None:
     view = from_dlpack(wrapped)
     assert view.ctypes.data == pinned.data_ptr()
     assert view.tolist() == [0, 1, 2, 3]
+    as_cpu = optype_dlpack.inspect(wrapped.__dlpack__(max_version=(1, 0), dl_device=(KDL_CPU, 0)))
+    assert as_cpu.device == (KDL_CPU, 0) and as_cpu.data_ptr == pinned.data_ptr()  # host memory: no copy
+    as_pinned = optype_dlpack.inspect(wrapped.__dlpack__(max_version=(1, 0), dl_device=(KDL_CUDA_HOST, 0)))
+    assert as_pinned.device == (KDL_CUDA_HOST, 0)
