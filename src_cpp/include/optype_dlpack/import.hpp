@@ -4,13 +4,15 @@
 /// and the taker calls the deleter exactly once.
 ///
 /// The request differs from acquire.hpp's (which never reads the data): the host reads right
-/// after __dlpack__ returns, so producers are asked with stream=None, which the spec defines as
-/// "make the data safe on the legacy default stream" for CUDA and ROCm — where the driver's
-/// synchronous copies run — and which is the only value CPU producers accept. The stream does
-/// not depend on the device, so __dlpack_device__() is not asked (NumPy does not ask it either):
-/// the capsule's own device decides what the caller may do. Objects whose type has the
-/// DLPack 1.3 C exchange API are read through it when the tensor is host memory (that path
-/// never synchronises, so device tensors take __dlpack__).
+/// after __dlpack__ returns, so the producer must synchronise with the legacy default stream
+/// (where the driver's synchronous copies run): stream=None in the DLPack specification.
+/// That is also the keyword's specified default, so producers are asked
+/// __dlpack__(max_version=(1, 3)), then __dlpack__() if they reject the keyword, as NumPy asks.
+/// The one producer known to default to something else is torch >= 2.10 (stream=-1, no
+/// synchronisation), and torch >= 2.10 has the DLPack 1.3 C exchange API: objects whose type
+/// has it are read through it when the tensor is host memory, and a device tensor from it is
+/// released and asked for again with an explicit __dlpack__(stream=None, max_version=(1, 3)).
+/// __dlpack_device__() is not asked: the capsule's own device decides what the caller may do.
 ///
 /// Needs <Python.h> (included first by the including translation unit).
 #pragma once
@@ -21,6 +23,7 @@
 #include <Python.h>
 
 #include <cstdint>
+#include <cstring>
 
 namespace optype_dlpack {
 
@@ -66,6 +69,7 @@ public:
         TakenTensor pending{exchanged_, true};
         exchanged_ = nullptr;
         pending.release();
+        Py_XDECREF(capsule_);  // an unconsumed capsule frees its tensor in its own destructor
     }
 
     ManagedView view;
@@ -77,6 +81,7 @@ public:
         if (PyCapsule_CheckExact(x)) return read_capsule(x);
         auto& s = detail::statics();
         if (!s.init()) return SourceError::python_error;
+        bool explicit_stream = false;  // set for a device tensor whose exchange API cannot synchronise
 
         if (const DLPackExchangeAPI* api = detail::exchange_api_of(Py_TYPE(x))) {
             if (api->managed_tensor_from_py_object_no_sync != nullptr) {
@@ -95,17 +100,23 @@ public:
                     view.tensor = &managed->dl_tensor;
                     return SourceError::none;
                 }
-                // Device memory: ask again through __dlpack__, which synchronises.
+                // Device memory: ask again through __dlpack__, which synchronises when asked.
                 TakenTensor{managed, true}.release();
+                explicit_stream = true;
             }
         }
 
-        PyObject* args[3] = {x, Py_None, s.max_version};
+        const Keywords& k = keywords();
+        if (k.max_version == nullptr || k.stream_max_version == nullptr || k.stream == nullptr) {
+            return SourceError::python_error;
+        }
+        PyObject* args[3] = {x, explicit_stream ? Py_None : s.max_version, s.max_version};
         const size_t nargs = 1 | PY_VECTORCALL_ARGUMENTS_OFFSET;
-        PyObject* capsule = PyObject_VectorcallMethod(s.dlpack, args, nargs, s.kwnames_full);
+        PyObject* capsule =
+            PyObject_VectorcallMethod(s.dlpack, args, nargs, explicit_stream ? k.stream_max_version : k.max_version);
         if (capsule == nullptr && PyErr_ExceptionMatches(PyExc_TypeError)) {
             PyErr_Clear();  // a pre-2023.12 producer: no max_version keyword
-            capsule = PyObject_VectorcallMethod(s.dlpack, args, nargs, s.kwnames_stream);
+            capsule = PyObject_VectorcallMethod(s.dlpack, args, nargs, explicit_stream ? k.stream : nullptr);
         }
         if (capsule == nullptr) {
             if (PyErr_ExceptionMatches(PyExc_AttributeError) && !PyObject_HasAttr(x, s.dlpack)) {
@@ -122,7 +133,7 @@ public:
             return SourceError::python_error;
         }
         SourceError result = read_capsule(capsule);
-        Py_DECREF(capsule);  // held by source_ now; dropping it unconsumed frees the tensor
+        Py_DECREF(capsule);  // held by capsule_ now; dropping it unconsumed frees the tensor
         return result;
     }
 
@@ -134,29 +145,73 @@ public:
             exchanged_ = nullptr;
             return out;
         }
-        PyObject* capsule = source_.capsule();
-        if (capsule == nullptr) return TakenTensor{};
-        const char* name = view.versioned ? kVersionedName : kLegacyName;
-        TakenTensor out{PyCapsule_GetPointer(capsule, name), view.versioned};
-        // Cannot fail: the capsule was read under this name and nothing ran since.
-        if (out.managed == nullptr || PyCapsule_SetName(capsule, view.versioned ? kUsedVersionedName
-                                                                               : kUsedLegacyName) != 0) {
+        if (capsule_ == nullptr) return TakenTensor{};
+        TakenTensor out{managed_, view.versioned};
+        // Cannot fail: capsule_ is a capsule, read under its unconsumed name just before.
+        if (PyCapsule_SetName(capsule_, view.versioned ? kUsedVersionedName : kUsedLegacyName) != 0) {
             PyErr_Clear();
             return TakenTensor{};
         }
-        source_.release();  // drops our reference to the (now used) capsule
+        Py_CLEAR(capsule_);
         return out;
     }
 
 private:
+    /// Reads a capsule by its name (as Source::from_capsule does), keeping a reference to it.
     SourceError read_capsule(PyObject* capsule) noexcept {
-        SourceError result = source_.from_capsule(capsule);
-        if (result == SourceError::consumed) consumed_name = source_.consumed_name;
-        if (result == SourceError::none) view = source_.view;
-        return result;
+        const char* name = PyCapsule_GetName(capsule);
+        if (name == nullptr && PyErr_Occurred()) return SourceError::python_error;
+        if (name != nullptr && std::strcmp(name, kVersionedName) == 0) {
+            auto* managed = static_cast<DLManagedTensorVersioned*>(PyCapsule_GetPointer(capsule, name));
+            if (managed == nullptr) return SourceError::python_error;
+            managed_ = managed;
+            view.versioned = true;
+            view.version = managed->version;
+            view.flags = managed->version.major == DLPACK_MAJOR_VERSION ? managed->flags : 0;
+            view.tensor = &managed->dl_tensor;
+        } else if (name != nullptr && std::strcmp(name, kLegacyName) == 0) {
+            auto* managed = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule, name));
+            if (managed == nullptr) return SourceError::python_error;
+            managed_ = managed;
+            view.versioned = false;
+            view.version = DLPackVersion{0, 0};
+            view.flags = 0;
+            view.tensor = &managed->dl_tensor;
+        } else if (name != nullptr &&
+                   (std::strcmp(name, kUsedVersionedName) == 0 || std::strcmp(name, kUsedLegacyName) == 0)) {
+            consumed_name = name;
+            return SourceError::consumed;
+        } else {
+            PyErr_Format(PyExc_TypeError,
+                         "expected a DLPack capsule named 'dltensor' or 'dltensor_versioned', "
+                         "got a capsule named %s%s%s",
+                         name != nullptr ? "'" : "", name != nullptr ? name : "NULL", name != nullptr ? "'" : "");
+            return SourceError::python_error;
+        }
+        Py_INCREF(capsule);
+        Py_XSETREF(capsule_, capsule);
+        return SourceError::none;
     }
 
-    Source source_;
+    /// Keyword-name tuples of interned strings: producers' argument parsers (NumPy's,
+    /// pybind11's, CPython's) match interned keywords by pointer first.
+    struct Keywords {
+        PyObject* max_version;         // ("max_version",)
+        PyObject* stream_max_version;  // ("stream", "max_version")
+        PyObject* stream;              // ("stream",)
+    };
+
+    static const Keywords& keywords() noexcept {
+        static const Keywords k{  // kept for good, like acquire.hpp's statics
+            Py_BuildValue("(N)", PyUnicode_InternFromString("max_version")),
+            Py_BuildValue("(NN)", PyUnicode_InternFromString("stream"), PyUnicode_InternFromString("max_version")),
+            Py_BuildValue("(N)", PyUnicode_InternFromString("stream")),
+        };
+        return k;
+    }
+
+    PyObject* capsule_ = nullptr;  ///< the capsule read, until take() consumes it
+    void* managed_ = nullptr;      ///< its DLManagedTensor[Versioned]
     DLManagedTensorVersioned* exchanged_ = nullptr;
 };
 
