@@ -9,11 +9,17 @@ expected error goes away (`warn_unused_ignores`; `reportUnnecessaryTypeIgnoreCom
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # mypy brings tomli on 3.10
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 TYPETESTS = sorted((ROOT / "typetests").glob("*.pyi"))
@@ -37,6 +43,30 @@ def test_there_are_type_tests() -> None:
         "test_protocols.pyi",
         "test_validate.pyi",
     }
+
+
+def test_expected_errors_must_stay_errors() -> None:
+    # without these settings a negative test line would pass silently once its error went away
+    with (ROOT / "pyproject.toml").open("rb") as file:
+        tool = tomllib.load(file)["tool"]
+    mypy, pyright = tool["mypy"], tool["basedpyright"]
+    assert mypy["strict"] is True
+    assert mypy["warn_unused_ignores"] is True
+    assert "ignore-without-code" in mypy["enable_error_code"]
+    assert mypy["mypy_path"] == "stubs"
+    assert pyright["typeCheckingMode"] == "strict"
+    assert pyright["enableTypeIgnoreComments"] is False
+    assert pyright["reportUnnecessaryTypeIgnoreComment"] == "error"
+    assert pyright["reportIgnoreCommentWithoutRule"] == "error"
+    assert pyright["stubPath"] == "stubs"
+
+
+@pytest.mark.parametrize("path", TYPETESTS, ids=lambda path: path.name)
+def test_every_expected_error_is_expected_by_both_checkers(path: Path) -> None:
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        mypy = re.search(r"# type: ignore\[[\w-]+(, [\w-]+)*\]", line)
+        pyright = re.search(r"# pyright: ignore\[\w+(, \w+)*\]", line)
+        assert bool(mypy) == bool(pyright), f"{path.name}:{number}: one checker's expectation only: {line}"
 
 
 @pytest.mark.parametrize("python_version", [None, "3.10", "3.13"], ids=["running", "py310", "py313"])

@@ -48,9 +48,10 @@ _DeviceTypeLitT = TypeVar("_DeviceTypeLitT", bound=_DLDeviceTypeLiteral)
 # and falls back to `__dlpack__(stream=...)`, so the weakest producer it can use is `CanDLPackCompat`.
 _DLPackSource: TypeAlias = CanDLPackCompat | CapsuleType
 
-# `device=` in its untyped spellings: a plain int or `DLDeviceType` value (any id), a
-# `(device_type, device_id)` tuple (a `DLDevice` is one), or a name such as "cuda:1".
-_DeviceLike: TypeAlias = DLDeviceType | int | str | tuple[int, int]
+# `device=` in the spellings that say nothing statically: a device type as an int (a
+# `DLDeviceType` is one; any id), a `(device_type, device_id)` tuple (a `DLDevice` is one), or a
+# name such as "cuda:1".
+_DeviceLike: TypeAlias = int | str | tuple[int, int]
 
 @type_check_only
 class _NumPyDType(Protocol):
