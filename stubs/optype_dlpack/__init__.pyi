@@ -1,5 +1,6 @@
 from typing import Final
 
+from ._conformance import CheckStatus, ConformanceCheck, ConformanceReport, check_producer
 from ._enums import (
     DLPACK_VERSION,
     DLDataType,
@@ -30,6 +31,9 @@ __all__ = [
     "CanDLPack",
     "CanDLPackCompat",
     "CanDLPackDevice",
+    "CheckStatus",
+    "ConformanceCheck",
+    "ConformanceReport",
     "DLDataType",
     "DLDataTypeCode",
     "DLDevice",
@@ -46,6 +50,7 @@ __all__ = [
     "TensorInfo",
     "Violation",
     "__version__",
+    "check_producer",
     "get_include",
     "inspect",
     "validate",
