@@ -33,9 +33,10 @@ PRODUCER_SOURCE = TESTS / "producer" / "dlpack_test_producer.cpp"
 
 def dlpack_include_dir() -> str:
     """The directory holding dlpack/dlpack.h (from the build requirement apache-tvm-ffi)."""
-    from tvm_ffi import libinfo
-
-    return str(libinfo.find_dlpack_include_path())
+    # Asked in a child process: importing tvm_ffi here would load a thousand modules (and
+    # torch) into the test session, which slows every gc.collect() down tenfold.
+    code = "import tvm_ffi.libinfo as l; print(l.find_dlpack_include_path(), end='')"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
 
 
 def build_extension(

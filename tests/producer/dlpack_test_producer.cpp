@@ -185,7 +185,10 @@ py::capsule make_capsule(std::uintptr_t data, std::pair<std::int32_t, std::int32
         }
         const DLDataType dl_dtype{std::get<0>(dtype), std::get<1>(dtype), std::get<2>(dtype)};
         if (allocate && data == 0) {
-            auto [bytes, low] = extent_bytes(dims, holder->shape, holder->strides, dl_dtype);
+            // allocate for the extents actually present: a negative or oversized ndim is garbage
+            const auto counted = static_cast<std::int32_t>(std::min<std::size_t>(
+                slots, static_cast<std::size_t>(std::clamp<std::int32_t>(dims, 0, 4096))));
+            auto [bytes, low] = extent_bytes(counted, holder->shape, holder->strides, dl_dtype);
             const std::uint64_t total = byte_offset + bytes;
             if (total < byte_offset || total > (std::uint64_t{1} << 30)) {
                 throw py::value_error("allocate=True: the tensor needs more than 1 GiB");

@@ -83,6 +83,9 @@ inline bool mul_overflows(std::int64_t a, std::int64_t b, std::int64_t* out) noe
 inline bool add_overflows(std::int64_t a, std::int64_t b, std::int64_t* out) noexcept {
     return __builtin_add_overflow(a, b, out);
 }
+inline bool sub_overflows(std::int64_t a, std::int64_t b, std::int64_t* out) noexcept {
+    return __builtin_sub_overflow(a, b, out);
+}
 
 /// Bytes spanned by `count` consecutive elements of `element_bits` each (sub-byte types are
 /// packed unless the producer says they are padded).
@@ -93,7 +96,7 @@ inline bool span_bytes(std::int64_t count, std::uint32_t element_bits, bool padd
     }
     std::int64_t bits = 0;
     if (mul_overflows(count, static_cast<std::int64_t>(element_bits), &bits)) return false;
-    *out = (bits + 7) / 8;
+    *out = bits / 8 + (bits % 8 != 0 ? 1 : 0);  // rounded up without overflowing
     return true;
 }
 
@@ -299,7 +302,9 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
         std::int64_t span = 0, below = 0;
         bool fits = detail::span_bytes(size, element_bits, padded, &nbytes);
         if (fits && !empty) {
-            fits = detail::span_bytes(max_off - min_off + 1, element_bits, padded, &span) &&
+            std::int64_t count = 0;  // elements from the lowest to the highest reached, inclusive
+            fits = !detail::sub_overflows(max_off, min_off, &count) && !detail::add_overflows(count, 1, &count) &&
+                   detail::span_bytes(count, element_bits, padded, &span) &&
                    detail::span_bytes(-min_off, element_bits, padded, &below) &&
                    !detail::add_overflows(offset, -below, &low) && !detail::add_overflows(low, span, &high);
         }
