@@ -21,7 +21,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -90,6 +90,12 @@ def build_extension(
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def build_cpp_extension() -> Callable[..., ModuleType]:
+    """build_extension(source, module_name, *, include_dirs=(), depends=()) -> module."""
+    return build_extension
 
 
 @pytest.fixture(scope="session")
