@@ -163,11 +163,11 @@ py::capsule make_capsule(std::uintptr_t data, std::pair<std::int32_t, std::int32
         steps = int_list(strides, "strides");
     } else if (!strides_null) {  // compact row-major over the padded extents
         steps.assign(slots, 1);
-        std::int64_t implied = 1;
+        std::uint64_t implied = 1;  // wraps for absurd shapes, as a careless producer's would
         for (std::size_t i = slots; i-- > 0;) {
-            steps[i] = implied;
+            steps[i] = static_cast<std::int64_t>(implied);
             const std::int64_t extent = i < extents.size() ? extents[i] : 1;
-            implied *= extent > 0 ? extent : 1;
+            implied *= static_cast<std::uint64_t>(extent > 0 ? extent : 1);
         }
     }
 
