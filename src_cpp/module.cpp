@@ -14,6 +14,9 @@
 
 #include <array>
 #include <cstring>
+#ifdef Py_GIL_DISABLED
+#include <mutex>
+#endif
 #include <string>
 #include <utility>
 
@@ -112,10 +115,20 @@ DLDataType cached_dtype_constraint(py::handle value) {
     };
     static std::array<Entry, 32> cache{};
     static std::size_t next = 0;
+#ifdef Py_GIL_DISABLED
+    static std::mutex lock;  // no GIL serialises callers
+    std::unique_lock<std::mutex> guard(lock);
+#endif
     for (const auto& entry : cache) {
         if (entry.key == value.ptr()) return entry.dtype;
     }
+#ifdef Py_GIL_DISABLED
+    guard.unlock();  // parsing runs Python code
+#endif
     DLDataType dtype = parse_dtype_constraint(value);
+#ifdef Py_GIL_DISABLED
+    guard.lock();
+#endif
     Entry& slot = cache[next++ % cache.size()];
     Py_XDECREF(slot.key);
     slot.key = value.inc_ref().ptr();  // the cache keeps its key alive, so identity stays valid
