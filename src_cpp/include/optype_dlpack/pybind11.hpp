@@ -107,7 +107,8 @@ inline void check_or_raise(const Source& source, const Constraints* constraints,
 /// whose type has __dlpack__.
 inline bool looks_like_dlpack(pybind11::handle x) {
     if (PyCapsule_CheckExact(x.ptr())) return true;
-    return PyObject_HasAttrString(reinterpret_cast<PyObject*>(Py_TYPE(x.ptr())), "__dlpack__") == 1;
+    const AcquireStatics& s = statics();
+    return s.ready() && PyObject_HasAttr(reinterpret_cast<PyObject*>(Py_TYPE(x.ptr())), s.dlpack) == 1;
 }
 
 }  // namespace detail
@@ -207,8 +208,9 @@ public:
     bool valid() const noexcept { return source_.view.tensor != nullptr; }
     const DLTensor& tensor() const noexcept { return *source_.view.tensor; }
 
-    /// Address of element 0 (data + byte_offset).
+    /// Address of element 0 (data + byte_offset); nullptr for an empty tensor without data.
     void* data() const noexcept {
+        if (tensor().data == nullptr) return nullptr;
         return static_cast<char*>(tensor().data) + static_cast<std::ptrdiff_t>(tensor().byte_offset);
     }
     template <class T>
