@@ -21,7 +21,7 @@ __all__ = ["CheckStatus", "ConformanceCheck", "ConformanceReport", "check_produc
 _STREAM_DEVICES = frozenset({DLDeviceType.CUDA, DLDeviceType.ROCM, DLDeviceType.CUDA_MANAGED})
 
 
-class CheckStatus(str, enum.Enum):
+class CheckStatus(enum.Enum):
     """The outcome of one conformance check."""
 
     PASS = "pass"

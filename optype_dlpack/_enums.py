@@ -7,6 +7,7 @@ Every member value is held against the values compiled into the extension from
 from __future__ import annotations
 
 import enum
+import types
 from typing import NamedTuple
 
 from . import _core
@@ -113,6 +114,9 @@ class DLDevice(NamedTuple):
 
     type: DLDeviceType
     id: int = 0
+
+    # Generic in the stubs (DLDevice[DeviceTypeT]); subscripting works at run time too.
+    __class_getitem__ = classmethod(types.GenericAlias)
 
     @classmethod
     def parse(cls, name: str, /) -> DLDevice:

@@ -6,7 +6,9 @@ Drop-in compatible with ``optype.dlpack``: the same names, the same type paramet
 from __future__ import annotations
 
 import sys
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
+
+from ._enums import DLDeviceType
 
 if sys.version_info >= (3, 13):
     from types import CapsuleType
@@ -22,8 +24,9 @@ __all__ = [
     "SupportsDLPack",
 ]
 
-# NOTE: both are covariant: they only appear in return types (``__dlpack_device__``) or in
-# the ``dl_device`` argument, which mirrors the device the producer itself reports.
+# NOTE: both are covariant: they only appear in the return type of ``__dlpack_device__``.
+# ``dl_device`` is typed with the enum itself, because real producers annotate it that way
+# (torch: ``tuple[enum.IntEnum, int]``) and a parameter type must accept their annotation.
 _DeviceTypeT_co = TypeVar("_DeviceTypeT_co", bound=int, default=int, covariant=True)
 _DeviceIdT_co = TypeVar("_DeviceIdT_co", bound=int, default=int, covariant=True)
 
@@ -38,7 +41,7 @@ class CanDLPack(Protocol[_DeviceTypeT_co, _DeviceIdT_co]):
         *,
         stream: int | Any | None = ...,
         max_version: tuple[int, int] | None = ...,
-        dl_device: tuple[_DeviceTypeT_co, _DeviceIdT_co] | None = ...,  # type: ignore[misc]
+        dl_device: tuple[DLDeviceType, int] | None = ...,
         copy: bool | Any | None = ...,
     ) -> CapsuleType: ...
 
@@ -74,4 +77,4 @@ class HasDLPackCExchangeAPI(Protocol):
     that points to a static ``DLPackExchangeAPI`` table.
     """
 
-    __dlpack_c_exchange_api__: CapsuleType
+    __dlpack_c_exchange_api__: ClassVar[CapsuleType]

@@ -8,11 +8,15 @@
 #include "optype_dlpack/cuda.hpp"
 #include "optype_dlpack/device_truth.hpp"
 #include "optype_dlpack/expect.hpp"
+#include "optype_dlpack/pybind11.hpp"
 #include "optype_dlpack/tables.hpp"
 #include "optype_dlpack/tensor_info.hpp"
 
 #include <array>
 #include <cstring>
+#ifdef Py_GIL_DISABLED
+#include <mutex>
+#endif
 #include <string>
 #include <utility>
 
@@ -23,48 +27,7 @@ void register_interop(py::module_& m);  // interop.cpp
 
 namespace {
 
-// ---------------------------------------------------------------------------------------
-// Errors: the classes live in optype_dlpack._errors; records are built only on failure.
-
-py::object errors_module() {
-    // leaked on purpose: a static py::object would be destroyed after the interpreter
-    static auto* module = new py::object(py::module_::import("optype_dlpack._errors"));
-    return *module;
-}
-
-[[noreturn]] void raise_report(const od::Report& report) {
-    py::object mod = errors_module();
-    py::object violation = mod.attr("Violation");
-    py::list records;
-    for (const auto& v : report.violations()) {
-        records.append(violation(v.rule, v.field, v.expected, v.got));
-    }
-    const char* cls = "DLPackValidationError";
-    if (report.kind() == od::FailureKind::version) cls = "DLPackVersionError";
-    if (report.kind() == od::FailureKind::consumed) cls = "DLPackConsumedError";
-    py::object error = mod.attr(cls)(records);
-    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
-    throw py::error_already_set();
-}
-
-[[noreturn]] void raise_consumed(const char* name) {
-    od::Report report;
-    report.add("capsule.consumed", "capsule", "an unconsumed capsule ('dltensor' or 'dltensor_versioned')",
-               std::string("'") + name + "' (already consumed; its tensor may be freed)",
-               od::FailureKind::consumed);
-    raise_report(report);
-}
-
-void acquire_or_raise(py::handle x, od::Source& source, od::Need need) {
-    switch (od::acquire(x.ptr(), source, need)) {
-        case od::SourceError::none:
-            return;
-        case od::SourceError::consumed:
-            raise_consumed(source.consumed_name);
-        case od::SourceError::python_error:
-            throw py::error_already_set();
-    }
-}
+using od::detail::acquire_or_raise;
 
 // ---------------------------------------------------------------------------------------
 // Constraint spellings → od::Constraints
@@ -152,10 +115,20 @@ DLDataType cached_dtype_constraint(py::handle value) {
     };
     static std::array<Entry, 32> cache{};
     static std::size_t next = 0;
+#ifdef Py_GIL_DISABLED
+    static std::mutex lock;  // no GIL serialises callers
+    std::unique_lock<std::mutex> guard(lock);
+#endif
     for (const auto& entry : cache) {
         if (entry.key == value.ptr()) return entry.dtype;
     }
+#ifdef Py_GIL_DISABLED
+    guard.unlock();  // parsing runs Python code
+#endif
     DLDataType dtype = parse_dtype_constraint(value);
+#ifdef Py_GIL_DISABLED
+    guard.lock();
+#endif
     Entry& slot = cache[next++ % cache.size()];
     Py_XDECREF(slot.key);
     slot.key = value.inc_ref().ptr();  // the cache keeps its key alive, so identity stays valid
@@ -229,16 +202,12 @@ od::Constraints make_constraints(py::handle device, py::handle dtype, py::handle
 // ---------------------------------------------------------------------------------------
 // The checks. `check` returns the verification result (-1/0/1) and raises on any violation.
 
-std::int8_t run_checks(od::Source& source, const od::Constraints* constraints, od::Geometry& geometry,
+std::int8_t run_checks(const od::Source& source, const od::Constraints* constraints, od::Geometry& geometry,
                        od::VerifyDevice verify) {
+    od::detail::check_or_raise(source, constraints, geometry);
     od::Report report;
-    if (od::check_structure(source.view, report, &geometry)) {
-        od::check_reported_device(source, report);
-        if (constraints != nullptr) od::check_constraints(source.view, geometry, *constraints, report);
-    }
-    std::int8_t verified = -1;
-    if (report.ok()) verified = od::verify_device(source.view, geometry, verify, report);
-    if (!report.ok()) raise_report(report);
+    std::int8_t verified = od::verify_device(source.view, geometry, verify, report);
+    if (!report.ok()) od::detail::raise_report(report);
     return verified;
 }
 

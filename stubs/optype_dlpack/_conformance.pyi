@@ -1,9 +1,10 @@
 import enum
+from dataclasses import dataclass
 from typing import NamedTuple, final
 
 __all__ = ["CheckStatus", "ConformanceCheck", "ConformanceReport", "check_producer"]
 
-class CheckStatus(str, enum.Enum):
+class CheckStatus(enum.Enum):
     PASS = "pass"
     WARN = "warn"
     FAIL = "fail"
@@ -15,13 +16,10 @@ class ConformanceCheck(NamedTuple):
     detail: str
 
 @final
+@dataclass(frozen=True, slots=True)
 class ConformanceReport:
-    __slots__ = ("checks", "producer")
-    @property
-    def producer(self) -> str: ...
-    @property
-    def checks(self) -> tuple[ConformanceCheck, ...]: ...
-    def __init__(self, producer: str, checks: tuple[ConformanceCheck, ...]) -> None: ...
+    producer: str
+    checks: tuple[ConformanceCheck, ...]
     @property
     def ok(self) -> bool: ...
     def by_status(self, status: CheckStatus, /) -> tuple[ConformanceCheck, ...]: ...

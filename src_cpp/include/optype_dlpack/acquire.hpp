@@ -13,6 +13,9 @@
 #include <Python.h>
 
 #include <cstdint>
+#ifdef Py_GIL_DISABLED
+#include <mutex>
+#endif
 
 namespace optype_dlpack {
 
@@ -29,8 +32,14 @@ struct AcquireStatics {
     PyObject* max_version = nullptr;        // (1, 3)
     PyObject* minus_one = nullptr;          // -1
 
-    bool init() noexcept {
-        if (dlpack != nullptr) return true;
+    /// Whether every object was created (a Python error is set otherwise).
+    bool ready() const noexcept {
+        return dlpack != nullptr && dlpack_device != nullptr && exchange_api != nullptr &&
+               exchange_api_v12 != nullptr && kwnames_full != nullptr && kwnames_stream != nullptr &&
+               max_version != nullptr && minus_one != nullptr;
+    }
+
+    void create() noexcept {
         dlpack = PyUnicode_InternFromString("__dlpack__");
         dlpack_device = PyUnicode_InternFromString("__dlpack_device__");
         exchange_api = PyUnicode_InternFromString("__dlpack_c_exchange_api__");
@@ -40,16 +49,27 @@ struct AcquireStatics {
         max_version = Py_BuildValue("(II)", static_cast<unsigned>(DLPACK_MAJOR_VERSION),
                                     static_cast<unsigned>(DLPACK_MINOR_VERSION));
         minus_one = PyLong_FromLong(-1);
-        return dlpack != nullptr && dlpack_device != nullptr && exchange_api != nullptr &&
-               exchange_api_v12 != nullptr && kwnames_full != nullptr && kwnames_stream != nullptr &&
-               max_version != nullptr && minus_one != nullptr;
     }
 };
 
-inline AcquireStatics& statics() {
-    static AcquireStatics s;  // leaked on purpose: lives as long as the interpreter
+/// Created once, on first use; C++ makes the initialisation thread-safe (free-threaded
+/// Python included). Leaked on purpose: the objects live as long as the interpreter.
+inline const AcquireStatics& statics() {
+    static const AcquireStatics s = [] {
+        AcquireStatics created;
+        created.create();
+        return created;
+    }();
     return s;
 }
+
+#ifdef Py_GIL_DISABLED
+/// Guards the exchange-API cache when no GIL serialises callers.
+inline std::mutex& exchange_cache_lock() {
+    static std::mutex lock;
+    return lock;
+}
+#endif
 
 /// A few types' exchange tables, keyed by type and its version tag (a tag is never reused
 /// by another type, so a dead type's entry cannot be mistaken for a new one).
@@ -74,7 +94,7 @@ inline const DLPackExchangeAPI* usable_table(const DLPackExchangeAPI* api) noexc
 /// Looks up the type's exchange API without a cache. Returns nullptr without an error
 /// when the type has none (or an unusable one).
 inline const DLPackExchangeAPI* lookup_exchange_api(PyTypeObject* type) noexcept {
-    auto& s = statics();
+    const auto& s = statics();
     PyObject* attr = PyObject_GetAttr(reinterpret_cast<PyObject*>(type), s.exchange_api);
     const DLPackExchangeAPI* api = nullptr;
     if (attr != nullptr) {
@@ -96,10 +116,19 @@ inline const DLPackExchangeAPI* lookup_exchange_api(PyTypeObject* type) noexcept
 
 inline const DLPackExchangeAPI* exchange_api_of(PyTypeObject* type) noexcept {
     ExchangeCacheEntry* cache = exchange_cache();
-    const unsigned int tag = PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG) ? type->tp_version_tag : 0;
     const std::size_t slot = (reinterpret_cast<std::uintptr_t>(type) >> 4) & 7;
-    if (tag != 0 && cache[slot].type == type && cache[slot].tag == tag) return cache[slot].api;
-    const DLPackExchangeAPI* api = lookup_exchange_api(type);
+    {
+#ifdef Py_GIL_DISABLED
+        std::lock_guard<std::mutex> guard(exchange_cache_lock());
+#endif
+        const unsigned int tag =
+            PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG) ? type->tp_version_tag : 0;
+        if (tag != 0 && cache[slot].type == type && cache[slot].tag == tag) return cache[slot].api;
+    }
+    const DLPackExchangeAPI* api = lookup_exchange_api(type);  // runs Python: never under the lock
+#ifdef Py_GIL_DISABLED
+    std::lock_guard<std::mutex> guard(exchange_cache_lock());
+#endif
     const unsigned int new_tag =
         PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG) ? type->tp_version_tag : 0;
     if (new_tag != 0) cache[slot] = ExchangeCacheEntry{type, new_tag, api};
@@ -137,8 +166,11 @@ enum class Need : std::uint8_t {
 /// Python exception is set (python_error) or the capsule was already consumed (consumed).
 inline SourceError acquire(PyObject* x, Source& source, Need need) noexcept {
     if (PyCapsule_CheckExact(x)) return source.from_capsule(x);
-    auto& s = detail::statics();
-    if (!s.init()) return SourceError::python_error;
+    const auto& s = detail::statics();
+    if (!s.ready()) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        return SourceError::python_error;
+    }
 
     if (const DLPackExchangeAPI* api = detail::exchange_api_of(Py_TYPE(x))) {
         if (need == Need::tensor && api->dltensor_from_py_object_no_sync != nullptr) {

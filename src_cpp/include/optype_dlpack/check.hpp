@@ -9,6 +9,7 @@
 #include "tables.hpp"
 
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <string>
 #include <utility>
@@ -56,6 +57,7 @@ struct ManagedView {
 
 /// Facts derived from a tensor that passed the structural rules.
 struct Geometry {
+    bool readable = false;        ///< shape and strides were read (the rest is filled in)
     std::int64_t size = 0;        ///< number of elements
     std::int64_t min_offset = 0;  ///< lowest element offset reached, relative to element 0
     std::int64_t max_offset = 0;  ///< highest element offset reached
@@ -81,6 +83,9 @@ inline bool mul_overflows(std::int64_t a, std::int64_t b, std::int64_t* out) noe
 inline bool add_overflows(std::int64_t a, std::int64_t b, std::int64_t* out) noexcept {
     return __builtin_add_overflow(a, b, out);
 }
+inline bool sub_overflows(std::int64_t a, std::int64_t b, std::int64_t* out) noexcept {
+    return __builtin_sub_overflow(a, b, out);
+}
 
 /// Bytes spanned by `count` consecutive elements of `element_bits` each (sub-byte types are
 /// packed unless the producer says they are padded).
@@ -91,7 +96,7 @@ inline bool span_bytes(std::int64_t count, std::uint32_t element_bits, bool padd
     }
     std::int64_t bits = 0;
     if (mul_overflows(count, static_cast<std::int64_t>(element_bits), &bits)) return false;
-    *out = (bits + 7) / 8;
+    *out = bits / 8 + (bits % 8 != 0 ? 1 : 0);  // rounded up without overflowing
     return true;
 }
 
@@ -111,12 +116,18 @@ inline bool looks_like_version_word(const void* data) noexcept {
     return (word & 0xffffffffu) == 1u && (word >> 32) <= 255u;
 }
 
-/// Applies every structural rule of DLPack 1.3. Returns true and fills `geometry` when the
-/// tensor is valid; otherwise records each violation in `report`. Reads nothing past
-/// `flags` of a versioned tensor whose major version is not 1, and never dereferences
-/// shape or strides before their pointers and ndim are known to be sane.
+/// Applies every structural rule of DLPack 1.3. Returns true when the tensor is valid;
+/// otherwise records each violation in `report`. Reads nothing past `flags` of a versioned
+/// tensor whose major version is not 1, and never dereferences shape or strides before
+/// their pointers and ndim are known to be sane. Rules that can still be checked after one
+/// fails are checked too, so a report lists every broken rule that can be known.
+///
+/// `geometry` (optional) is filled whenever shape and strides could be read, even if some
+/// other rule failed: `geometry->readable` says so, and the declared constraints of
+/// expect.hpp may then be checked as well.
 inline bool check_structure(const ManagedView& view, Report& report, Geometry* geometry) {
     using detail::to_str;
+    if (geometry != nullptr) *geometry = Geometry{};
     if (view.tensor == nullptr) {
         report.add("managed.null", "capsule", "a DLManagedTensor pointer", "NULL");
         return false;
@@ -125,12 +136,12 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
         if (view.version.major != DLPACK_MAJOR_VERSION) {
             if (view.version.major > 255) {
                 // The first word is not a version at all: a legacy struct under a versioned name.
+                // Its dl_tensor would lie past the end of the smaller legacy struct: read nothing.
                 report.add("capsule.layout", "capsule",
                            "a DLManagedTensorVersioned under the name 'dltensor_versioned'",
                            "a version word of " + std::to_string(view.version.major) + "." +
                                std::to_string(view.version.minor) +
-                               " (a legacy DLManagedTensor under the versioned name?)",
-                           FailureKind::version);
+                               " (a legacy DLManagedTensor under the versioned name?)");
             } else {
                 report.add("version.major", "version", "major version 1",
                            std::to_string(view.version.major) + "." + std::to_string(view.version.minor),
@@ -139,12 +150,10 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
             return false;  // a different major may lay out dl_tensor differently
         }
         if ((view.flags & ~kKnownFlags) != 0) {
+            char bits[2 + 16 + 1];
+            std::snprintf(bits, sizeof bits, "0x%llx", static_cast<unsigned long long>(view.flags));
             report.add("flags.unknown", "flags", "only bits 0-2 (READ_ONLY, IS_COPIED, IS_SUBBYTE_TYPE_PADDED)",
-                       "0x" + [&] {
-                           char b[17];
-                           std::snprintf(b, sizeof b, "%llx", static_cast<unsigned long long>(view.flags));
-                           return std::string(b);
-                       }());
+                       bits);
         }
     } else if (looks_like_version_word(view.tensor->data)) {
         report.add("capsule.layout", "capsule", "a legacy DLManagedTensor under the name 'dltensor'",
@@ -154,7 +163,7 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
     }
 
     const DLTensor& t = *view.tensor;
-    bool ok = true;
+    bool ok = report.ok();
 
     // device
     const DeviceTypeInfo* device = find_device_type(static_cast<std::int32_t>(t.device.device_type));
@@ -215,23 +224,25 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
                    "non-NULL strides for ndim " + to_str(t.ndim) + " (required since DLPack 1.2)",
                    "NULL in a version " + to_str(view.version.major) + "." + to_str(view.version.minor) +
                        " capsule");
-        ok = false;
+        ok = false;  // still readable: NULL strides are read as compact row-major
     }
 
     std::int64_t size = 1;
     bool size_overflow = false;
+    bool shape_ok = true;
+    bool empty = false;
     for (std::int32_t i = 0; i < t.ndim; ++i) {
         if (t.shape[i] < 0) {
             report.add("shape.negative", "shape", "extents >= 0",
                        "shape[" + to_str(i) + "] = " + to_str(t.shape[i]));
-            ok = false;
+            shape_ok = false;
+        } else if (t.shape[i] == 0) {
+            empty = true;
         } else if (!size_overflow && detail::mul_overflows(size, t.shape[i], &size)) {
             size_overflow = true;
         }
     }
-    if (!ok) return false;
-    bool empty = false;
-    for (std::int32_t i = 0; i < t.ndim; ++i) empty = empty || t.shape[i] == 0;
+    if (!shape_ok) return false;
     if (empty) size = 0, size_overflow = false;
     if (size_overflow) {
         report.add("size.overflow", "shape", "an element count that fits in int64", "an overflowing product");
@@ -255,6 +266,7 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
             if (strides_null) implied *= t.shape[i];  // cannot overflow: bounded by size
         }
         if (!strides_null) {
+            // Extents of 1 take any stride (numpy and torch disagree on what to write there).
             std::int64_t expected = 1;
             for (std::int32_t i = t.ndim - 1; i >= 0; --i) {
                 if (t.shape[i] != 1 && t.strides[i] != expected) c_contig = false;
@@ -278,23 +290,23 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
         ok = false;
     }
 
-    std::int64_t nbytes = 0;
-    std::int64_t low = 0, high = 0;
     if (t.byte_offset > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
         report.add("byte_offset.overflow", "byte_offset", "a byte offset that fits in int64",
                    std::to_string(t.byte_offset));
         return false;
     }
     const auto offset = static_cast<std::int64_t>(t.byte_offset);
+    std::int64_t nbytes = 0;
+    std::int64_t low = offset, high = offset;
     if (element_bits != 0) {
         std::int64_t span = 0, below = 0;
         bool fits = detail::span_bytes(size, element_bits, padded, &nbytes);
         if (fits && !empty) {
-            fits = detail::span_bytes(max_off - min_off + 1, element_bits, padded, &span) &&
+            std::int64_t count = 0;  // elements from the lowest to the highest reached, inclusive
+            fits = !detail::sub_overflows(max_off, min_off, &count) && !detail::add_overflows(count, 1, &count) &&
+                   detail::span_bytes(count, element_bits, padded, &span) &&
                    detail::span_bytes(-min_off, element_bits, padded, &below) &&
                    !detail::add_overflows(offset, -below, &low) && !detail::add_overflows(low, span, &high);
-        } else {
-            low = high = offset;
         }
         if (!fits) {
             report.add("extent.overflow", "shape", "a byte extent that fits in int64",
@@ -302,9 +314,23 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
             return false;
         }
     }
-    if (!ok) return false;
+    // The bytes addressed must lie inside the address space: data + [low, high) must not wrap.
+    if (t.data != nullptr && size > 0) {
+        const auto base = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(t.data));
+        const std::uint64_t limit = UINTPTR_MAX;  // the last addressable byte
+        bool wraps = low < 0 && base < static_cast<std::uint64_t>(-low);
+        wraps = wraps || (high > 0 && static_cast<std::uint64_t>(high) - 1 > limit - base);
+        if (wraps) {
+            report.add("extent.address", "data",
+                       "data + byte_offset and the strides to address memory inside the address space",
+                       "bytes [" + to_str(low) + ", " + to_str(high) + ") from data " + detail::hex(t.data) +
+                           ", which wrap around");
+            ok = false;
+        }
+    }
 
     if (geometry != nullptr) {
+        geometry->readable = true;
         geometry->size = size;
         geometry->min_offset = min_off;
         geometry->max_offset = max_off;
@@ -316,7 +342,7 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
         geometry->byte_low = low;
         geometry->byte_high = high;
     }
-    return true;
+    return ok;
 }
 
 /// Writes the tensor's strides (in elements) into `out[0..ndim)`, computing compact

@@ -27,6 +27,15 @@ public:
     Source() = default;
     Source(const Source&) = delete;
     Source& operator=(const Source&) = delete;
+    /// Moves ownership: the moved-from source holds nothing and releases nothing.
+    Source(Source&& other) noexcept { take(other); }
+    Source& operator=(Source&& other) noexcept {
+        if (this != &other) {
+            release();
+            take(other);
+        }
+        return *this;
+    }
     ~Source() { release(); }
 
     ManagedView view;
@@ -111,6 +120,22 @@ public:
     }
 
 private:
+    void take(Source& other) noexcept {
+        view = other.view;
+        kind = other.kind;
+        has_reported_device = other.has_reported_device;
+        reported_device = other.reported_device;
+        consumed_name = other.consumed_name;
+        capsule_ = other.capsule_;
+        object_ = other.object_;
+        owned_ = other.owned_;
+        slot_ = other.slot_;
+        if (other.view.tensor == &other.slot_) view.tensor = &slot_;  // the borrowed slot moved too
+        other.capsule_ = other.object_ = nullptr;
+        other.owned_ = nullptr;
+        other.view = ManagedView{};
+    }
+
     PyObject* capsule_ = nullptr;
     PyObject* object_ = nullptr;
     DLManagedTensorVersioned* owned_ = nullptr;

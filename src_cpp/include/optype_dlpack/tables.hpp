@@ -6,11 +6,13 @@
 
 #include "dlpack.hpp"
 
+#include <complex>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace optype_dlpack {
 
@@ -104,7 +106,8 @@ inline bool dtype_bits_valid(const DTypeCodeInfo& info, std::uint8_t bits) noexc
     }
 }
 
-/// "float32", "bfloat16", "bool", "float8_e4m3fn", "float32x4" (4 lanes), or "code7_bits8".
+/// "float32", "bfloat16", "bool", "float8_e4m3fn", "float32x4" (4 lanes), "float4_e2m1fn_x2",
+/// or "code20_bits8" for a code DLPack does not define.
 inline std::string format_dtype(std::uint8_t code, std::uint8_t bits, std::uint16_t lanes) {
     std::string out;
     const DTypeCodeInfo* info = find_dtype_code(code);
@@ -117,7 +120,9 @@ inline std::string format_dtype(std::uint8_t code, std::uint8_t bits, std::uint1
     } else {
         out = std::string(info->name) + std::to_string(bits);
     }
-    if (lanes != 1) out += "x" + std::to_string(lanes);
+    // Vector types: "float32x4"; after a name that does not end in a digit, torch's
+    // spelling "float4_e2m1fn_x2", so that parse_dtype reads every name back.
+    if (lanes != 1) out += (out.back() >= '0' && out.back() <= '9' ? "x" : "_x") + std::to_string(lanes);
     return out;
 }
 
@@ -221,6 +226,27 @@ inline bool parse_device(std::string_view text, DLDevice* out) noexcept {
         }
     }
     return false;
+}
+
+/// The DLDataType of a C++ element type: bool, the fixed-width integers, float, double,
+/// std::complex<float> and std::complex<double>. Other types (bfloat16, float8, vectors)
+/// have no portable C++ spelling: name them by code, bits and lanes instead.
+template <class T>
+constexpr DLDataType dtype_of() noexcept {
+    using U = std::remove_cv_t<T>;
+    if constexpr (std::is_same_v<U, bool>) {
+        return DLDataType{kDLBool, 8, 1};
+    } else if constexpr (std::is_integral_v<U>) {
+        return DLDataType{static_cast<std::uint8_t>(std::is_signed_v<U> ? kDLInt : kDLUInt),
+                          static_cast<std::uint8_t>(sizeof(U) * 8), 1};
+    } else if constexpr (std::is_floating_point_v<U> && sizeof(U) <= 8) {
+        return DLDataType{kDLFloat, static_cast<std::uint8_t>(sizeof(U) * 8), 1};
+    } else if constexpr (std::is_same_v<U, std::complex<float>> || std::is_same_v<U, std::complex<double>>) {
+        return DLDataType{kDLComplex, static_cast<std::uint8_t>(sizeof(U) * 8), 1};
+    } else {
+        static_assert(sizeof(U) == 0, "no DLPack dtype for this C++ type: use dtype_code<code, bits, lanes>");
+        return DLDataType{0, 0, 0};
+    }
 }
 
 }  // namespace optype_dlpack

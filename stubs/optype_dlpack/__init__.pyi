@@ -1,0 +1,61 @@
+from typing import Final
+
+from ._conformance import CheckStatus, ConformanceCheck, ConformanceReport, check_producer
+from ._enums import (
+    DLPACK_VERSION,
+    DLDataType,
+    DLDataTypeCode,
+    DLDevice,
+    DLDeviceType,
+    DLPackFlags,
+    DLPackVersion,
+)
+from ._errors import (
+    DLPackConsumedError,
+    DLPackError,
+    DLPackValidationError,
+    DLPackVersionError,
+    Violation,
+)
+from ._protocols import (
+    CanDLPack,
+    CanDLPackCompat,
+    CanDLPackDevice,
+    HasDLPackCExchangeAPI,
+    SupportsDLPack,
+)
+from ._validate import Expect, TensorInfo, inspect, validate
+
+__all__ = [
+    "DLPACK_VERSION",
+    "CanDLPack",
+    "CanDLPackCompat",
+    "CanDLPackDevice",
+    "CheckStatus",
+    "ConformanceCheck",
+    "ConformanceReport",
+    "DLDataType",
+    "DLDataTypeCode",
+    "DLDevice",
+    "DLDeviceType",
+    "DLPackConsumedError",
+    "DLPackError",
+    "DLPackFlags",
+    "DLPackValidationError",
+    "DLPackVersion",
+    "DLPackVersionError",
+    "Expect",
+    "HasDLPackCExchangeAPI",
+    "SupportsDLPack",
+    "TensorInfo",
+    "Violation",
+    "__version__",
+    "check_producer",
+    "get_include",
+    "inspect",
+    "validate",
+]
+
+__version__: Final[str]
+
+def get_include() -> str: ...

@@ -1,0 +1,220 @@
+# The pybind11 extension (src_cpp/module.cpp). Parameter names, kinds and defaults are held
+# against the extension's own signature lines by tests/test_stub_parity.py.
+import sys
+from collections.abc import Sequence
+from typing import Final, Generic, Literal, Protocol, SupportsIndex, SupportsInt, TypeAlias, overload, type_check_only
+
+from typing_extensions import TypeVar
+
+from ._enums import DLDataType, DLDevice, DLDeviceType, DLPackFlags, DLPackVersion
+from ._protocols import CanDLPackCompat
+
+if sys.version_info >= (3, 13):
+    from types import CapsuleType
+else:
+    from typing_extensions import CapsuleType
+
+# Every member of `DLDeviceType` as one literal type (kept equal to the enum by
+# tests/test_stub_parity.py). It bounds the type parameters of functions that take a device
+# type, so that a member argument such as `DLDeviceType.CUDA` keeps its literal type: with
+# `bound=DLDeviceType` both mypy and pyright widen the solution to `DLDeviceType`.
+_DLDeviceTypeLiteral: TypeAlias = Literal[
+    DLDeviceType.CPU,
+    DLDeviceType.CUDA,
+    DLDeviceType.CUDA_HOST,
+    DLDeviceType.OPENCL,
+    DLDeviceType.VULKAN,
+    DLDeviceType.METAL,
+    DLDeviceType.VPI,
+    DLDeviceType.ROCM,
+    DLDeviceType.ROCM_HOST,
+    DLDeviceType.EXT_DEV,
+    DLDeviceType.CUDA_MANAGED,
+    DLDeviceType.ONE_API,
+    DLDeviceType.WEBGPU,
+    DLDeviceType.HEXAGON,
+    DLDeviceType.MAIA,
+    DLDeviceType.TRN,
+]
+
+# NOTE: covariant: the device type only comes out of a `TensorInfo` (and of an `Expect`, through
+# the `TensorInfo` it returns), so a CUDA `TensorInfo` is also a `TensorInfo[DLDeviceType]`.
+_DeviceTypeT_co = TypeVar("_DeviceTypeT_co", bound=DLDeviceType, default=DLDeviceType, covariant=True)
+# Bound by the union of the member literals, not by `DLDeviceType`: only then do mypy and
+# pyright keep `Literal[DLDeviceType.CUDA]` when they solve it from `device=DLDeviceType.CUDA`.
+_DeviceTypeLitT = TypeVar("_DeviceTypeLitT", bound=_DLDeviceTypeLiteral)
+
+# What `x` may be: a capsule, or a producer. The validator asks `__dlpack__(stream=..., max_version=...)`
+# and falls back to `__dlpack__(stream=...)`, so the weakest producer it can use is `CanDLPackCompat`.
+_DLPackSource: TypeAlias = CanDLPackCompat | CapsuleType
+
+# `device=` in the spellings that say nothing statically: a device type as an int (a
+# `DLDeviceType` is one; any id), a `(device_type, device_id)` tuple (a `DLDevice` is one), or a
+# name such as "cuda:1".
+_DeviceLike: TypeAlias = int | str | tuple[int, int]
+
+@type_check_only
+class _NumPyDType(Protocol):
+    # numpy.dtype; JAX's and ml_dtypes' dtypes are numpy dtypes. (`kind` keeps arrays out.)
+    @property
+    def kind(self) -> str: ...
+    @property
+    def itemsize(self) -> int: ...
+
+@type_check_only
+class _TorchDType(Protocol):
+    # torch.dtype. (An attribute `is_floating_point`, not torch.Tensor's method, keeps tensors out.)
+    @property
+    def is_floating_point(self) -> bool: ...
+    @property
+    def itemsize(self) -> int: ...
+
+# `dtype=`: the extension reads a DLDataType or `(code, bits[, lanes])` tuple field by field, a
+# name such as "float32" or "bfloat16", a type by its `__name__` (`numpy.float32`,
+# `ml_dtypes.bfloat16`), and any other object by its `str()` (`numpy.dtype("float32")`,
+# `torch.float32`). "Any other object" would be `object` and check nothing, so the stubs
+# name the two dtype objects that `str()` spells as a dtype name, structurally (neither NumPy
+# nor torch is a dependency).
+_DTypeLike: TypeAlias = DLDataType | str | tuple[int, int] | tuple[int, int, int] | type | _NumPyDType | _TorchDType
+
+# `layout=`: the extension also accepts "c", "f" and "A" (NumPy's spellings); the stubs
+# advertise the canonical ones only.
+_Layout: TypeAlias = Literal["C", "F", "any"]
+_VerifyDevice: TypeAlias = Literal["auto", "require", "skip"]
+
+DLPACK_HEADER_VERSION: Final[tuple[int, int]]
+HEADER_DEVICE_TYPES: Final[dict[str, int]]
+HEADER_DTYPE_CODES: Final[dict[str, int]]
+HEADER_FLAGS: Final[dict[str, int]]
+KNOWN_DEVICE_TYPES: Final[dict[str, int]]
+KNOWN_DTYPE_CODES: Final[dict[str, int]]
+
+def parse_dtype(name: str, /) -> tuple[int, int, int]: ...
+def format_dtype(
+    code: SupportsInt | SupportsIndex,
+    bits: SupportsInt | SupportsIndex,
+    lanes: SupportsInt | SupportsIndex,
+    /,
+) -> str: ...
+def parse_device(name: str, /) -> tuple[int, int]: ...
+def format_device(device_type: SupportsInt | SupportsIndex, device_id: SupportsInt | SupportsIndex, /) -> str: ...
+def cuda_driver_available() -> bool: ...
+def cuda_driver_status() -> str: ...
+
+class TensorInfo(Generic[_DeviceTypeT_co]):
+    @property
+    def device(self) -> DLDevice[_DeviceTypeT_co]: ...
+    @property
+    def dtype(self) -> DLDataType: ...
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+    @property
+    def strides(self) -> tuple[int, ...]: ...
+    @property
+    def byte_offset(self) -> int: ...
+    @property
+    def data_ptr(self) -> int: ...
+    @property
+    def version(self) -> DLPackVersion | None: ...
+    @property
+    def flags(self) -> DLPackFlags: ...
+    @property
+    def readonly(self) -> bool: ...
+    @property
+    def ndim(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def nbytes(self) -> int: ...
+    @property
+    def is_c_contiguous(self) -> bool: ...
+    @property
+    def is_f_contiguous(self) -> bool: ...
+    @property
+    def device_verified(self) -> bool | None: ...
+    def __repr__(self) -> str: ...
+
+def inspect(x: _DLPackSource, /) -> TensorInfo: ...
+
+# `device` given as a member literal, or as a `(member, id)` tuple (a `DLDevice[Literal[...]]`
+# is one), tells the checker which device the result is on; anything else gives `TensorInfo`.
+@overload
+def validate(
+    x: _DLPackSource,
+    /,
+    *,
+    device: _DeviceTypeLitT,
+    dtype: _DTypeLike | None = None,
+    ndim: int | None = None,
+    shape: Sequence[int | None] | None = None,
+    writable: bool | None = None,
+    layout: _Layout | None = None,
+    verify_device: _VerifyDevice = "auto",
+) -> TensorInfo[_DeviceTypeLitT]: ...
+@overload
+def validate(
+    x: _DLPackSource,
+    /,
+    *,
+    device: tuple[_DeviceTypeLitT, int],
+    dtype: _DTypeLike | None = None,
+    ndim: int | None = None,
+    shape: Sequence[int | None] | None = None,
+    writable: bool | None = None,
+    layout: _Layout | None = None,
+    verify_device: _VerifyDevice = "auto",
+) -> TensorInfo[_DeviceTypeLitT]: ...
+@overload
+def validate(
+    x: _DLPackSource,
+    /,
+    *,
+    device: _DeviceLike | None = None,
+    dtype: _DTypeLike | None = None,
+    ndim: int | None = None,
+    shape: Sequence[int | None] | None = None,
+    writable: bool | None = None,
+    layout: _Layout | None = None,
+    verify_device: _VerifyDevice = "auto",
+) -> TensorInfo: ...
+
+class Expect(Generic[_DeviceTypeT_co]):
+    @overload
+    def __init__(
+        self: Expect[_DeviceTypeLitT],
+        *,
+        device: _DeviceTypeLitT,
+        dtype: _DTypeLike | None = None,
+        ndim: int | None = None,
+        shape: Sequence[int | None] | None = None,
+        writable: bool | None = None,
+        layout: _Layout | None = None,
+        verify_device: _VerifyDevice = "auto",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Expect[_DeviceTypeLitT],
+        *,
+        device: tuple[_DeviceTypeLitT, int],
+        dtype: _DTypeLike | None = None,
+        ndim: int | None = None,
+        shape: Sequence[int | None] | None = None,
+        writable: bool | None = None,
+        layout: _Layout | None = None,
+        verify_device: _VerifyDevice = "auto",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Expect[DLDeviceType],
+        *,
+        device: _DeviceLike | None = None,
+        dtype: _DTypeLike | None = None,
+        ndim: int | None = None,
+        shape: Sequence[int | None] | None = None,
+        writable: bool | None = None,
+        layout: _Layout | None = None,
+        verify_device: _VerifyDevice = "auto",
+    ) -> None: ...
+    def validate(self, x: _DLPackSource, /) -> TensorInfo[_DeviceTypeT_co]: ...
+    def check(self, x: _DLPackSource, /) -> None: ...
+    def __repr__(self) -> str: ...

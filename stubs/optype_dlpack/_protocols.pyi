@@ -1,0 +1,68 @@
+import sys
+from typing import Any, ClassVar, Protocol
+
+from typing_extensions import TypeVar, runtime_checkable
+
+from ._enums import DLDeviceType
+
+if sys.version_info >= (3, 13):
+    from types import CapsuleType
+else:
+    from typing_extensions import CapsuleType
+
+__all__ = [
+    "CanDLPack",
+    "CanDLPackCompat",
+    "CanDLPackDevice",
+    "HasDLPackCExchangeAPI",
+    "SupportsDLPack",
+]
+
+# NOTE: covariant, because they describe what `__dlpack_device__` returns: a producer on
+# `Literal[DLDeviceType.CUDA]` is also one on `DLDeviceType` and on `int`. They are bound by
+# `int`, not `DLDeviceType`, because producers report plain ints (NumPy: `(1, 0)`).
+_DeviceTypeT_co = TypeVar("_DeviceTypeT_co", bound=int, default=int, covariant=True)
+_DeviceIdT_co = TypeVar("_DeviceIdT_co", bound=int, default=int, covariant=True)
+
+@runtime_checkable
+class CanDLPack(Protocol[_DeviceTypeT_co, _DeviceIdT_co]):
+    # The parameter types are the narrowest a careful consumer passes, so that every real
+    # annotation of `__dlpack__` accepts them (a protocol's parameters must be assignable to
+    # the implementation's):
+    # - `stream`: the spec's `int | Any | None` (torch: `Any | None`; NumPy: `int | Any | None`).
+    # - `dl_device`: `(DLDeviceType member, int)`. It is NOT `tuple[_DeviceTypeT_co, _DeviceIdT_co]`
+    #   (optype's spelling): torch annotates `tuple[enum.IntEnum, int]`, which does not accept
+    #   `tuple[int, int]`, so `torch.Tensor` would not be a bare `CanDLPack` for mypy. The type
+    #   parameters therefore only describe the device; `SupportsDLPack` checks them through
+    #   `__dlpack_device__`.
+    # - `copy`: `bool | Any | None`, because NumPy 2.1 annotated it as `numpy.bool`.
+    # The return type is a capsule; torch leaves it unannotated (mypy: `Any`, pyright: inferred).
+    def __dlpack__(
+        self,
+        /,
+        *,
+        stream: int | Any | None = ...,
+        max_version: tuple[int, int] | None = ...,
+        dl_device: tuple[DLDeviceType, int] | None = ...,
+        copy: bool | Any | None = ...,
+    ) -> CapsuleType: ...
+
+@runtime_checkable
+class CanDLPackCompat(Protocol):
+    def __dlpack__(self, /, *, stream: None = ...) -> CapsuleType: ...
+
+@runtime_checkable
+class CanDLPackDevice(Protocol[_DeviceTypeT_co, _DeviceIdT_co]):
+    def __dlpack_device__(self, /) -> tuple[_DeviceTypeT_co, _DeviceIdT_co]: ...
+
+@runtime_checkable
+class SupportsDLPack(
+    CanDLPack[_DeviceTypeT_co, _DeviceIdT_co],
+    CanDLPackDevice[_DeviceTypeT_co, _DeviceIdT_co],
+    Protocol[_DeviceTypeT_co, _DeviceIdT_co],
+): ...
+
+@runtime_checkable
+class HasDLPackCExchangeAPI(Protocol):
+    # A class variable: the spec puts the capsule on the type (`type(x).__dlpack_c_exchange_api__`).
+    __dlpack_c_exchange_api__: ClassVar[CapsuleType]

@@ -1,0 +1,130 @@
+"""Shared fixtures: the test-only C++ DLPack producer and a small extension builder.
+
+C++ test helpers are compiled straight with the C++ compiler (``$CXX``, default ``c++``)
+against pybind11's, Python's and dlpack.h's include directories, and cached in the
+temporary directory under a hash of everything that goes into them, so a session pays for
+a build only when a source, a header or a flag changed.
+
+``OPTYPE_DLPACK_TEST_CXXFLAGS`` adds compiler flags to every such build, e.g.
+``-fsanitize=address,undefined`` (then run pytest with libasan preloaded, see
+docs/validation.md).
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import importlib.util
+import os
+import shlex
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+TESTS = Path(__file__).parent
+PRODUCER_SOURCE = TESTS / "producer" / "dlpack_test_producer.cpp"
+
+
+def dlpack_include_dir() -> str:
+    """The directory holding dlpack/dlpack.h (from the build requirement apache-tvm-ffi)."""
+    # Asked in a child process: importing tvm_ffi here would load a thousand modules (and
+    # torch) into the test session, which slows every gc.collect() down tenfold.
+    code = "import tvm_ffi.libinfo as l; print(l.find_dlpack_include_path(), end='')"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+
+def build_extension(
+    source: Path,
+    module_name: str,
+    *,
+    include_dirs: Iterable[str] = (),
+    depends: Iterable[Path] = (),
+) -> ModuleType:
+    """Compile one C++ source into a Python extension module and import it.
+
+    The build is cached under the hash of the source, the files in ``depends``, the flags
+    and the interpreter, so an unchanged helper is never rebuilt.
+    """
+    import pybind11
+
+    cxx = os.environ.get("CXX", "c++")
+    includes = [pybind11.get_include(), sysconfig.get_paths()["include"], dlpack_include_dir(), *include_dirs]
+    flags = [
+        "-std=c++17",
+        "-O1",
+        "-g",
+        "-fPIC",
+        "-shared",
+        "-fvisibility=hidden",
+        "-fno-omit-frame-pointer",
+        "-Wall",
+        "-Wextra",
+        *shlex.split(os.environ.get("OPTYPE_DLPACK_TEST_CXXFLAGS", "")),
+    ]
+    digest = hashlib.sha256()
+    for part in (cxx, sys.version, *includes, *flags):
+        digest.update(part.encode() + b"\0")
+    for path in (source, *sorted(depends)):
+        digest.update(path.read_bytes() + b"\0")
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    out_dir = Path(tempfile.gettempdir()) / "optype-dlpack-test-build" / digest.hexdigest()[:20]
+    target = out_dir / f"{module_name}{suffix}"
+    if not target.exists():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        partial = out_dir / f".{module_name}.{os.getpid()}{suffix}"
+        command = [cxx, *flags, *(f"-I{d}" for d in includes), str(source), "-o", str(partial)]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            pytest.fail(f"building {source.name} failed:\n{shlex.join(command)}\n{result.stderr}", pytrace=False)
+        os.replace(partial, target)  # atomic: a parallel session sees the whole file or none
+
+    spec = importlib.util.spec_from_file_location(module_name, target)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def build_cpp_extension() -> Callable[..., ModuleType]:
+    """build_extension(source, module_name, *, include_dirs=(), depends=()) -> module."""
+    return build_extension
+
+
+@pytest.fixture(scope="session")
+def producer() -> ModuleType:
+    """The test-only DLPack producer (tests/producer/dlpack_test_producer.cpp).
+
+    ``make_capsule(*, data, device, shape, strides, ndim, dtype, byte_offset, layout,
+    version, flags, name, owner, allocate, null_deleter)``, ``deleter_calls()``,
+    ``live_tensors()``, ``reset_counters()``, and the ``Producer`` / ``LegacyProducer``
+    classes.
+    """
+    return build_extension(PRODUCER_SOURCE, "dlpack_test_producer")
+
+
+@pytest.fixture
+def tensors_freed(producer: ModuleType) -> Iterator[ModuleType]:
+    """The producer, and a check that every tensor made during the test was freed, each
+    by exactly one deleter call (capsules made with null_deleter=True are not counted)."""
+    gc.collect()
+    live_before = producer.live_tensors()
+    producer.reset_counters()
+    yield producer
+    gc.collect()
+    assert producer.live_tensors() == live_before, "a managed tensor was leaked"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Moves everything imported so far (numpy, torch, jax, ...) out of the collector's
+    sight: tests that count deleters call gc.collect(), which would otherwise walk those
+    frameworks' millions of objects each time. Objects made by tests are collected as usual."""
+    gc.collect()
+    gc.freeze()
