@@ -5,6 +5,8 @@
 // The entry points are plain METH_FASTCALL functions and a small heap type rather than
 // pybind11 bindings: each call costs a fraction of a microsecond, and __dlpack__ must tell
 // an omitted keyword from an explicit None to pass arguments through to a wrapped producer.
+// Each docstring carries the signature twice: as __text_signature__ (for inspect.signature)
+// and, like pybind11's, as the first line of __doc__ (for the stub parity test).
 // pybind11 supplies the NumPy C-API table (pybind11/numpy.h), so NumPy is only needed at
 // run time, and only by the functions that make or read NumPy arrays.
 #include <pybind11/numpy.h>
@@ -1526,11 +1528,12 @@ PyMethodDef dlpack_object_methods[] = {
     {"__dlpack__", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&dlpack_method)),
      METH_FASTCALL | METH_KEYWORDS,
      "__dlpack__($self, /, *, stream=None, max_version=None, dl_device=None, copy=None)\n--\n\n"
+     "__dlpack__(self, /, *, stream=None, max_version=None, dl_device=None, copy=None)\n\n"
      "Export the memory as a DLPack capsule: versioned when max_version >= (1, 0), legacy otherwise.\n"
      "copy=True copies (IS_COPIED); copy=False never copies; dl_device=(1, 0) asks for host memory.\n"
      "A wrapped DLPack producer receives the arguments exactly as given."},
     {"__dlpack_device__", &dlpack_device_method, METH_NOARGS,
-     "__dlpack_device__($self, /)\n--\n\nThe (device_type, device_id) of the memory."},
+     "__dlpack_device__($self, /)\n--\n\n__dlpack_device__(self, /)\n\nThe (device_type, device_id) of the memory."},
     {nullptr, nullptr, 0, nullptr},
 };
 
@@ -1562,17 +1565,20 @@ PyMethodDef interop_functions[] = {
     {"from_dlpack", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&py_from_dlpack)),
      METH_FASTCALL | METH_KEYWORDS,
      "from_dlpack(x, /, *, copy=None)\n--\n\n"
+     "from_dlpack(x, /, *, copy=None)\n\n"
      "A NumPy array over a DLPack tensor (a capsule or a producer), validated first and consumed once.\n"
      "Zero-copy for CPU-accessible memory; copy=True returns an independent array (also from CUDA);\n"
      "copy=False never copies."},
     {"to_dlpack", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&py_to_dlpack)),
      METH_FASTCALL | METH_KEYWORDS,
      "to_dlpack(obj, /, *, versioned=True, readonly=None)\n--\n\n"
+     "to_dlpack(obj, /, *, versioned=True, readonly=None)\n\n"
      "A DLPack capsule over a NumPy array or a buffer-protocol object, without copying.\n"
      "versioned=False gives a legacy 'dltensor' capsule; readonly=True marks the tensor READ_ONLY."},
     {"asdlpack", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&py_asdlpack)),
      METH_FASTCALL | METH_KEYWORDS,
      "asdlpack(obj, /)\n--\n\n"
+     "asdlpack(obj, /)\n\n"
      "A DLPackObject offering obj through __dlpack__ / __dlpack_device__: DLPack producers and capsules,\n"
      "__cuda_array_interface__ (v2, v3), __array_interface__ (v3) and buffer-protocol objects."},
     {nullptr, nullptr, 0, nullptr},

@@ -79,8 +79,8 @@ public:
     /// producer's, through its type's exchange API or __dlpack__(stream=None, max_version=(1, 3)).
     SourceError acquire(PyObject* x) noexcept {
         if (PyCapsule_CheckExact(x)) return read_capsule(x);
-        auto& s = detail::statics();
-        if (!s.init()) return SourceError::python_error;
+        const auto& s = detail::statics();
+        if (!s.ready()) return SourceError::python_error;
         bool explicit_stream = false;  // set for a device tensor whose exchange API cannot synchronise
 
         if (const DLPackExchangeAPI* api = detail::exchange_api_of(Py_TYPE(x))) {
