@@ -129,7 +129,7 @@ def _runtime_methods() -> dict[str, Any]:
     for class_name, cls in _runtime_classes().items():
         for name, attr in vars(cls).items():
             function = attr.__func__ if isinstance(attr, staticmethod) else attr
-            if type(function).__name__ in {"instancemethod", "builtin_function_or_method"} and _public(name):
+            if type(function).__name__ in {"instancemethod", "builtin_function_or_method", "method_descriptor"} and _public(name):
                 out[f"{class_name}.{name}"] = function
     return out
 

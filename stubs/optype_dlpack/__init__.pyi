@@ -17,6 +17,7 @@ from ._errors import (
     DLPackVersionError,
     Violation,
 )
+from ._interop import DLPackObject, asdlpack, from_dlpack, to_dlpack
 from ._protocols import (
     CanDLPack,
     CanDLPackCompat,
@@ -41,6 +42,7 @@ __all__ = [
     "DLPackConsumedError",
     "DLPackError",
     "DLPackFlags",
+    "DLPackObject",
     "DLPackValidationError",
     "DLPackVersion",
     "DLPackVersionError",
@@ -50,9 +52,12 @@ __all__ = [
     "TensorInfo",
     "Violation",
     "__version__",
+    "asdlpack",
     "check_producer",
+    "from_dlpack",
     "get_include",
     "inspect",
+    "to_dlpack",
     "validate",
 ]
 

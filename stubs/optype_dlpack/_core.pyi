@@ -2,12 +2,19 @@
 # against the extension's own signature lines by tests/test_stub_parity.py.
 import sys
 from collections.abc import Sequence
-from typing import Final, Generic, Literal, Protocol, SupportsIndex, SupportsInt, TypeAlias, overload, type_check_only
+from typing import Any, Final, Generic, Literal, Protocol, SupportsIndex, SupportsInt, TypeAlias, final, overload, type_check_only
+
+import numpy as np
 
 from typing_extensions import TypeVar
 
 from ._enums import DLDataType, DLDevice, DLDeviceType, DLPackFlags, DLPackVersion
 from ._protocols import CanDLPackCompat
+
+if sys.version_info >= (3, 12):
+    from collections.abc import Buffer
+else:
+    from typing_extensions import Buffer
 
 if sys.version_info >= (3, 13):
     from types import CapsuleType
@@ -219,3 +226,36 @@ class Expect(Generic[_DeviceTypeT_co]):
     def validate(self, x: _DLPackSource, /) -> TensorInfo[_DeviceTypeT_co]: ...
     def check(self, x: _DLPackSource, /) -> None: ...
     def __repr__(self) -> str: ...
+
+# == Interop (src_cpp/interop.cpp) ==
+
+@type_check_only
+class _HasArrayInterface(Protocol):
+    # An attribute or a property (a read-only protocol member accepts both).
+    @property
+    def __array_interface__(self) -> dict[str, Any]: ...
+
+@type_check_only
+class _HasCudaArrayInterface(Protocol):
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]: ...
+
+# What asdlpack wraps, in the order it looks: capsules and NumPy arrays, DLPack producers, the
+# two array interfaces, and buffers (bytes, bytearray, array.array, memoryview, mmap).
+_AsDLPackSource: TypeAlias = CapsuleType | CanDLPackCompat | _HasCudaArrayInterface | _HasArrayInterface | Buffer
+
+def from_dlpack(x: _DLPackSource, /, *, copy: bool | None = None) -> np.ndarray[Any, np.dtype[Any]]: ...
+def to_dlpack(obj: np.ndarray[Any, Any] | Buffer, /, *, versioned: bool = True, readonly: bool | None = None) -> CapsuleType: ...
+def asdlpack(obj: _AsDLPackSource, /) -> DLPackObject: ...
+@final
+class DLPackObject:
+    def __dlpack__(
+        self,
+        /,
+        *,
+        stream: int | Any | None = None,
+        max_version: tuple[int, int] | None = None,
+        dl_device: tuple[int, int] | None = None,
+        copy: bool | None = None,
+    ) -> CapsuleType: ...
+    def __dlpack_device__(self, /) -> tuple[int, int]: ...
