@@ -127,6 +127,7 @@ inline bool looks_like_version_word(const void* data) noexcept {
 /// expect.hpp may then be checked as well.
 inline bool check_structure(const ManagedView& view, Report& report, Geometry* geometry) {
     using detail::to_str;
+    const std::size_t violations_before = report.violations().size();
     if (geometry != nullptr) *geometry = Geometry{};
     if (view.tensor == nullptr) {
         report.add("managed.null", "capsule", "a DLManagedTensor pointer", "NULL");
@@ -342,7 +343,8 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
         geometry->byte_low = low;
         geometry->byte_high = high;
     }
-    return ok;
+    // Some rules (unknown flag bits) record a violation without making the tensor unreadable.
+    return ok && report.violations().size() == violations_before;
 }
 
 /// Writes the tensor's strides (in elements) into `out[0..ndim)`, computing compact
