@@ -126,5 +126,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Moves everything imported so far (numpy, torch, jax, ...) out of the collector's
     sight: tests that count deleters call gc.collect(), which would otherwise walk those
     frameworks' millions of objects each time. Objects made by tests are collected as usual."""
+    _jax_defaults_to_cpu()
     gc.collect()
     gc.freeze()
+
+
+def _jax_defaults_to_cpu() -> None:
+    """JAX puts new arrays on a GPU when it has one. The framework tests describe CPU arrays,
+    so they stay on the CPU everywhere; the CUDA tests place theirs on the GPU explicitly."""
+    try:
+        import jax
+    except ImportError:
+        return
+    jax.config.update("jax_default_device", jax.devices("cpu")[0])

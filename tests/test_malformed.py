@@ -332,10 +332,12 @@ def test_geometry_of_odd_strides(tensors_freed: ModuleType) -> None:
     assert wide.ndim == 1024 and wide.size == 1
 
 
-def test_devices_without_a_driver_are_unverified(tensors_freed: ModuleType) -> None:
-    # CUDA memory described by a capsule: structurally valid, never dereferenced
+def test_devices_not_asked_about_are_unverified(tensors_freed: ModuleType) -> None:
+    # device memory described by a capsule: structurally valid, never dereferenced; the
+    # driver (when there is one) is not asked, so nothing is verified
     for device in ((2, 0), (2, 3), (3, 0), (10, 1), (13, 0), (18, 0)):
-        info = inspect(make(tensors_freed, {"device": device, "data": FAR, "allocate": False}))
+        capsule = make(tensors_freed, {"device": device, "data": FAR, "allocate": False})
+        info = validate(capsule, verify_device="skip")
         assert info.device == DLDevice(DLDeviceType(device[0]), device[1])
         assert info.device_verified is None
 
@@ -381,7 +383,7 @@ def test_producer_is_asked_like_a_careful_consumer(tensors_freed: ModuleType) ->
 def test_stream_argument_follows_the_device(tensors_freed: ModuleType, device: tuple[int, int],
                                             stream: int | None) -> None:
     p = tensors_freed.Producer(device=device, shape=[4], data=FAR)
-    validate(p)
+    validate(p, verify_device="skip")  # FAR is no real allocation: only the stream is under test
     assert p.calls[0]["stream"] == stream  # -1: "do not synchronise" on stream devices
 
 

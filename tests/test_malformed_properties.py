@@ -125,7 +125,9 @@ def valid_fields(draw: st.DrawFn) -> dict[str, Any]:
 def test_valid_random_tensors_pass(producer: ModuleType, fields: dict[str, Any]) -> None:
     capsule = producer.make_capsule(**fields)
     shape = tuple(fields["shape"])
-    info = validate(capsule, shape=shape, ndim=len(shape), device=fields["device"], dtype=fields["dtype"])
+    # the data pointers are made up: the driver (where there is one) is not asked about them
+    info = validate(capsule, shape=shape, ndim=len(shape), device=fields["device"], dtype=fields["dtype"],
+                    verify_device="skip")
     assert info.device == DLDevice(DLDeviceType(fields["device"][0]), fields["device"][1])
     assert info.shape == shape and info.ndim == len(shape)
     assert info.size == math.prod(shape)

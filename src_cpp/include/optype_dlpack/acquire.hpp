@@ -212,6 +212,14 @@ inline SourceError acquire(PyObject* x, Source& source, Need need) noexcept {
     PyObject* args[3] = {x, stream, s.max_version};
     const size_t nargs = 1 | PY_VECTORCALL_ARGUMENTS_OFFSET;
     PyObject* capsule = PyObject_VectorcallMethod(s.dlpack, args, nargs, s.kwnames_full);
+    if (capsule == nullptr && stream == s.minus_one && PyErr_ExceptionMatches(PyExc_RuntimeError)) {
+        // JAX 0.11 on CUDA takes the spec's -1 ("do not synchronise") for a stream handle and
+        // fails with CUDA_ERROR_INVALID_HANDLE. The spec's default stream (None) still gives a
+        // correct, synchronised export, so ask once more with it.
+        PyErr_Clear();
+        args[1] = Py_None;
+        capsule = PyObject_VectorcallMethod(s.dlpack, args, nargs, s.kwnames_full);
+    }
     if (capsule == nullptr && PyErr_ExceptionMatches(PyExc_TypeError)) {
         PyErr_Clear();  // a pre-2023.12 producer: no max_version keyword
         capsule = PyObject_VectorcallMethod(s.dlpack, args, nargs, s.kwnames_stream);
