@@ -49,12 +49,14 @@ def main() -> int:
 
     cuda = torch.arange(1 << 20, dtype=torch.float32, device="cuda")
     sliced = cuda.reshape(1024, 1024)[1:, ::2]
-    reversed_ = cupy.asarray(np.zeros(1 << 20, dtype=np.float32))[::-1]  # lowest byte is not data: two queries
+    # lowest byte is not data, so two queries; uint8 because CuPy 14 exports wider negative
+    # strides wrongly (see test_cupy_negative_strides)
+    reversed_ = cupy.asarray(np.zeros(1 << 20, dtype=np.uint8))[::-1]
     host = np.zeros(1 << 20, dtype=np.float32)
     subjects: list[tuple[str, object]] = [
         ("torch cuda capsule (1-D)", cuda.__dlpack__()),
         ("torch cuda capsule (sliced 2-D)", sliced.__dlpack__()),
-        ("cupy cuda capsule (reversed)", reversed_.__dlpack__()),
+        ("cupy cuda capsule (reversed uint8)", reversed_.__dlpack__()),
         ("torch cuda tensor (object)", cuda),
         ("numpy cpu capsule", host.__dlpack__()),
     ]
