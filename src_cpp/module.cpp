@@ -16,6 +16,7 @@
 #include <cstring>
 #ifdef Py_GIL_DISABLED
 #include <mutex>
+#include <new>
 #endif
 #include <string>
 #include <utility>
@@ -344,6 +345,136 @@ void bind_tensor_info(py::module_& m) {
         });
 }
 
+// ---------------------------------------------------------------------------------------
+// Hot paths in CPython's vectorcall convention. pybind11's dispatcher costs more than the
+// checks themselves (it looks up the instance's type info under a lock for every method
+// call, and takes a dict-building slow path as soon as a keyword is passed), so inspect,
+// validate and Expect.check are plain METH_FASTCALL functions. Their docstrings open with
+// the same signature line pybind11 writes, which tests/test_stub_parity.py reads.
+
+/// Runs `body`, turning C++ and pybind11 exceptions into a set Python error (nullptr).
+template <typename Body>
+PyObject* guarded(Body&& body) noexcept {
+    try {
+        return body();
+    } catch (py::error_already_set& error) {
+        error.restore();
+    } catch (py::builtin_exception& error) {
+        error.set_error();
+    } catch (const std::bad_alloc&) {
+        PyErr_NoMemory();
+    } catch (const std::exception& error) {
+        PyErr_SetString(PyExc_RuntimeError, error.what());
+    }
+    return nullptr;
+}
+
+bool one_positional(const char* function, Py_ssize_t nargs) {
+    if (nargs == 1) return true;
+    PyErr_Format(PyExc_TypeError, "%s() takes exactly one positional argument (%zd given)", function, nargs);
+    return false;
+}
+
+/// The keyword-only constraints of validate(), in the order make_constraints takes them.
+constexpr const char* kConstraintNames[] = {"device", "dtype", "ndim", "shape", "writable", "layout",
+                                            "verify_device"};
+constexpr std::size_t kConstraintCount = sizeof(kConstraintNames) / sizeof(kConstraintNames[0]);
+
+PyObject* interned_constraint_name(std::size_t i) {
+    static PyObject* names[kConstraintCount] = {};  // created under the GIL at module init
+    if (names[i] == nullptr) names[i] = PyUnicode_InternFromString(kConstraintNames[i]);
+    return names[i];
+}
+
+PyObject* auto_string() {
+    static PyObject* value = PyUnicode_InternFromString("auto");
+    return value;
+}
+
+PyObject* fast_inspect(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    if (!one_positional("inspect", nargs)) return nullptr;
+    return guarded([&] {
+        return py::cast(describe(args[0], nullptr, od::VerifyDevice::automatic)).release().ptr();
+    });
+}
+
+PyObject* fast_validate(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+    if (!one_positional("validate", nargs)) return nullptr;
+    PyObject* values[kConstraintCount] = {Py_None, Py_None, Py_None, Py_None, Py_None, Py_None, auto_string()};
+    const Py_ssize_t nkw = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t k = 0; k < nkw; ++k) {
+        PyObject* name = PyTuple_GET_ITEM(kwnames, k);
+        std::size_t found = kConstraintCount;
+        for (std::size_t i = 0; i < kConstraintCount && found == kConstraintCount; ++i) {
+            if (name == interned_constraint_name(i)) found = i;  // keyword names are interned
+        }
+        for (std::size_t i = 0; i < kConstraintCount && found == kConstraintCount; ++i) {
+            if (PyUnicode_CompareWithASCIIString(name, kConstraintNames[i]) == 0) found = i;
+        }
+        if (found == kConstraintCount) {
+            PyErr_Format(PyExc_TypeError, "validate() got an unexpected keyword argument '%U'", name);
+            return nullptr;
+        }
+        values[found] = args[nargs + k];
+    }
+    return guarded([&] {
+        od::Constraints c = make_constraints(values[0], values[1], values[2], values[3], values[4], values[5],
+                                             values[6]);
+        return py::cast(describe(args[0], &c, c.verify)).release().ptr();
+    });
+}
+
+PyTypeObject* expect_type = nullptr;  // set once the class is bound
+
+PyObject* fast_expect_check(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+    if (!one_positional("check", nargs)) return nullptr;
+    // The descriptor only hands out instances of Expect (a final class), so the C++ object is
+    // reached through pybind11's simple instance layout, without a type-info lookup.
+    auto* instance = reinterpret_cast<py::detail::instance*>(self);
+    auto holder = instance->get_value_and_holder();
+    if (Py_TYPE(self) != expect_type || !holder.holder_constructed()) {
+        PyErr_SetString(PyExc_TypeError, "Expect.check() needs an initialised Expect instance");
+        return nullptr;
+    }
+    const Expect& expect = *static_cast<const Expect*>(holder.value_ptr());
+    return guarded([&] {
+        expect.check(args[0]);
+        Py_RETURN_NONE;
+    });
+}
+
+PyMethodDef fast_inspect_def = {
+    "inspect", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fast_inspect)), METH_FASTCALL,
+    "inspect(x: object, /) -> optype_dlpack._core.TensorInfo\n\n"
+    "Describe a DLPack capsule or producer after the structural checks of DLPack 1.3.\n"};
+
+PyMethodDef fast_validate_def = {
+    "validate", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fast_validate)),
+    METH_FASTCALL | METH_KEYWORDS,
+    "validate(x: object, /, *, device: object = None, dtype: object = None, ndim: object = None, "
+    "shape: object = None, writable: object = None, layout: object = None, verify_device: object = 'auto') "
+    "-> optype_dlpack._core.TensorInfo\n\n"
+    "inspect() plus the declared constraints; raises DLPackValidationError listing every violation.\n"};
+
+PyMethodDef fast_expect_check_def = {
+    "check", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fast_expect_check)), METH_FASTCALL,
+    "check(self: optype_dlpack._core.Expect, x: object, /) -> None\n\n"
+    "Check x against the constraints; returns None, raises DLPackValidationError.\n"};
+
+void add_function(py::module_& m, PyMethodDef* def) {
+    py::object function = py::reinterpret_steal<py::object>(PyCFunction_NewEx(def, nullptr, m.attr("__name__").ptr()));
+    if (!function) throw py::error_already_set();
+    m.attr(def->ml_name) = function;
+}
+
+void add_method(py::handle cls, PyMethodDef* def) {
+    auto* type = reinterpret_cast<PyTypeObject*>(cls.ptr());
+    py::object descriptor = py::reinterpret_steal<py::object>(PyDescr_NewMethod(type, def));
+    if (!descriptor || PyObject_SetAttrString(cls.ptr(), def->ml_name, descriptor.ptr()) != 0) {
+        throw py::error_already_set();
+    }
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
@@ -396,22 +527,11 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
 
     bind_tensor_info(m);
 
-    m.def("inspect", [](py::handle x) { return describe(x, nullptr, od::VerifyDevice::automatic); },
-          py::arg("x"), py::pos_only(),
-          "Describe a DLPack capsule or producer after the structural checks of DLPack 1.3.");
+    for (std::size_t i = 0; i < kConstraintCount; ++i) interned_constraint_name(i);
+    add_function(m, &fast_inspect_def);
+    add_function(m, &fast_validate_def);
 
-    m.def("validate",
-          [](py::handle x, py::handle device, py::handle dtype, py::handle ndim, py::handle shape,
-             py::handle writable, py::handle layout, py::handle verify_device) {
-              od::Constraints c = make_constraints(device, dtype, ndim, shape, writable, layout, verify_device);
-              return describe(x, &c, c.verify);
-          },
-          py::arg("x"), py::pos_only(), py::kw_only(), py::arg("device") = py::none(),
-          py::arg("dtype") = py::none(), py::arg("ndim") = py::none(), py::arg("shape") = py::none(),
-          py::arg("writable") = py::none(), py::arg("layout") = py::none(), py::arg("verify_device") = "auto",
-          "inspect() plus the declared constraints; raises DLPackValidationError listing every violation.");
-
-    py::class_<Expect>(m, "Expect", "Constraints compiled once; .check(x) is the allocation-free hot path.")
+    auto expect_class = py::class_<Expect>(m, "Expect", "Constraints compiled once; .check(x) is the allocation-free hot path.")
         .def(py::init([](py::handle device, py::handle dtype, py::handle ndim, py::handle shape, py::handle writable,
                          py::handle layout, py::handle verify_device) {
                  od::Constraints c = make_constraints(device, dtype, ndim, shape, writable, layout, verify_device);
@@ -433,8 +553,6 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
         .def_static("__class_getitem__", [](const py::object&) { return py::type::of<Expect>(); }, py::arg("item"))
         .def("validate", &Expect::validate, py::arg("x"), py::pos_only(),
              "Check x against the constraints and return its TensorInfo.")
-        .def("check", &Expect::check, py::arg("x"), py::pos_only(),
-             "Check x against the constraints; returns None, raises DLPackValidationError.")
         .def("__repr__", [](const Expect& self) {
             std::string out = "Expect(";
             bool first = true;
@@ -445,6 +563,9 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
             }
             return out + ")";
         });
+
+    expect_type = reinterpret_cast<PyTypeObject*>(expect_class.ptr());
+    add_method(expect_class, &fast_expect_check_def);
 
     register_interop(m);
 }

@@ -46,7 +46,7 @@ def test_readme_opens_with_the_two_commands() -> None:
     assert first_block is not None
     commands = first_block.group(1).strip().splitlines()
     assert commands == [
-        "pip install . && python -m optype_dlpack info",
+        "pip install . && optype-dlpack info",
         'pip install ".[test]" torch==2.13.0 jax && pytest',
     ]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
