@@ -564,7 +564,7 @@ PADDED_ML_DTYPES = ["float6_e2m3fn", "float6_e3m2fn", "float4_e2m1fn", "int4", "
 
 @pytest.mark.parametrize("name", ML_DTYPES + PADDED_ML_DTYPES)
 def test_ml_dtypes_round_trip(name: str) -> None:
-    ml_dtypes = pytest.importorskip("ml_dtypes")  # a test requirement: installed wherever tests run
+    import ml_dtypes  # a test requirement: installed wherever tests run
     dtype = np.dtype(getattr(ml_dtypes, name))
     source = np.arange(4).astype(dtype)
     capsule = to_dlpack(source)
@@ -663,7 +663,7 @@ def test_numpy_subclass_input_gives_an_ndarray(tmp_path: Path) -> None:
 
 
 def test_torch_producer() -> None:
-    torch = pytest.importorskip("torch")
+    import torch
     tensor = torch.arange(12, dtype=torch.float32).reshape(3, 4)[:, 1::2]
     array = from_dlpack(tensor)
     assert array.ctypes.data == tensor.data_ptr()
@@ -680,7 +680,7 @@ def test_torch_producer() -> None:
 
 
 def test_torch_tensor_dies_first() -> None:
-    torch = pytest.importorskip("torch")
+    import torch
     tensor = torch.arange(1000, dtype=torch.int64)
     array = from_dlpack(tensor)
     del tensor
@@ -689,7 +689,7 @@ def test_torch_tensor_dies_first() -> None:
 
 
 def test_torch_capsules_legacy_and_versioned() -> None:
-    torch = pytest.importorskip("torch")
+    import torch
     tensor = torch.arange(6, dtype=torch.int32)
     versioned = tensor.__dlpack__(max_version=(1, 0))
     legacy = tensor.__dlpack__()
@@ -701,7 +701,7 @@ def test_torch_capsules_legacy_and_versioned() -> None:
 
 
 def test_jax_producer() -> None:
-    jax = pytest.importorskip("jax")
+    import jax
     cpu = jax.devices("cpu")[0]  # JAX's default device is a GPU where there is one
     source = jax.device_put(np.arange(10, dtype=np.float32).reshape(2, 5), cpu)
     array = from_dlpack(source)
@@ -731,7 +731,7 @@ def test_numpy_capsules_legacy_and_versioned() -> None:
 
 
 def test_source_is_freed_with_the_last_view() -> None:
-    torch = pytest.importorskip("torch")
+    import torch
     tensor = torch.arange(8)
     witness = weakref.ref(tensor)
     array = from_dlpack(tensor)
@@ -758,7 +758,7 @@ def resident_bytes() -> int:
 
 def test_no_growth_over_many_imports(producer: Producer) -> None:
     memory = np.arange(16, dtype=np.float64)
-    torch = pytest.importorskip("torch")
+    import torch
     tensor = torch.arange(16)
 
     def round_trips() -> None:

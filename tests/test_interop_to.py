@@ -155,7 +155,7 @@ def test_numpy_dtypes(dtype: str, expected: tuple[int, int, int]) -> None:
 
 
 def test_ml_dtypes_and_padded_sub_byte_types() -> None:
-    ml_dtypes = pytest.importorskip("ml_dtypes")
+    import ml_dtypes
     assert optype_dlpack.inspect(to_dlpack(np.zeros(2, ml_dtypes.bfloat16))).dtype == (4, 16, 1)
     assert optype_dlpack.inspect(to_dlpack(np.zeros(2, ml_dtypes.float8_e4m3fn))).dtype == (10, 8, 1)
     int4 = optype_dlpack.inspect(to_dlpack(np.zeros(2, ml_dtypes.int4)))
@@ -259,7 +259,7 @@ def test_buffer_objects() -> None:
 
 def test_buffer_zero_copy_and_mutation_both_ways() -> None:
     data = bytearray(4)
-    torch = pytest.importorskip("torch")
+    import torch
     tensor = torch.from_dlpack(to_dlpack(data))
     tensor[0] = 200
     assert data[0] == 200
@@ -296,8 +296,8 @@ def test_exported_bytearray_cannot_be_resized_while_a_capsule_lives() -> None:
 
 
 def test_consumers_share_memory() -> None:
-    torch = pytest.importorskip("torch")
-    jnp = pytest.importorskip("jax.numpy")
+    import torch
+    import jax.numpy as jnp
     source = np.arange(12, dtype=np.float32).reshape(3, 4)
     by_torch = torch.from_dlpack(to_dlpack(source))
     by_numpy = np.from_dlpack(Wrapper(to_dlpack(source)))
@@ -311,7 +311,7 @@ def test_consumers_share_memory() -> None:
 
 
 def test_consumers_take_strided_and_0d_arrays() -> None:
-    torch = pytest.importorskip("torch")
+    import torch
     source = np.arange(20.0).reshape(4, 5)[::2, 1::2]
     tensor = torch.from_dlpack(to_dlpack(source))
     assert tensor.stride() == (10, 2)
@@ -339,7 +339,7 @@ def test_unconsumed_capsule_frees_everything() -> None:
 
 @pytest.mark.parametrize("order", ["source-first", "capsule-first", "consumer-first"])
 def test_every_deletion_order_with_torch(order: str) -> None:
-    torch = pytest.importorskip("torch")
+    import torch
     source = np.arange(100.0)
     witness = weakref.ref(source)
     capsule = to_dlpack(source)
@@ -423,7 +423,7 @@ def resident_bytes() -> int:
 
 
 def test_no_growth_over_many_round_trips() -> None:
-    torch = pytest.importorskip("torch")
+    import torch
     source = np.arange(64.0)
     data = bytearray(32)
 
