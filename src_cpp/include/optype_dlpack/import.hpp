@@ -159,35 +159,8 @@ public:
 private:
     /// Reads a capsule by its name (as Source::from_capsule does), keeping a reference to it.
     SourceError read_capsule(PyObject* capsule) noexcept {
-        const char* name = PyCapsule_GetName(capsule);
-        if (name == nullptr && PyErr_Occurred()) return SourceError::python_error;
-        if (name != nullptr && std::strcmp(name, kVersionedName) == 0) {
-            auto* managed = static_cast<DLManagedTensorVersioned*>(PyCapsule_GetPointer(capsule, name));
-            if (managed == nullptr) return SourceError::python_error;
-            managed_ = managed;
-            view.versioned = true;
-            view.version = managed->version;
-            view.flags = managed->version.major == DLPACK_MAJOR_VERSION ? managed->flags : 0;
-            view.tensor = &managed->dl_tensor;
-        } else if (name != nullptr && std::strcmp(name, kLegacyName) == 0) {
-            auto* managed = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule, name));
-            if (managed == nullptr) return SourceError::python_error;
-            managed_ = managed;
-            view.versioned = false;
-            view.version = DLPackVersion{0, 0};
-            view.flags = 0;
-            view.tensor = &managed->dl_tensor;
-        } else if (name != nullptr &&
-                   (std::strcmp(name, kUsedVersionedName) == 0 || std::strcmp(name, kUsedLegacyName) == 0)) {
-            consumed_name = name;
-            return SourceError::consumed;
-        } else {
-            PyErr_Format(PyExc_TypeError,
-                         "expected a DLPack capsule named 'dltensor' or 'dltensor_versioned', "
-                         "got a capsule named %s%s%s",
-                         name != nullptr ? "'" : "", name != nullptr ? name : "NULL", name != nullptr ? "'" : "");
-            return SourceError::python_error;
-        }
+        SourceError error = read_dlpack_capsule(capsule, &view, &managed_, &consumed_name);
+        if (error != SourceError::none) return error;
         Py_INCREF(capsule);
         Py_XSETREF(capsule_, capsule);
         return SourceError::none;

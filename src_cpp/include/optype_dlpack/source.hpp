@@ -21,6 +21,44 @@ enum class SourceKind : std::uint8_t { capsule, dunder_dlpack, exchange_api };
 /// Why a tensor could not be obtained, when no Python exception says it already.
 enum class SourceError : std::uint8_t { none, consumed, python_error };
 
+/// Reads a capsule by its name (the name selects the layout) into `view`, and the managed
+/// tensor's address into `managed`. Reads nothing else and changes nothing: the caller still
+/// owns the capsule. A used_* capsule returns SourceError::consumed (its name in
+/// `consumed_name`); any other name sets a Python TypeError.
+inline SourceError read_dlpack_capsule(PyObject* capsule, ManagedView* view, void** managed,
+                                       const char** consumed_name) noexcept {
+    const char* name = PyCapsule_GetName(capsule);
+    if (name == nullptr && PyErr_Occurred()) return SourceError::python_error;
+    if (name != nullptr && std::strcmp(name, kVersionedName) == 0) {
+        auto* versioned = static_cast<DLManagedTensorVersioned*>(PyCapsule_GetPointer(capsule, name));
+        if (versioned == nullptr) return SourceError::python_error;
+        *managed = versioned;
+        view->versioned = true;
+        view->version = versioned->version;
+        view->flags = versioned->version.major == DLPACK_MAJOR_VERSION ? versioned->flags : 0;
+        view->tensor = &versioned->dl_tensor;
+        return SourceError::none;
+    }
+    if (name != nullptr && std::strcmp(name, kLegacyName) == 0) {
+        auto* legacy = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule, name));
+        if (legacy == nullptr) return SourceError::python_error;
+        *managed = legacy;
+        view->versioned = false;
+        view->version = DLPackVersion{0, 0};
+        view->flags = 0;
+        view->tensor = &legacy->dl_tensor;
+        return SourceError::none;
+    }
+    if (name != nullptr && (std::strcmp(name, kUsedVersionedName) == 0 || std::strcmp(name, kUsedLegacyName) == 0)) {
+        *consumed_name = name;
+        return SourceError::consumed;
+    }
+    PyErr_Format(PyExc_TypeError,
+                 "expected a DLPack capsule named 'dltensor' or 'dltensor_versioned', got a capsule named %s%s%s",
+                 name != nullptr ? "'" : "", name != nullptr ? name : "NULL", name != nullptr ? "'" : "");
+    return SourceError::python_error;
+}
+
 /// Keeps whatever the tensor borrows from alive, and releases it exactly once.
 class Source {
 public:
@@ -61,34 +99,10 @@ public:
     /// Reads a capsule. Borrowed: the caller keeps owning it. Sets a Python TypeError for
     /// a capsule of another kind; returns SourceError::consumed for a used_* capsule.
     SourceError from_capsule(PyObject* capsule) noexcept {
-        const char* name = PyCapsule_GetName(capsule);
-        if (name == nullptr && PyErr_Occurred()) return SourceError::python_error;
         kind = SourceKind::capsule;
-        if (name != nullptr && std::strcmp(name, kVersionedName) == 0) {
-            auto* managed = static_cast<DLManagedTensorVersioned*>(PyCapsule_GetPointer(capsule, name));
-            if (managed == nullptr) return SourceError::python_error;
-            view.versioned = true;
-            view.version = managed->version;
-            view.flags = managed->version.major == DLPACK_MAJOR_VERSION ? managed->flags : 0;
-            view.tensor = &managed->dl_tensor;
-        } else if (name != nullptr && std::strcmp(name, kLegacyName) == 0) {
-            auto* managed = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule, name));
-            if (managed == nullptr) return SourceError::python_error;
-            view.versioned = false;
-            view.version = DLPackVersion{0, 0};
-            view.flags = 0;
-            view.tensor = &managed->dl_tensor;
-        } else if (name != nullptr &&
-                   (std::strcmp(name, kUsedVersionedName) == 0 || std::strcmp(name, kUsedLegacyName) == 0)) {
-            consumed_name = name;
-            return SourceError::consumed;
-        } else {
-            PyErr_Format(PyExc_TypeError,
-                         "expected a DLPack capsule named 'dltensor' or 'dltensor_versioned', "
-                         "got a capsule named %s%s%s",
-                         name != nullptr ? "'" : "", name != nullptr ? name : "NULL", name != nullptr ? "'" : "");
-            return SourceError::python_error;
-        }
+        void* managed = nullptr;
+        SourceError error = read_dlpack_capsule(capsule, &view, &managed, &consumed_name);
+        if (error != SourceError::none) return error;
         Py_INCREF(capsule);
         Py_XSETREF(capsule_, capsule);
         return SourceError::none;
