@@ -14,6 +14,7 @@
 
 #include <structmember.h>
 
+#include "python_call.hpp"
 #include "optype_dlpack/check.hpp"
 #include "optype_dlpack/cuda.hpp"
 #include "optype_dlpack/export.hpp"
@@ -46,21 +47,7 @@ namespace {
 
 [[noreturn]] void buffer_error(const std::string& message) { throw_error(PyExc_BufferError, message); }
 
-template <class Body>
-PyObject* guarded(Body&& body) noexcept {
-    try {
-        return body();
-    } catch (py::error_already_set& e) {
-        e.restore();
-    } catch (py::builtin_exception& e) {
-        e.set_error();
-    } catch (const std::bad_alloc&) {
-        PyErr_NoMemory();
-    } catch (const std::exception& e) {
-        PyErr_SetString(PyExc_RuntimeError, e.what());
-    }
-    return nullptr;
-}
+using optype_dlpack::detail::guarded;
 
 PyObject* errors_attr(const char* name) {
     static PyObject* module = nullptr;  // leaked on purpose: lives as long as the interpreter

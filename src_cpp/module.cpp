@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "python_call.hpp"
 #include "optype_dlpack/acquire.hpp"
 #include "optype_dlpack/check.hpp"
 #include "optype_dlpack/cuda.hpp"
@@ -352,22 +353,7 @@ void bind_tensor_info(py::module_& m) {
 // validate and Expect.check are plain METH_FASTCALL functions. Their docstrings open with
 // the same signature line pybind11 writes, which tests/test_stub_parity.py reads.
 
-/// Runs `body`, turning C++ and pybind11 exceptions into a set Python error (nullptr).
-template <typename Body>
-PyObject* guarded(Body&& body) noexcept {
-    try {
-        return body();
-    } catch (py::error_already_set& error) {
-        error.restore();
-    } catch (py::builtin_exception& error) {
-        error.set_error();
-    } catch (const std::bad_alloc&) {
-        PyErr_NoMemory();
-    } catch (const std::exception& error) {
-        PyErr_SetString(PyExc_RuntimeError, error.what());
-    }
-    return nullptr;
-}
+using optype_dlpack::detail::guarded;
 
 bool one_positional(const char* function, Py_ssize_t nargs) {
     if (nargs == 1) return true;
