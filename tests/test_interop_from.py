@@ -14,9 +14,8 @@ import os
 import subprocess
 import sys
 import textwrap
-import tracemalloc
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -743,20 +742,7 @@ def test_source_is_freed_with_the_last_view() -> None:
     assert witness() is None
 
 
-def resident_bytes() -> int:
-    """This process's resident memory (Linux /proc). 0 where it says nothing about leaks, so
-    the check is vacuous there: off Linux, and under AddressSanitizer (whose quarantine keeps
-    freed memory resident on purpose)."""
-    if "asan" in os.environ.get("LD_PRELOAD", ""):
-        return 0
-    try:
-        with open("/proc/self/statm", encoding="ascii") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return 0
-
-
-def test_no_growth_over_many_imports(producer: Producer) -> None:
+def test_no_growth_over_many_imports(producer: Producer, assert_no_growth: Callable[..., None]) -> None:
     memory = np.arange(16, dtype=np.float64)
     import torch
     tensor = torch.arange(16)
@@ -768,21 +754,5 @@ def test_no_growth_over_many_imports(producer: Producer) -> None:
             from_dlpack(tensor)
             from_dlpack(memory.__dlpack__(max_version=(1, 0)), copy=True)
 
-    round_trips()  # warm caches first
-    gc.collect()
-    refs = (sys.getrefcount(memory), sys.getrefcount(tensor))
-    resident = resident_bytes()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        round_trips()
-        gc.collect()
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
-    # tracemalloc sees Python's allocators only; the resident size also sees C allocations
-    # (capsule structs, deleter contexts): 4 * 10^4 leaked structs would add megabytes.
-    assert resident_bytes() - resident < 2**20
-    assert (sys.getrefcount(memory), sys.getrefcount(tensor)) == refs
-    assert grown < 64 * 1024, f"{grown} bytes still allocated after 10^4 round trips"
+    assert_no_growth(round_trips, memory, tensor)
     assert producer.deleter_calls == 20_000

@@ -11,13 +11,12 @@ import array
 import ctypes
 import gc
 import mmap
-import os
 import subprocess
 import sys
 import textwrap
 import threading
-import tracemalloc
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -409,20 +408,7 @@ def test_deleter_runs_once_from_another_thread_without_the_gil(versioned: bool) 
     assert witness() is None
 
 
-def resident_bytes() -> int:
-    """This process's resident memory (Linux /proc). 0 where it says nothing about leaks, so
-    the check is vacuous there: off Linux, and under AddressSanitizer (whose quarantine keeps
-    freed memory resident on purpose)."""
-    if "asan" in os.environ.get("LD_PRELOAD", ""):
-        return 0
-    try:
-        with open("/proc/self/statm", encoding="ascii") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return 0
-
-
-def test_no_growth_over_many_round_trips() -> None:
+def test_no_growth_over_many_round_trips(assert_no_growth: Callable[..., None]) -> None:
     import torch
     source = np.arange(64.0)
     data = bytearray(32)
@@ -434,23 +420,7 @@ def test_no_growth_over_many_round_trips() -> None:
             from_dlpack(to_dlpack(data))
             to_dlpack(source, versioned=False)
 
-    round_trips()
-    gc.collect()
-    refs = (sys.getrefcount(source), sys.getrefcount(data))
-    resident = resident_bytes()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        round_trips()
-        gc.collect()
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
-    # tracemalloc sees Python's allocators only; the resident size also sees C allocations
-    # (capsule structs, deleter contexts): 4 * 10^4 leaked structs would add megabytes.
-    assert resident_bytes() - resident < 2**20
-    assert (sys.getrefcount(source), sys.getrefcount(data)) == refs
-    assert grown < 64 * 1024, f"{grown} bytes still allocated after 10^4 round trips"
+    assert_no_growth(round_trips, source, data)
 
 
 def test_capsules_alive_at_interpreter_exit(tmp_path: Path) -> None:
