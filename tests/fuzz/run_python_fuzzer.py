@@ -1,10 +1,15 @@
 """Runs python_fuzzer.py in child processes until a budget of runs or seconds is spent,
 restarting after every finding (a crash, a hang, a broken invariant) and keeping its input.
 
-    python tests/fuzz/run_python_fuzzer.py --runs 1000000 --seed 1 --artifacts DIR [CORPUS...]
+    python tests/fuzz/run_python_fuzzer.py --runs 1000000 --seed 1 --artifacts DIR [--build DIR] [CORPUS...]
 
-New inputs go to a scratch corpus (the first directory given to the child); the corpora named
-here are only read. Exits 1 when anything was found, printing each finding and its input file.
+With --build (the output of build-python-target.sh) the children import that build of the
+package, under ASan and UBSan, guided by the coverage of its C++ code; without, they import
+the optype_dlpack the interpreter finds, guided by Python coverage alone.
+
+The children work on a scratch copy of the corpora named here (which stay as they are); the
+input of each finding leaves the scratch corpus, so that the next child gets past it. Exits 1
+when anything was found, printing each finding and the file its input was saved to.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,19 +36,22 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1, help="the first child's -seed; each restart takes the next")
     parser.add_argument("--artifacts", type=Path, default=Path("fuzz-artifacts"), help="where findings' inputs go")
     parser.add_argument("--timeout", type=int, default=10, help="seconds one input may take before it is a hang")
+    parser.add_argument("--build", type=Path, help="a build from build-python-target.sh to fuzz")
     return parser.parse_args()
 
 
-def run_child(args: argparse.Namespace, scratch: str, seed: int, runs: int, seconds: int) -> tuple[int, int, str]:
+def run_child(args: argparse.Namespace, scratch: Path, seed: int, runs: int, seconds: int) -> tuple[int, int, str]:
     """One child until its budget or its first finding: (exit status, executions, output)."""
     command = [
-        sys.executable, str(HARNESS), scratch, *map(str, args.corpus),
+        sys.executable, str(HARNESS), str(scratch),
         f"-seed={seed}", f"-runs={runs}", f"-timeout={args.timeout}", "-rss_limit_mb=4096",
         f"-artifact_prefix={args.artifacts}/", "-print_final_stats=1",
     ]  # fmt: skip
     if seconds > 0:
         command.append(f"-max_total_time={seconds}")
     env = dict(os.environ, PYTHONHASHSEED="0")  # the same seed runs the same inputs
+    if args.build is not None:
+        env.update(sanitized_environment(args.build))
     child = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, check=False)
     final = re.search(r"stat::number_of_executed_units: (\d+)", child.stdout)
     progress = [int(n) for n in re.findall(r"^#(\d+)", child.stdout, re.MULTILINE)]
@@ -50,24 +59,65 @@ def run_child(args: argparse.Namespace, scratch: str, seed: int, runs: int, seco
     return child.returncode, executed, child.stdout
 
 
+HEADLINES = re.compile(r"Finding: |ERROR: |runtime error: |=== Timeout|unraisable exception|Uncaught Python exception")
+
+
+def headline(output: str) -> str:
+    """What went wrong, in the few lines that say it (the full output goes beside the input)."""
+    lines = [line for line in output.splitlines() if HEADLINES.search(line)]
+    return "\n".join(lines[:3]) or "\n".join(output.splitlines()[-10:])
+
+
+def sanitized_environment(build: Path) -> dict[str, str]:
+    """Runs the children on the ASan build: its runtime preloaded (after libFuzzer, see
+    build-python-target.sh), every allocation through malloc, leaks not reported (the
+    interpreter keeps much alive until exit by design), a small quarantine."""
+    return {
+        "PYTHONPATH": str(build.resolve() / "site"),
+        "LD_PRELOAD": (build / "preload").read_text().strip(),
+        "PYTHONMALLOC": "malloc",
+        "ASAN_OPTIONS": "detect_leaks=0:verify_asan_link_order=0:quarantine_size_mb=64",
+        "UBSAN_OPTIONS": "print_stacktrace=1",
+    }
+
+
+def copy_corpora(corpora: list[Path], scratch: Path) -> None:
+    for corpus in corpora:
+        for seed in corpus.iterdir():
+            shutil.copyfile(seed, scratch / f"{corpus.name}-{seed.name}")
+
+
+def drop_input(scratch: Path, found: Path) -> None:
+    """Removes the finding's input from the scratch corpus (libFuzzer replays a corpus first)."""
+    data = found.read_bytes()
+    for unit in scratch.iterdir():
+        if unit.read_bytes() == data:
+            unit.unlink()
+
+
 def main() -> int:
     args = parse_arguments()
     args.artifacts.mkdir(parents=True, exist_ok=True)
     findings: list[str] = []
     executed, seed, start = 0, args.seed, time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="python-fuzz-corpus-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="python-fuzz-corpus-") as directory:
+        scratch = Path(directory)
+        copy_corpora(args.corpus, scratch)
         while executed < args.runs:
             left = args.max_total_time - int(time.monotonic() - start) if args.max_total_time else 0
             if args.max_total_time and left <= 0:
                 break
-            before = set(args.artifacts.iterdir())
             status, count, output = run_child(args, scratch, seed, args.runs - executed, left)
             executed += max(count, 1)
             if status == 0:
                 break
-            saved = sorted(set(args.artifacts.iterdir()) - before)
-            findings.append(f"seed {seed}, exit {status}, input {', '.join(map(str, saved)) or '(none saved)'}\n"
-                            + "\n".join(output.splitlines()[-25:]))
+            saved = re.search(r"Test unit written to (\S+)", output)
+            findings.append(f"seed {seed}, exit {status}, input {saved.group(1) if saved else '(not saved)'}\n"
+                            + headline(output))
+            if saved is None:
+                break  # nothing to step past: another child would stop where this one did
+            Path(saved.group(1) + ".log").write_text(output)
+            drop_input(scratch, Path(saved.group(1)))
             seed += 1
     elapsed = time.monotonic() - start
     print(f"python fuzzing: {executed} executions in {elapsed:.0f} s ({executed / max(elapsed, 1e-9):.0f}/s), "
