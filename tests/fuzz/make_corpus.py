@@ -64,7 +64,7 @@ def core_seed(
 
 
 def core_constraints(*, device: tuple[int, int] | None = None, dtype: tuple[int, int, int] | None = None,
-                     shape: tuple[int, ...] | None = None, writable: int = -1, layout: int = 0) -> bytes:  # fmt: skip
+                     shape: tuple[int | None, ...] | None = None, writable: int = -1, layout: int = 0) -> bytes:  # fmt: skip
     """The constraints block: writable -1/1/0, layout 0 any, 1 C, 2 F (None in a shape: any)."""
     present = (device is not None) * 3 | (dtype is not None) << 2 | (shape is not None) * (8 | 16)
     present |= {-1: 0, 1: 1, 0: 2}[writable] << 5
@@ -117,7 +117,7 @@ CORE_SEEDS: dict[str, bytes] = {
 def byte_for(field: str, value: Any) -> int:
     """The byte that selects `value` for a field of harness.VALUES."""
     values = harness.VALUES[field]
-    return next(b for b in (0, *range(0xC0, 0x100)) if harness.choose(values, b) == value)
+    return int(next(b for b in (0, *range(0xC0, 0x100)) if harness.choose(values, b) == value))
 
 
 def python_seed(*, shape: tuple[int, ...] = (2, 3), compact_strides: bool = True, **fields: Any) -> bytes:

@@ -246,6 +246,7 @@ class Case:
     def managed(self, versioned: bool) -> int:
         """A fresh managed tensor over the one DLTensor; its address."""
         f = self.plan.fields
+        m: DLManagedTensorVersioned | DLManagedTensor
         if versioned:
             m = DLManagedTensorVersioned()
             m.version = DLPackVersion(f["major"], f["minor"])
@@ -286,7 +287,7 @@ class Case:
 
 
 def capsule_pointer(capsule: object) -> int:
-    return capsule_get_pointer(capsule, capsule_name(capsule))
+    return int(capsule_get_pointer(capsule, capsule_name(capsule)))
 
 
 @DELETER
@@ -437,9 +438,9 @@ class ArrayInterface:
         typestr = pick(TYPESTRS, case.plan.fields["code"])
         itemsize = int(typestr[2:]) if typestr[2:].isdigit() else 8
         shape = [n if n < 0 else min(n, 4) for n in case.plan.shape[:4]]
-        strides = [s * itemsize for s in case.plan.strides[: len(shape)]]
-        low = sum(min(0, (n - 1) * s) for n, s in zip(shape, strides))
-        high = sum(max(0, (n - 1) * s) for n, s in zip(shape, strides)) + itemsize
+        strides: list[int] | None = [s * itemsize for s in case.plan.strides[: len(shape)]]
+        low = sum(min(0, (n - 1) * s) for n, s in zip(shape, strides or ()))
+        high = sum(max(0, (n - 1) * s) for n, s in zip(shape, strides or ())) + itemsize
         if not case.plan.fields["pointers"] & 2 or high - low > 1 << 20:
             strides, low, high = None, 0, itemsize * 4**4
         memory = ctypes.create_string_buffer(high - low)
@@ -511,7 +512,7 @@ def require(holds: bool, invariant: str) -> None:
 DOCUMENTED = (ValueError, TypeError, BufferError, OverflowError)
 
 
-def call(case: Case, function: Any, *args: Any, **kwargs: Any) -> tuple[object, BaseException | None]:
+def call(case: Case, function: Any, *args: Any, **kwargs: Any) -> tuple[Any, BaseException | None]:
     """Calls an entry point: a result, or a documented exception (or a producer's own)."""
     try:
         return function(*args, **kwargs), None

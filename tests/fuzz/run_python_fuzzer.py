@@ -95,30 +95,41 @@ def drop_input(scratch: Path, found: Path) -> None:
             unit.unlink()
 
 
+def fuzz(args: argparse.Namespace, scratch: Path) -> tuple[int, list[str]]:
+    """Children one after another until the budget is spent: (executions, findings)."""
+    findings: list[str] = []
+    executed, seed, unsaved, start = 0, args.seed, 0, time.monotonic()
+    while executed < args.runs:
+        left = args.max_total_time - int(time.monotonic() - start) if args.max_total_time else 0
+        if args.max_total_time and left <= 0:
+            break
+        status, count, output = run_child(args, scratch, seed, args.runs - executed, left)
+        executed += max(count, 1)
+        if status == 0:
+            break
+        saved = re.search(r"Test unit written to (\S+)", output)
+        findings.append(f"seed {seed}, exit {status}, input {saved.group(1) if saved else '(not saved)'}\n"
+                        + headline(output))
+        seed += 1
+        if saved is None:  # e.g. killed before libFuzzer wrote the input: try the next seed
+            unsaved += 1
+            if unsaved == 3:
+                break  # the harness itself is broken: another child would fail the same way
+            continue
+        unsaved = 0
+        Path(saved.group(1) + ".log").write_text(output)
+        drop_input(scratch, Path(saved.group(1)))
+    return executed, findings
+
+
 def main() -> int:
     args = parse_arguments()
     args.artifacts.mkdir(parents=True, exist_ok=True)
-    findings: list[str] = []
-    executed, seed, start = 0, args.seed, time.monotonic()
+    start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="python-fuzz-corpus-") as directory:
         scratch = Path(directory)
         copy_corpora(args.corpus, scratch)
-        while executed < args.runs:
-            left = args.max_total_time - int(time.monotonic() - start) if args.max_total_time else 0
-            if args.max_total_time and left <= 0:
-                break
-            status, count, output = run_child(args, scratch, seed, args.runs - executed, left)
-            executed += max(count, 1)
-            if status == 0:
-                break
-            saved = re.search(r"Test unit written to (\S+)", output)
-            findings.append(f"seed {seed}, exit {status}, input {saved.group(1) if saved else '(not saved)'}\n"
-                            + headline(output))
-            if saved is None:
-                break  # nothing to step past: another child would stop where this one did
-            Path(saved.group(1) + ".log").write_text(output)
-            drop_input(scratch, Path(saved.group(1)))
-            seed += 1
+        executed, findings = fuzz(args, scratch)
     elapsed = time.monotonic() - start
     print(f"python fuzzing: {executed} executions in {elapsed:.0f} s ({executed / max(elapsed, 1e-9):.0f}/s), "
           f"{len(findings)} finding(s)")
