@@ -37,6 +37,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--artifacts", type=Path, default=Path("fuzz-artifacts"), help="where findings' inputs go")
     parser.add_argument("--timeout", type=int, default=10, help="seconds one input may take before it is a hang")
     parser.add_argument("--build", type=Path, help="a build from build-python-target.sh to fuzz")
+    parser.add_argument("--replay", type=Path, help="run this one input (a finding's) and exit")
     return parser.parse_args()
 
 
@@ -49,9 +50,7 @@ def run_child(args: argparse.Namespace, scratch: Path, seed: int, runs: int, sec
     ]  # fmt: skip
     if seconds > 0:
         command.append(f"-max_total_time={seconds}")
-    env = dict(os.environ, PYTHONHASHSEED="0")  # the same seed runs the same inputs
-    if args.build is not None:
-        env.update(sanitized_environment(args.build))
+    env = child_environment(args)
     child = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, check=False)
     final = re.search(r"stat::number_of_executed_units: (\d+)", child.stdout)
     progress = [int(n) for n in re.findall(r"^#(\d+)", child.stdout, re.MULTILINE)]
@@ -66,6 +65,13 @@ def headline(output: str) -> str:
     """What went wrong, in the few lines that say it (the full output goes beside the input)."""
     lines = [line for line in output.splitlines() if HEADLINES.search(line)]
     return "\n".join(lines[:3]) or "\n".join(output.splitlines()[-10:])
+
+
+def child_environment(args: argparse.Namespace) -> dict[str, str]:
+    env = dict(os.environ, PYTHONHASHSEED="0")  # the same seed runs the same inputs
+    if args.build is not None:
+        env.update(sanitized_environment(args.build))
+    return env
 
 
 def sanitized_environment(build: Path) -> dict[str, str]:
@@ -124,6 +130,9 @@ def fuzz(args: argparse.Namespace, scratch: Path) -> tuple[int, list[str]]:
 
 def main() -> int:
     args = parse_arguments()
+    if args.replay is not None:
+        replay = [sys.executable, str(HARNESS), str(args.replay)]
+        return subprocess.run(replay, env=child_environment(args), check=False).returncode
     args.artifacts.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="python-fuzz-corpus-") as directory:
