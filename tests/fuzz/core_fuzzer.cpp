@@ -98,7 +98,8 @@ std::unique_ptr<std::int64_t[]> read_extents(Reader& in, std::size_t count) {
 /// the one input no reader can tell apart from a valid tensor (see below).
 bool build(Reader& in, Fixture& f) {
     const auto layout = in.take<std::uint8_t>();     // bit 0: versioned memory; bit 1: read as versioned
-    const auto pointers = in.take<std::uint8_t>();   // 2 bits each: shape, strides, data (0: NULL)
+    const auto pointers = in.take<std::uint8_t>();   // 2 bits each: shape, strides, data; 0: NULL
+                                                     // (data 1: a harness byte; 2, 3: `address`)
     DLManagedTensorVersioned m{};
     m.version.major = in.take<std::uint32_t>();
     m.version.minor = in.take<std::uint32_t>();
