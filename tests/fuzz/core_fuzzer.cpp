@@ -236,6 +236,13 @@ void check_geometry(const od::ManagedView& view, const od::Geometry& g, const od
     require(!wraps || has_rule(report, "extent.address"), "wrapping addresses are reported as extent.address");
 }
 
+/// Whether parse_dtype reads what format_dtype writes for `dtype` back to the same value.
+bool dtype_name_round_trips(DLDataType dtype) {
+    DLDataType again{};
+    return od::parse_dtype(od::format_dtype(dtype.code, dtype.bits, dtype.lanes), &again) &&
+           again.code == dtype.code && again.bits == dtype.bits && again.lanes == dtype.lanes;
+}
+
 /// What every accepted tensor satisfies, restated from DLPack 1.3.
 void check_accepted(const od::ManagedView& view, const od::Geometry& g) {
     const DLTensor& t = *view.tensor;
@@ -248,10 +255,7 @@ void check_accepted(const od::ManagedView& view, const od::Geometry& g) {
     require(!(view.versioned && view.version.minor >= 2 && g.strides_implied), "accepted: strides since 1.2");
     const od::DTypeCodeInfo* code = od::find_dtype_code(t.dtype.code);
     require(code != nullptr && od::dtype_bits_valid(*code, t.dtype.bits) && t.dtype.lanes >= 1, "accepted: dtype");
-    DLDataType again{};
-    require(od::parse_dtype(od::format_dtype(t.dtype.code, t.dtype.bits, t.dtype.lanes), &again) &&
-                again.code == t.dtype.code && again.bits == t.dtype.bits && again.lanes == t.dtype.lanes,
-            "parse_dtype reads format_dtype back");
+    require(dtype_name_round_trips(t.dtype), "parse_dtype reads format_dtype back");
 }
 
 od::Constraints read_constraints(Reader& in) {
@@ -302,12 +306,8 @@ void check_constraints(const od::ManagedView& view, const od::Geometry& g, const
 
 /// Names: whatever parse_* accepts, format_* writes back to the same value.
 void check_names(std::string_view text) {
-    DLDataType dtype{}, again{};
-    if (od::parse_dtype(text, &dtype)) {
-        require(od::parse_dtype(od::format_dtype(dtype.code, dtype.bits, dtype.lanes), &again) &&
-                    again.code == dtype.code && again.bits == dtype.bits && again.lanes == dtype.lanes,
-                "parse_dtype(format_dtype(parse_dtype(text)))");
-    }
+    DLDataType dtype{};
+    if (od::parse_dtype(text, &dtype)) require(dtype_name_round_trips(dtype), "parse_dtype(format_dtype(parse_dtype(text)))");
     DLDevice device{}, device_again{};
     if (od::parse_device(text, &device)) {
         const std::string name = od::format_device(static_cast<std::int32_t>(device.device_type), device.device_id);
