@@ -136,13 +136,17 @@ inline std::uintptr_t table_address_of_capsule(PyObject* attr) {
     return reinterpret_cast<std::uintptr_t>(PyCapsule_GetPointer(attr, kExchangeApiName));
 }
 
-/// The table address the DLPack 1.2 integer form holds, or 0 (a negative or oversized value
-/// included). Sets no error.
+/// The table address the DLPack 1.2 integer form holds, or 0 for anything but an int in
+/// [0, UINTPTR_MAX] (a bool, a negative or an oversized value included). Sets no error.
 inline std::uintptr_t table_address_of_int(PyObject* attr) {
-    if (!PyLong_Check(attr)) return 0;
-    void* address = PyLong_AsVoidPtr(attr);
-    if (address == nullptr) PyErr_Clear();
-    return reinterpret_cast<std::uintptr_t>(address);
+    if (!PyLong_Check(attr) || PyBool_Check(attr)) return 0;
+    const unsigned long long value = PyLong_AsUnsignedLongLong(attr);  // refuses negative values
+    if (value == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (value > UINTPTR_MAX) return 0;
+    return static_cast<std::uintptr_t>(value);
 }
 
 /// Looks up the type's exchange API without a cache. Returns nullptr without an error when
