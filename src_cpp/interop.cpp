@@ -4,7 +4,8 @@
 //
 // The entry points are plain METH_FASTCALL functions and a small heap type rather than
 // pybind11 bindings: each call costs a fraction of a microsecond, and __dlpack__ must tell
-// an omitted keyword from an explicit None to pass arguments through to a wrapped producer.
+// an omitted keyword from an explicit None (an omitted stream reaches a wrapped producer as
+// the specification's default, None; an omitted max_version, dl_device or copy stays omitted).
 // Each docstring carries the signature twice: as __text_signature__ (for inspect.signature)
 // and, like pybind11's, as the first line of __doc__ (for the stub parity test).
 // pybind11 supplies the NumPy C-API table (pybind11/numpy.h), so NumPy is only needed at
@@ -1717,7 +1718,7 @@ PyMethodDef dlpack_object_methods[] = {
      "__dlpack__(self, /, *, stream=None, max_version=None, dl_device=None, copy=None)\n\n"
      "Export the memory as a DLPack capsule: versioned when max_version >= (1, 0), legacy otherwise.\n"
      "copy=True copies (IS_COPIED); copy=False never copies; dl_device=(1, 0) asks for host memory.\n"
-     "A wrapped DLPack producer receives the arguments exactly as given."},
+     "A wrapped DLPack producer receives the arguments as given (an omitted stream as stream=None)."},
     {"__dlpack_device__", &dlpack_device_method, METH_NOARGS,
      "__dlpack_device__($self, /)\n--\n\n__dlpack_device__(self, /)\n\nThe (device_type, device_id) of the memory."},
     {nullptr, nullptr, 0, nullptr},
