@@ -550,7 +550,9 @@ py::object new_array(PyObject* descr, const DLTensor& t, Py_intptr_t* strides, v
     PyObject* array = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, t.ndim, shape, strides, data,
                                                 writeable ? py::detail::npy_api::NPY_ARRAY_WRITEABLE_ : 0, nullptr);
     if (array == nullptr) {  // the descr reference was stolen either way
-        if (PyErr_ExceptionMatches(PyExc_ValueError)) buffer_error_from_pending("from_dlpack: NumPy cannot hold the tensor");
+        if (PyErr_ExceptionMatches(PyExc_ValueError)) {
+            buffer_error_from_pending("from_dlpack: NumPy cannot hold the tensor");
+        }
         throw py::error_already_set();
     }
     return py::reinterpret_steal<py::object>(array);
@@ -630,7 +632,9 @@ void refuse_device_memory_under_host_label(const od::ManagedView& view, const od
                           device_name(DLDevice{kDLCUDA, facts.device_ordinal}) + " (at " + od::detail::hex(pointer) +
                           ") for a tensor labelled " + device_name(t.device) +
                           "; the CPU cannot read it, and a NumPy array over it would crash on its first read";
-        for (const auto& v : report.violations()) lie += "\n  " + std::string(v.field) + ": expected " + v.expected + ", got " + v.got + " [" + v.rule + "]";
+        for (const auto& v : report.violations()) {
+            lie += "\n  " + std::string(v.field) + ": expected " + v.expected + ", got " + v.got + " [" + v.rule + "]";
+        }
         buffer_error(lie);
     }
 }
@@ -653,13 +657,14 @@ PyObject* import_host_tensor(od::HostImport& import, PyObject* descr, Py_intptr_
     py::object view = new_array(descr, t, strides, data, writeable);
     if (copy == true) {
         py::object independent = independent_copy(view, -1 /* NPY_KEEPORDER */);
-        view = py::object();
+        view = py::object();  // (it owns nothing: dropping it frees no memory)
         od::TakenTensor taken = take_tensor(import);  // read and copied: consumed, and freed now
         release_taken(taken);
         return independent.release().ptr();
     }
     PyObject* owner = make_owner(take_tensor(import));
-    if (npy().PyArray_SetBaseObject_(view.ptr(), owner) != 0) throw py::error_already_set();  // owner stolen even then
+    // The owner is stolen even on failure: dropping it then runs the deleter.
+    if (npy().PyArray_SetBaseObject_(view.ptr(), owner) != 0) throw py::error_already_set();
     return view.release().ptr();
 }
 

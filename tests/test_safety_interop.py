@@ -265,7 +265,9 @@ def test_a_large_cuda_copy_without_a_driver_is_a_buffer_error(tmp_path: Path) ->
     )
     kind, message = result["error"]
     assert kind == "BufferError"
-    assert message.startswith("from_dlpack: copying the tensor from cuda:0 needs the CUDA driver, which is unavailable (")
+    assert message.startswith(
+        "from_dlpack: copying the tensor from cuda:0 needs the CUDA driver, which is unavailable ("
+    )
     assert "OPTYPE_DLPACK_DISABLE_CUDA=1" in message
     assert result["name"] == "dltensor_versioned"
     assert result["deleted"] == 0
