@@ -95,8 +95,7 @@ _alive: list[object] = []  # what the capsules made here point to lives as long 
 
 
 def capsule_name(capsule: object) -> str:
-    name = _PyCapsule_GetName(capsule)
-    assert name is not None
+    name: bytes = _PyCapsule_GetName(capsule)
     return name.decode()
 
 
@@ -355,19 +354,19 @@ def test_a_wrapped_capsule_whose_major_version_changed_is_not_read_past_flags(tm
 # NumPy subclasses with their own __dlpack__ are producers
 
 
-class LegacyOnly(np.ndarray):  # type: ignore[type-arg]
+class LegacyOnly(np.ndarray):
     """NumPy's own test_dlpack.py: a subclass that exports only legacy capsules."""
 
     def __dlpack__(self, stream: object = None) -> object:  # type: ignore[override]
         return super().__dlpack__(stream=None)
 
 
-class Refusing(np.ndarray):  # type: ignore[type-arg]
+class Refusing(np.ndarray):
     def __dlpack__(self, **kwargs: object) -> object:  # type: ignore[override]
         raise BufferError("this array is not for export")
 
 
-class Plain(np.ndarray):  # type: ignore[type-arg]
+class Plain(np.ndarray):
     """A subclass that leaves __dlpack__ alone: read directly, as NumPy arrays are."""
 
 
@@ -404,7 +403,7 @@ class Recording:
         self.source = np.arange(3.0)
         self.calls: list[tuple[tuple[object, ...], dict[str, object]]] = []
 
-    def __dlpack__(self, *args: object, **kwargs: object) -> object:
+    def __dlpack__(self, *args: object, **kwargs: Any) -> object:
         self.calls.append((args, dict(kwargs)))
         kwargs.pop("stream", None)  # NumPy takes only None for CPU memory, and None is its default
         return self.source.__dlpack__(**kwargs)
@@ -418,7 +417,7 @@ class NoStreamKeyword:
         self.source = np.arange(3.0)
         self.calls: list[dict[str, object]] = []
 
-    def __dlpack__(self, *, max_version: object = None) -> object:
+    def __dlpack__(self, *, max_version: Any = None) -> object:
         self.calls.append({"max_version": max_version})
         return self.source.__dlpack__(max_version=max_version)
 
