@@ -49,6 +49,10 @@ inline constexpr PointerAttribute kAttrIsManaged = CU_POINTER_ATTRIBUTE_IS_MANAG
 inline constexpr PointerAttribute kAttrDeviceOrdinal = CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL;
 inline constexpr PointerAttribute kAttrRangeStart = CU_POINTER_ATTRIBUTE_RANGE_START_ADDR;
 inline constexpr PointerAttribute kAttrRangeSize = CU_POINTER_ATTRIBUTE_RANGE_SIZE;
+inline constexpr PointerAttribute kAttrMapped = CU_POINTER_ATTRIBUTE_MAPPED;
+// CUDA 12 added these two; spelled by value so that an older toolkit's cuda.h still builds.
+inline constexpr auto kAttrMappingSize = static_cast<PointerAttribute>(18);      // CU_POINTER_ATTRIBUTE_MAPPING_SIZE
+inline constexpr auto kAttrMappingBaseAddr = static_cast<PointerAttribute>(19);  // ..._MAPPING_BASE_ADDR
 
 inline constexpr unsigned kMemoryHost = CU_MEMORYTYPE_HOST;
 inline constexpr unsigned kMemoryDevice = CU_MEMORYTYPE_DEVICE;
@@ -65,6 +69,9 @@ enum PointerAttribute : int {                                // CUpointer_attrib
     kAttrDeviceOrdinal = 9,
     kAttrRangeStart = 11,
     kAttrRangeSize = 12,
+    kAttrMapped = 13,
+    kAttrMappingSize = 18,
+    kAttrMappingBaseAddr = 19,
 };
 inline constexpr unsigned kMemoryHost = 1;    // CU_MEMORYTYPE_HOST
 inline constexpr unsigned kMemoryDevice = 2;  // CU_MEMORYTYPE_DEVICE
@@ -293,6 +300,36 @@ Status query_raw(const Driver& d, const void* ptr, RawFacts* out, std::string* e
     return Status::ok;
 }
 
+/// What the driver says about `ptr`'s mapping. Throws only std::bad_alloc (while composing
+/// a message).
+Status query_mapping_raw(const Driver& d, const void* ptr, MappingFacts* out, std::string* error) {
+    const auto address = static_cast<abi::DevicePtr>(reinterpret_cast<std::uintptr_t>(ptr));
+    unsigned long long mapped = 0;  // a boolean, however wide the driver writes it
+    abi::DevicePtr mapping_start = 0;
+    std::size_t mapping_size = 0;
+    abi::PointerAttribute attributes[] = {abi::kAttrMapped, abi::kAttrMappingBaseAddr, abi::kAttrMappingSize};
+    void* data[] = {&mapped, &mapping_start, &mapping_size};
+    abi::Result result = d.pointer_get_attributes(3, attributes, data, address);
+    if (result == abi::kErrorInvalidValue) {
+        // A driver older than the mapping attributes (CUDA 12) rejects the whole call:
+        // whether the address is mapped is still worth knowing.
+        mapped = 0;
+        mapping_start = 0;
+        mapping_size = 0;
+        abi::PointerAttribute only_mapped[] = {abi::kAttrMapped};
+        void* only_data[] = {&mapped};
+        result = d.pointer_get_attributes(1, only_mapped, only_data, address);
+    }
+    if (result != abi::kSuccess) {
+        set_error(error, d.failure("cuPointerGetAttributes(CU_POINTER_ATTRIBUTE_MAPPED)", result));
+        return Status::error;
+    }
+    out->mapped = mapped != 0;
+    out->mapping_start = static_cast<std::uintptr_t>(mapping_start);
+    out->mapping_size = mapping_size;
+    return Status::ok;
+}
+
 /// Walks the objects loaded into the process (dl_iterate_phdr) looking for libcuda.
 struct LoadedObjects {
     bool count_only = false;  ///< read the loader's "objects ever added" count and stop
@@ -369,6 +406,23 @@ Status query_pointer(const void* ptr, PointerFacts* out, std::string* error) noe
         RawFacts raw;
         Status status = query_raw(d, ptr, &raw, error);
         if (status == Status::ok && out != nullptr) *out = raw.facts;
+        return status;
+    } catch (const std::exception&) {  // std::bad_alloc while composing a message
+        set_error(error, "out of memory");
+        return Status::error;
+    }
+}
+
+Status query_mapping(const void* ptr, MappingFacts* out, std::string* error) noexcept {
+    const Driver& d = driver();
+    if (!d.usable()) {
+        set_error(error, d.unavailable);
+        return Status::unavailable;
+    }
+    try {
+        MappingFacts facts;
+        Status status = query_mapping_raw(d, ptr, &facts, error);
+        if (status == Status::ok && out != nullptr) *out = facts;
         return status;
     } catch (const std::exception&) {  // std::bad_alloc while composing a message
         set_error(error, "out of memory");

@@ -7,6 +7,10 @@
 ///
 /// OPTYPE_DLPACK_DISABLE_CUDA=1 in the environment (read once, at first use) keeps the
 /// driver closed: CUDA capsules are then checked structurally and reported unverified.
+///
+/// These functions are noexcept on purpose: they call only the C driver and the C library,
+/// never the Python C API, so no forced unwind of a finishing interpreter thread can start
+/// below them.
 #pragma once
 
 #include <cstddef>
@@ -38,6 +42,21 @@ struct PointerFacts {
     }
 };
 
+/// Whether the driver says an address is backed by memory. Device memory may be an address
+/// range reserved with CUDA's virtual memory management (cuMemAddressReserve: PyTorch's
+/// expandable segments, stream-ordered pools) of which only parts are mapped; the range
+/// that PointerFacts reports is then the whole reservation, mapped or not.
+struct MappingFacts {
+    bool mapped = false;               ///< CU_POINTER_ATTRIBUTE_MAPPED
+    std::uintptr_t mapping_start = 0;  ///< the mapping that holds the address (0 if unknown)
+    std::size_t mapping_size = 0;      ///< its size in bytes (0 when the driver does not say)
+
+    /// Whether [mapping_start, mapping_start + mapping_size) is known and holds `address`.
+    bool mapping_holds(std::uintptr_t address) const noexcept {
+        return mapping_size != 0 && address >= mapping_start && address - mapping_start < mapping_size;
+    }
+};
+
 enum class Status : std::uint8_t { ok, unavailable, error };
 
 /// Whether the driver can be used (loaded, initialised, not disabled). The first call
@@ -54,6 +73,11 @@ bool driver_loaded_in_process() noexcept;
 /// Asks the driver about `ptr`. Never creates or changes a current CUDA context.
 /// Host memory the driver does not know is Status::ok with MemoryType::host_unregistered.
 Status query_pointer(const void* ptr, PointerFacts* out, std::string* error) noexcept;
+
+/// Asks the driver whether `ptr` is mapped, and (drivers of CUDA 12 and later) which mapping
+/// holds it. Status::error when the driver cannot say (an older driver without the
+/// attribute), with the reason in `error`. Never creates or changes a current CUDA context.
+Status query_mapping(const void* ptr, MappingFacts* out, std::string* error) noexcept;
 
 /// The number of CUDA devices the driver sees.
 Status device_count(int* out, std::string* error) noexcept;

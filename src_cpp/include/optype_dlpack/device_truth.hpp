@@ -10,15 +10,21 @@
 ///   kDLCPU          memory the CPU can read: ordinary, page-locked or managed host memory,
 ///                   never device memory                         device.cpu_pointer_is_device
 /// and, for all four, that every addressed byte lies in the one allocation that holds the
-/// tensor (device.extent). Managed memory labelled kDLCPU passes: the CPU can read it (it
-/// migrates on access), so a CPU consumer is safe; the precise label is kDLCUDAManaged.
-/// Other device types cannot be checked with the CUDA driver.
+/// tensor (device.extent) and, for device memory, that every addressed byte is mapped
+/// (device.unmapped): an address range reserved with CUDA's virtual memory management
+/// (PyTorch's expandable segments) is reported whole by the driver, mapped or not. A kDLCUDA
+/// label on managed memory must still name a GPU that exists (device.ordinal). Managed
+/// memory labelled kDLCPU passes: the CPU can read it (it migrates on access), so a CPU
+/// consumer is safe; the precise label is kDLCUDAManaged. Other device types cannot be
+/// checked with the CUDA driver. Where the driver cannot tell, the answer is "unknown",
+/// never "verified".
 #pragma once
 
 #include "check.hpp"
 #include "cuda.hpp"
 #include "expect.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -52,20 +58,29 @@ inline bool offset_address(std::uintptr_t base, std::int64_t offset, std::uintpt
     return !__builtin_sub_overflow(base, static_cast<std::uint64_t>(-(offset + 1)) + 1u, out);
 }
 
-/// Empty tensors address no memory: only the label can be checked (a kDLCUDA device_id
-/// must name a GPU that exists).
-inline std::int8_t verify_empty_label(const DLTensor& t, Report& report) {
-    if (t.device.device_type != kDLCUDA) return 1;
+/// Whether a kDLCUDA label's device_id names a GPU that exists. Records the violation (or
+/// the driver's error) when it does not.
+inline bool cuda_ordinal_exists(const DLTensor& t, Report& report) {
     int count = 0;
     std::string error;
-    if (cuda::device_count(&count, &error) != cuda::Status::ok) return report_driver_error(report, error);
+    if (cuda::device_count(&count, &error) != cuda::Status::ok) {
+        report_driver_error(report, error);
+        return false;
+    }
     if (t.device.device_id >= count) {
         report.add("device.ordinal", "device.device_id",
                    "the ordinal of a CUDA device (" + std::to_string(count) + " present)",
                    std::to_string(t.device.device_id));
-        return 0;
+        return false;
     }
-    return 1;
+    return true;
+}
+
+/// Empty tensors address no memory: only the label can be checked (a kDLCUDA device_id
+/// must name a GPU that exists).
+inline std::int8_t verify_empty_label(const DLTensor& t, Report& report) {
+    if (t.device.device_type != kDLCUDA) return 1;
+    return cuda_ordinal_exists(t, report) ? 1 : 0;
 }
 
 /// Checks the memory kind at the lowest addressed byte against the label.
@@ -79,8 +94,10 @@ inline bool label_matches(const DLTensor& t, const cuda::PointerFacts& facts, st
                            memory_at(facts, low));
                 return false;
             }
-            // Managed memory is reachable from every GPU; device memory only from its own.
-            if (facts.type == MemoryType::device && facts.device_ordinal != t.device.device_id) {
+            // Managed memory is reachable from every GPU, so any GPU that exists will do;
+            // device memory only from its own.
+            if (facts.type == MemoryType::managed) return cuda_ordinal_exists(t, report);
+            if (facts.device_ordinal != t.device.device_id) {
                 report.add("device.ordinal", "device.device_id",
                            std::to_string(facts.device_ordinal) + " (the GPU that holds the data at " +
                                hex(reinterpret_cast<const void*>(low)) + ")",
@@ -115,8 +132,92 @@ inline bool label_matches(const DLTensor& t, const cuda::PointerFacts& facts, st
     }
 }
 
+/// Mappings of CUDA's virtual memory management are made in multiples of the allocation
+/// granularity, 2 MiB for device memory on every platform CUDA supports: where the driver
+/// does not say how large a mapping is, each 2 MiB-aligned block is mapped or not as a whole.
+inline constexpr std::uintptr_t kMappingGranularity = std::uintptr_t{2} << 20;
+
+/// Driver queries one walk over the mappings may make before its answer is "unknown"
+/// (128 GiB in blocks of the granularity).
+inline constexpr std::size_t kMaxMappingQueries = 65536;
+
+/// The next address of [p, high) that the driver must be asked about, or `high` when the
+/// answer for `p` covers the rest: the end of the mapping that holds `p` when the driver
+/// says which it is; otherwise the next granularity block, and finally the last byte.
+inline std::uintptr_t next_address_to_ask(std::uintptr_t p, std::uintptr_t high,
+                                          const cuda::MappingFacts& facts) noexcept {
+    if (facts.mapping_holds(p)) {
+        std::uintptr_t end = 0;
+        if (__builtin_add_overflow(facts.mapping_start, facts.mapping_size, &end) || end >= high) return high;
+        return end;
+    }
+    const std::uintptr_t last = high - 1;
+    if (p == last) return high;
+    std::uintptr_t next_block = 0;
+    if (__builtin_add_overflow(p | (kMappingGranularity - 1), std::uintptr_t{1}, &next_block) || next_block > last) {
+        return last;
+    }
+    return next_block;
+}
+
+enum class Mapped : std::uint8_t { all, not_all, unknown };
+
+struct MappingWalk {
+    Mapped answer = Mapped::unknown;
+    std::uintptr_t unmapped = 0;  ///< the first address found unmapped (Mapped::not_all)
+    std::string why_unknown;      ///< Mapped::unknown: why the driver cannot tell
+};
+
+/// Asks the driver whether every byte of [low, high) is mapped, mapping by mapping.
+inline MappingWalk walk_mappings(std::uintptr_t low, std::uintptr_t high) {
+    MappingWalk walk;
+    std::uintptr_t p = low;
+    for (std::size_t queries = 0; p < high; ++queries) {
+        if (queries == kMaxMappingQueries) {
+            walk.why_unknown = "the addressed bytes span more than " + std::to_string(kMaxMappingQueries) +
+                               " blocks of device memory whose mappings the driver does not describe";
+            return walk;
+        }
+        cuda::MappingFacts facts;
+        std::string error;
+        if (cuda::query_mapping(reinterpret_cast<const void*>(p), &facts, &error) != cuda::Status::ok) {
+            walk.why_unknown = "the CUDA driver cannot say whether device memory is mapped: " + error;
+            return walk;
+        }
+        if (!facts.mapped && !facts.mapping_holds(p)) {
+            walk.answer = Mapped::not_all;
+            walk.unmapped = p;
+            return walk;
+        }
+        p = next_address_to_ask(p, high, facts);
+    }
+    walk.answer = Mapped::all;
+    return walk;
+}
+
+/// Device memory: every addressed byte must be mapped, not merely reserved.
+inline std::int8_t verify_mapped(const DLTensor& t, const cuda::PointerFacts& at_low, std::uintptr_t low,
+                                 std::uintptr_t high, VerifyDevice mode, Report& report) {
+    const MappingWalk walk = walk_mappings(low, high);
+    if (walk.answer == Mapped::all) return 1;
+    if (walk.answer == Mapped::unknown) {
+        return mode == VerifyDevice::require ? report_unverified(report, walk.why_unknown) : -1;
+    }
+    std::string reservation;
+    if (at_low.range_holds(low)) {
+        reservation = " in the reserved address range " +
+                      byte_range(at_low.range_start, at_low.range_start + at_low.range_size);
+    }
+    report.add("device.unmapped", walk.unmapped == low ? "data" : "shape",
+               "addressed bytes " + byte_range(low, high) + " mapped to device memory",
+               "byte " + hex(reinterpret_cast<const void*>(walk.unmapped)) + " unmapped" + reservation + " (data " +
+                   hex(t.data) + ")");
+    return 0;
+}
+
 /// Asks the driver about the addressed bytes [data + byte_low, data + byte_high).
-inline std::int8_t verify_addressed_memory(const DLTensor& t, const Geometry& geometry, Report& report) {
+inline std::int8_t verify_addressed_memory(const DLTensor& t, const Geometry& geometry, VerifyDevice mode,
+                                           Report& report) {
     const auto data = reinterpret_cast<std::uintptr_t>(t.data);
     std::uintptr_t low = 0, high = 0;
     if (!offset_address(data, geometry.byte_low, &low) || !offset_address(data, geometry.byte_high, &high)) {
@@ -165,6 +266,7 @@ inline std::int8_t verify_addressed_memory(const DLTensor& t, const Geometry& ge
                    "bytes " + byte_range(low, high) + ", " + std::to_string(high - end) + " of them past its end");
         return 0;
     }
+    if (at_low.type == cuda::MemoryType::device) return verify_mapped(t, at_low, low, high, mode, report);
     return 1;
 }
 
@@ -200,7 +302,7 @@ inline std::int8_t verify_device(const ManagedView& view, const Geometry& geomet
         return detail::report_unverified(report, cuda::driver_unavailable_reason());
     }
     if (geometry.size == 0) return detail::verify_empty_label(t, report);
-    return detail::verify_addressed_memory(t, geometry, report);
+    return detail::verify_addressed_memory(t, geometry, mode, report);
 }
 
 }  // namespace optype_dlpack
