@@ -439,7 +439,9 @@ def in_child(producer: ModuleType, memory: str, action: str, kwargs: dict[str, A
     search_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
     command = [sys.executable, "-X", "faulthandler", "-c", CHILD_SCRIPT, producer.__file__, memory, action,
                repr(kwargs)]
-    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=300,
+    # run from the package's own directory: `-c` puts the working directory first on sys.path,
+    # where another build of optype_dlpack (a source checkout) could shadow the one under test
+    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=300, cwd=package_root,
                             env={**os.environ, "PYTHONPATH": search_path})
     if result.returncode != 0:
         code = result.returncode
