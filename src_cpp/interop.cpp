@@ -688,6 +688,10 @@ PyObject* from_dlpack_impl(PyObject* x, std::optional<bool> copy) {
     const bool padded = (import.view.flags & od::kFlagSubbytePadded) != 0;
     PyObject* descr = numpy_descr_for(t.dtype, padded);
     py::object descr_holder = py::reinterpret_steal<py::object>(descr);
+    // Finding the dtype may have run Python (the first import of ml_dtypes, an import hook),
+    // and with it another consumer that took and freed the tensor: read nothing more unless
+    // the capsule is still as it was read.
+    if (!import.verify_unconsumed()) throw py::error_already_set();
     if (t.ndim > numpy_max_dims()) {
         buffer_error("from_dlpack: the tensor has " + std::to_string(t.ndim) + " dimensions; NumPy arrays have at most " +
                      std::to_string(numpy_max_dims()));

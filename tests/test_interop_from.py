@@ -251,9 +251,9 @@ def test_second_consumption_is_refused(producer: Producer) -> None:
 def test_producer_is_asked_like_a_host_consumer(producer: Producer) -> None:
     exporter = Exporter(producer.capsule)
     from_dlpack(exporter)
-    # stream=None is the specified default (synchronise with the legacy default stream),
-    # so it is left to the producer, as NumPy leaves it.
-    assert exporter.calls == [{"max_version": (1, 3)}]
+    # stream=None (synchronise with the legacy default stream) is passed explicitly: the host
+    # reads the bytes next, and a producer or wrapper with another default must still synchronise.
+    assert exporter.calls == [{"stream": None, "max_version": (1, 3)}]
 
 
 def test_legacy_producer_gets_the_typeerror_fallback(producer: Producer) -> None:
