@@ -307,12 +307,18 @@ Status query_mapping_raw(const Driver& d, const void* ptr, MappingFacts* out, st
     unsigned long long mapped = 0;  // a boolean, however wide the driver writes it
     abi::DevicePtr mapping_start = 0;
     std::size_t mapping_size = 0;
-    abi::PointerAttribute attributes[] = {abi::kAttrMapped, abi::kAttrMappingBaseAddr, abi::kAttrMappingSize};
-    void* data[] = {&mapped, &mapping_start, &mapping_size};
-    abi::Result result = d.pointer_get_attributes(3, attributes, data, address);
-    if (result == abi::kErrorInvalidValue) {
-        // A driver older than the mapping attributes (CUDA 12) rejects the whole call:
-        // whether the address is mapped is still worth knowing.
+    // A driver older than the mapping attributes (CUDA 12) rejects the whole call (with
+    // CUDA_ERROR_INVALID_VALUE, or any other error): it is then asked only whether the
+    // address is mapped, this time and every time after.
+    static std::atomic<bool> mapping_attributes_rejected{false};
+    abi::Result result = abi::kErrorInvalidValue;
+    if (!mapping_attributes_rejected.load(std::memory_order_relaxed)) {
+        abi::PointerAttribute attributes[] = {abi::kAttrMapped, abi::kAttrMappingBaseAddr, abi::kAttrMappingSize};
+        void* data[] = {&mapped, &mapping_start, &mapping_size};
+        result = d.pointer_get_attributes(3, attributes, data, address);
+        if (result != abi::kSuccess) mapping_attributes_rejected.store(true, std::memory_order_relaxed);
+    }
+    if (result != abi::kSuccess) {
         mapped = 0;
         mapping_start = 0;
         mapping_size = 0;

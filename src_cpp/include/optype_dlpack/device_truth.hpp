@@ -272,13 +272,15 @@ inline std::int8_t verify_addressed_memory(const DLTensor& t, const Geometry& ge
 
 }  // namespace detail
 
-/// Result of asking the driver: -1 unknown (not asked or no driver), 0 failed (each lie is
-/// in `report`), 1 verified. Call it on a tensor that passed check_structure.
+/// Result of asking the driver: -1 unknown (not asked, no driver, or the driver cannot tell),
+/// 0 failed (each lie is in `report`), 1 verified: never 1 for a byte the driver does not
+/// confirm. Call it on a tensor that passed check_structure.
 ///   automatic: asks when the driver can be used, else -1. A kDLCPU tensor is only asked
 ///              about when libcuda is already loaded into the process (otherwise none of its
 ///              pointers can be CUDA memory, and starting the driver would cost far more
 ///              than the check is worth).
-///   require:   as automatic, but "cannot ask" is the violation device.unverified.
+///   require:   as automatic, but "cannot ask" and "cannot tell" are the violation
+///              device.unverified, with the reason.
 ///   skip:      -1 without asking.
 inline std::int8_t verify_device(const ManagedView& view, const Geometry& geometry, VerifyDevice mode,
                                  Report& report) {
