@@ -402,11 +402,13 @@ def protection_at(address: int) -> str:
     return "unmapped"
 
 
+# a prototype of its own: setting restype on ctypes.pythonapi's shared function would leak out
+_capsule_get_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+    ("PyCapsule_GetPointer", ctypes.pythonapi))
+
+
 def capsule_pointer(capsule: object, name: bytes) -> int:
-    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
-    get_pointer.restype = ctypes.c_void_p
-    get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
-    address: int = get_pointer(capsule, name)
+    address: int = _capsule_get_pointer(capsule, name)
     return address
 
 
