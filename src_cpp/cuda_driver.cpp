@@ -300,19 +300,37 @@ Status query_raw(const Driver& d, const void* ptr, RawFacts* out, std::string* e
     return Status::ok;
 }
 
+/// What the driver says about whether an address is mapped.
+struct MappingFacts {
+    bool mapped = false;               ///< CU_POINTER_ATTRIBUTE_MAPPED
+    std::uintptr_t mapping_start = 0;  ///< the mapping that holds the address (0 if unknown)
+    std::size_t mapping_size = 0;      ///< its size in bytes (0 when the driver does not say)
+
+    /// Whether [mapping_start, mapping_start + mapping_size) is known and holds `address`.
+    bool mapping_holds(std::uintptr_t address) const noexcept {
+        return mapping_size != 0 && address >= mapping_start && address - mapping_start < mapping_size;
+    }
+};
+
 /// What the driver says about `ptr`'s mapping. Throws only std::bad_alloc (while composing
 /// a message).
-Status query_mapping_raw(const Driver& d, const void* ptr, MappingFacts* out, std::string* error) {
+Status query_mapping(const Driver& d, const void* ptr, MappingFacts* out, std::string* error) {
     const auto address = static_cast<abi::DevicePtr>(reinterpret_cast<std::uintptr_t>(ptr));
     unsigned long long mapped = 0;  // a boolean, however wide the driver writes it
     abi::DevicePtr mapping_start = 0;
     std::size_t mapping_size = 0;
-    abi::PointerAttribute attributes[] = {abi::kAttrMapped, abi::kAttrMappingBaseAddr, abi::kAttrMappingSize};
-    void* data[] = {&mapped, &mapping_start, &mapping_size};
-    abi::Result result = d.pointer_get_attributes(3, attributes, data, address);
-    if (result == abi::kErrorInvalidValue) {
-        // A driver older than the mapping attributes (CUDA 12) rejects the whole call:
-        // whether the address is mapped is still worth knowing.
+    // A driver older than the mapping attributes (CUDA 12) rejects the whole call (with
+    // CUDA_ERROR_INVALID_VALUE, or any other error): it is then asked only whether the
+    // address is mapped, this time and every time after.
+    static std::atomic<bool> mapping_attributes_rejected{false};
+    abi::Result result = abi::kErrorInvalidValue;
+    if (!mapping_attributes_rejected.load(std::memory_order_relaxed)) {
+        abi::PointerAttribute attributes[] = {abi::kAttrMapped, abi::kAttrMappingBaseAddr, abi::kAttrMappingSize};
+        void* data[] = {&mapped, &mapping_start, &mapping_size};
+        result = d.pointer_get_attributes(3, attributes, data, address);
+        if (result != abi::kSuccess) mapping_attributes_rejected.store(true, std::memory_order_relaxed);
+    }
+    if (result != abi::kSuccess) {
         mapped = 0;
         mapping_start = 0;
         mapping_size = 0;
@@ -328,6 +346,59 @@ Status query_mapping_raw(const Driver& d, const void* ptr, MappingFacts* out, st
     out->mapping_start = static_cast<std::uintptr_t>(mapping_start);
     out->mapping_size = mapping_size;
     return Status::ok;
+}
+
+/// Mappings of CUDA's virtual memory management are made in multiples of the allocation
+/// granularity, 2 MiB for device memory on every platform CUDA supports: where the driver
+/// does not say how large a mapping is, each 2 MiB-aligned block is mapped or not as a whole.
+constexpr std::uintptr_t kMappingGranularity = std::uintptr_t{2} << 20;
+
+/// Driver queries one walk over the mappings may make before its answer is "unknown"
+/// (128 GiB in blocks of the granularity).
+constexpr std::size_t kMaxMappingQueries = 65536;
+
+/// The next address of [p, high) that the driver must be asked about, or `high` when the
+/// answer for `p` covers the rest: the end of the mapping that holds `p` when the driver
+/// says which it is; otherwise the next granularity block, and finally the last byte.
+std::uintptr_t next_address_to_ask(std::uintptr_t p, std::uintptr_t high, const MappingFacts& facts) noexcept {
+    if (facts.mapping_holds(p)) {
+        std::uintptr_t end = 0;
+        if (__builtin_add_overflow(facts.mapping_start, facts.mapping_size, &end) || end >= high) return high;
+        return end;
+    }
+    const std::uintptr_t last = high - 1;
+    if (p == last) return high;
+    std::uintptr_t next_block = 0;
+    if (__builtin_add_overflow(p | (kMappingGranularity - 1), std::uintptr_t{1}, &next_block) || next_block > last) {
+        return last;
+    }
+    return next_block;
+}
+
+/// The walk of range_mapped over [low, high). Throws only std::bad_alloc (while composing
+/// a message).
+Mapped walk_mappings(const Driver& d, std::uintptr_t low, std::uintptr_t high, std::uintptr_t* unmapped,
+                     std::string* why) {
+    std::uintptr_t p = low;
+    for (std::size_t queries = 0; p < high; ++queries) {
+        if (queries == kMaxMappingQueries) {
+            set_error(why, "the range spans more than " + std::to_string(kMaxMappingQueries) +
+                               " blocks of device memory whose mappings the driver does not describe");
+            return Mapped::unknown;
+        }
+        MappingFacts facts;
+        std::string error;
+        if (query_mapping(d, reinterpret_cast<const void*>(p), &facts, &error) != Status::ok) {
+            set_error(why, "the CUDA driver cannot say whether device memory is mapped: " + error);
+            return Mapped::unknown;
+        }
+        if (!facts.mapped && !facts.mapping_holds(p)) {
+            if (unmapped != nullptr) *unmapped = p;
+            return Mapped::not_all;
+        }
+        p = next_address_to_ask(p, high, facts);
+    }
+    return Mapped::all;
 }
 
 /// Walks the objects loaded into the process (dl_iterate_phdr) looking for libcuda.
@@ -413,20 +484,23 @@ Status query_pointer(const void* ptr, PointerFacts* out, std::string* error) noe
     }
 }
 
-Status query_mapping(const void* ptr, MappingFacts* out, std::string* error) noexcept {
+Mapped range_mapped(const void* first, std::size_t bytes, std::uintptr_t* unmapped, std::string* why) noexcept {
     const Driver& d = driver();
     if (!d.usable()) {
-        set_error(error, d.unavailable);
-        return Status::unavailable;
+        set_error(why, d.unavailable);
+        return Mapped::unknown;
+    }
+    const auto low = reinterpret_cast<std::uintptr_t>(first);
+    std::uintptr_t high = 0;
+    if (__builtin_add_overflow(low, bytes, &high)) {
+        set_error(why, "the range wraps around the address space");
+        return Mapped::unknown;
     }
     try {
-        MappingFacts facts;
-        Status status = query_mapping_raw(d, ptr, &facts, error);
-        if (status == Status::ok && out != nullptr) *out = facts;
-        return status;
+        return walk_mappings(d, low, high, unmapped, why);
     } catch (const std::exception&) {  // std::bad_alloc while composing a message
-        set_error(error, "out of memory");
-        return Status::error;
+        set_error(why, "out of memory");
+        return Mapped::unknown;
     }
 }
 
@@ -476,6 +550,16 @@ Status copy_to_host(void* dst, const void* src, std::size_t bytes, std::string* 
         if (facts.type == MemoryType::host_pinned) {
             std::memcpy(dst, src, bytes);  // host memory: the CPU reads it directly
             return Status::ok;
+        }
+        // A reserved range is reported whole (see range_mapped): never let the copy engine
+        // read an unmapped address, which can leave the context unusable. Where the driver
+        // cannot tell, the copy's own error is the answer.
+        std::uintptr_t unmapped = 0, end = 0;
+        if (facts.type == MemoryType::device && !__builtin_add_overflow(first, bytes, &end) &&
+            walk_mappings(d, first, end, &unmapped, nullptr) == Mapped::not_all) {
+            set_error(error, "src: expected " + std::to_string(bytes) + " bytes of mapped device memory, got byte " +
+                                 std::to_string(unmapped - first) + " of them unmapped");
+            return Status::error;
         }
 
         // The copy needs a current context: the one that owns src, or (for stream-ordered

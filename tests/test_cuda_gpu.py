@@ -377,7 +377,15 @@ small = torch.empty(4 << 20, dtype=torch.uint8, device="cuda")
 large = torch.empty(64 << 20, dtype=torch.uint8, device="cuda")
 reserved = ctypes.c_size_t()
 assert libcuda.cuPointerGetAttribute(ctypes.byref(reserved), 12, small.data_ptr()) == 0  # RANGE_SIZE
+try:
+    optype_dlpack.from_dlpack(byte_capsule(small.data_ptr(), 1 << 30), copy=True)
+    copy = "copied"
+except BufferError as error:
+    copy = str(error)
+small.fill_(7)  # the context still works: no copy read an unmapped address
 print(json.dumps({
+    "copy": copy,
+    "usable_after": int(small[-1].item()),
     "reserved": reserved.value,
     "small": outcome(small),
     "large": outcome(large, "require"),
@@ -407,6 +415,8 @@ def test_expandable_segments_unmapped_bytes_are_caught(torch: Any, tmp_path: Pat
     assert seen["small_wrapped"] == {"verified": True}
     for case in ("claims_1_gib", "claims_1_gib_required", "steps_1_gib"):
         assert seen[case].get("rules") == ["device.unmapped"], seen[case]
+    assert "unmapped" in seen["copy"], seen["copy"]  # from_dlpack(copy=True) refuses to copy them
+    assert seen["usable_after"] == 7
 
 
 def test_extent_past_the_allocation(producer: Any, libcuda: LibCuda, device_tensor: Any) -> None:

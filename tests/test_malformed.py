@@ -388,6 +388,60 @@ def test_owner_is_kept_alive_until_the_deleter(tensors_freed: ModuleType) -> Non
 
 
 # ---------------------------------------------------------------------------------------
+# The producer's two memory modes
+
+
+def protection_at(address: int) -> str:
+    """The permissions ("rw-p", "---p", ...) of the mapping that holds `address`."""
+    with open("/proc/self/maps", encoding="ascii") as maps:
+        for line in maps:
+            span, permissions = line.split()[:2]
+            low, high = (int(bound, 16) for bound in span.split("-"))
+            if low <= address < high:
+                return permissions
+    return "unmapped"
+
+
+# a prototype of its own: setting restype on ctypes.pythonapi's shared function would leak out
+_capsule_get_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+    ("PyCapsule_GetPointer", ctypes.pythonapi))
+
+
+def capsule_pointer(capsule: object, name: bytes) -> int:
+    address: int = _capsule_get_pointer(capsule, name)
+    return address
+
+
+def word_at(address: int) -> int:
+    return ctypes.c_uint64.from_address(address).value
+
+
+@pytest.mark.parametrize(("layout", "struct_size", "dl_tensor_offset"),
+                         [("legacy", 64, 0), ("versioned", 80, 32), ("versioned_header", 32, None)],
+                         ids=["legacy", "versioned", "versioned_header"])
+def test_what_the_producer_hands_out_ends_at_a_guard_page(tensors_freed: ModuleType, producer_memory: str,
+                                                           layout: str, struct_size: int,
+                                                           dl_tensor_offset: int | None) -> None:
+    guarded = producer_memory == "guard_pages"
+    assert tensors_freed.guard_pages() == guarded
+    capsule = make(tensors_freed, {"layout": layout, "shape": [2, 3]})
+    managed = capsule_pointer(capsule, b"dltensor" if layout == "legacy" else b"dltensor_versioned")
+    pieces = {"struct": (managed, struct_size)}
+    if dl_tensor_offset is not None:  # DLTensor: data at +0, shape at +24, strides at +32
+        tensor = managed + dl_tensor_offset
+        pieces |= {"data": (word_at(tensor), 2 * 3 * 4), "shape": (word_at(tensor + 24), 2 * 8),
+                   "strides": (word_at(tensor + 32), 2 * 8)}
+    for piece, (start, size) in pieces.items():
+        assert protection_at(start + size - 1).startswith("rw"), piece
+        if guarded:  # the very next byte is no longer readable
+            assert protection_at(start + size) == "---p", piece
+    del capsule
+    assert tensors_freed.deleter_calls() == 1
+    if guarded:  # the deleter unmapped them
+        assert all(protection_at(start) == "unmapped" for start, _ in pieces.values())
+
+
+# ---------------------------------------------------------------------------------------
 # Words that look like something else, and extents whose products do not fit. Cases that a
 # broken reader answers with a stray read (a fault under guard pages) or with undefined
 # behaviour (an abort under UBSan) run in a child process: a fault fails that test instead
@@ -402,7 +456,9 @@ UINT8 = (int(CODE.UINT), 8, 1)  # plain ints: the child process reads the argume
 CHILD_SCRIPT = """
 import ast, gc, importlib.util, sys
 
-path, memory, action, kwargs = sys.argv[1], sys.argv[2], sys.argv[3], ast.literal_eval(sys.argv[4])
+package_root, path, memory, action = sys.argv[1:5]
+kwargs = ast.literal_eval(sys.argv[5])
+sys.path[0] = package_root  # not the working directory, which may hold another build of the package
 spec = importlib.util.spec_from_file_location("dlpack_test_producer", path)
 producer = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(producer)
@@ -435,14 +491,10 @@ print(repr(result))
 def in_child(producer: ModuleType, memory: str, action: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     """What `action` ("inspect" or "from_dlpack") does with the capsule make_capsule(**kwargs),
     in a child process with the producer's memory placed as `memory` says."""
-    package_root = str(Path(optype_dlpack.__file__).parent.parent)
-    search_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
-    command = [sys.executable, "-X", "faulthandler", "-c", CHILD_SCRIPT, producer.__file__, memory, action,
-               repr(kwargs)]
-    # run from the package's own directory: `-c` puts the working directory first on sys.path,
-    # where another build of optype_dlpack (a source checkout) could shadow the one under test
-    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=300, cwd=package_root,
-                            env={**os.environ, "PYTHONPATH": search_path})
+    package_root = str(Path(optype_dlpack.__file__).parent.parent)  # the build under test
+    command = [sys.executable, "-X", "faulthandler", "-c", CHILD_SCRIPT, package_root, producer.__file__, memory,
+               action, repr(kwargs)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=300)
     if result.returncode != 0:
         code = result.returncode
         how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"

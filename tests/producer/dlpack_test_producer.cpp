@@ -111,8 +111,10 @@ struct Holder {
 };
 
 /// Frees a managed tensor: its struct and everything its holder owns. Callable from any
-/// thread, with or without the GIL.
-void free_holder(Holder* holder) noexcept {
+/// thread, with or without the GIL. Not noexcept, nor is anything that calls it: taking the
+/// GIL while the interpreter exits ends a daemon thread with a forced unwind, which must
+/// pass through these frames.
+void free_holder(Holder* holder) {
     if (holder == nullptr) return;
     release_block(holder->managed);
     release_block(holder->shape);
@@ -128,7 +130,7 @@ void free_holder(Holder* holder) noexcept {
 }
 
 template <class Managed>
-void counting_deleter(Managed* self) noexcept {
+void counting_deleter(Managed* self) {
     g_deleter_calls.fetch_add(1);
     free_holder(static_cast<Holder*>(self->manager_ctx));  // frees `self` too
 }
@@ -137,7 +139,7 @@ void counting_deleter(Managed* self) noexcept {
 /// consumer renames it. The name it was created with is kept as the capsule's context, so
 /// "unconsumed" means "still named as created" even for deliberately odd names.
 template <class Managed>
-void capsule_destructor(PyObject* capsule) noexcept {
+void capsule_destructor(PyObject* capsule) {
     PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
     PyErr_Fetch(&type, &value, &traceback);  // a destructor must not clobber a pending error
     const char* name = PyCapsule_GetName(capsule);

@@ -137,8 +137,8 @@ inline bool looks_like_version_word(const void* data) noexcept {
 namespace detail {
 
 /// A DLManagedTensorVersioned read through the legacy name: besides the version word in
-/// `data`, its deleter lies where ndim and dtype should be (a user-space address leaves
-/// lanes 0 and ndim out of range) and its flags where shape should be (never an array
+/// `data`, its deleter lies where ndim and dtype should be (the top 16 bits of a user-space
+/// address, read as lanes, are 0) and its flags where shape should be (never an array
 /// address). Each of those breaks a structural rule by itself, so this only names the cause
 /// of a tensor that is malformed anyway, and reads nothing but the struct's own fields.
 inline bool reads_as_misnamed_versioned(const DLTensor& t) noexcept {

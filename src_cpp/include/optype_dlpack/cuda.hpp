@@ -42,21 +42,6 @@ struct PointerFacts {
     }
 };
 
-/// Whether the driver says an address is backed by memory. Device memory may be an address
-/// range reserved with CUDA's virtual memory management (cuMemAddressReserve: PyTorch's
-/// expandable segments, stream-ordered pools) of which only parts are mapped; the range
-/// that PointerFacts reports is then the whole reservation, mapped or not.
-struct MappingFacts {
-    bool mapped = false;               ///< CU_POINTER_ATTRIBUTE_MAPPED
-    std::uintptr_t mapping_start = 0;  ///< the mapping that holds the address (0 if unknown)
-    std::size_t mapping_size = 0;      ///< its size in bytes (0 when the driver does not say)
-
-    /// Whether [mapping_start, mapping_start + mapping_size) is known and holds `address`.
-    bool mapping_holds(std::uintptr_t address) const noexcept {
-        return mapping_size != 0 && address >= mapping_start && address - mapping_start < mapping_size;
-    }
-};
-
 enum class Status : std::uint8_t { ok, unavailable, error };
 
 /// Whether the driver can be used (loaded, initialised, not disabled). The first call
@@ -74,10 +59,18 @@ bool driver_loaded_in_process() noexcept;
 /// Host memory the driver does not know is Status::ok with MemoryType::host_unregistered.
 Status query_pointer(const void* ptr, PointerFacts* out, std::string* error) noexcept;
 
-/// Asks the driver whether `ptr` is mapped, and (drivers of CUDA 12 and later) which mapping
-/// holds it. Status::error when the driver cannot say (an older driver without the
-/// attribute), with the reason in `error`. Never creates or changes a current CUDA context.
-Status query_mapping(const void* ptr, MappingFacts* out, std::string* error) noexcept;
+/// Whether every byte of a range of device memory is mapped to memory.
+enum class Mapped : std::uint8_t { all, not_all, unknown };
+
+/// Asks the driver whether every byte of [first, first + bytes) is mapped. Device memory may
+/// be an address range reserved with CUDA's virtual memory management (cuMemAddressReserve:
+/// PyTorch's expandable segments, stream-ordered pools) of which only parts are mapped; the
+/// range PointerFacts reports is then the whole reservation, mapped or not. The mappings are
+/// walked one by one (drivers of CUDA 12 and later say where each ends; with older ones, in
+/// blocks of the 2 MiB allocation granularity). Mapped::not_all puts the first unmapped
+/// address in `*unmapped`; Mapped::unknown (the driver cannot tell, or the range spans too
+/// many blocks) puts the reason in `*why`. Never creates or changes a current CUDA context.
+Mapped range_mapped(const void* first, std::size_t bytes, std::uintptr_t* unmapped, std::string* why) noexcept;
 
 /// The number of CUDA devices the driver sees.
 Status device_count(int* out, std::string* error) noexcept;

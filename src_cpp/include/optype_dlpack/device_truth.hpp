@@ -24,7 +24,6 @@
 #include "cuda.hpp"
 #include "expect.hpp"
 
-#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -132,85 +131,25 @@ inline bool label_matches(const DLTensor& t, const cuda::PointerFacts& facts, st
     }
 }
 
-/// Mappings of CUDA's virtual memory management are made in multiples of the allocation
-/// granularity, 2 MiB for device memory on every platform CUDA supports: where the driver
-/// does not say how large a mapping is, each 2 MiB-aligned block is mapped or not as a whole.
-inline constexpr std::uintptr_t kMappingGranularity = std::uintptr_t{2} << 20;
-
-/// Driver queries one walk over the mappings may make before its answer is "unknown"
-/// (128 GiB in blocks of the granularity).
-inline constexpr std::size_t kMaxMappingQueries = 65536;
-
-/// The next address of [p, high) that the driver must be asked about, or `high` when the
-/// answer for `p` covers the rest: the end of the mapping that holds `p` when the driver
-/// says which it is; otherwise the next granularity block, and finally the last byte.
-inline std::uintptr_t next_address_to_ask(std::uintptr_t p, std::uintptr_t high,
-                                          const cuda::MappingFacts& facts) noexcept {
-    if (facts.mapping_holds(p)) {
-        std::uintptr_t end = 0;
-        if (__builtin_add_overflow(facts.mapping_start, facts.mapping_size, &end) || end >= high) return high;
-        return end;
-    }
-    const std::uintptr_t last = high - 1;
-    if (p == last) return high;
-    std::uintptr_t next_block = 0;
-    if (__builtin_add_overflow(p | (kMappingGranularity - 1), std::uintptr_t{1}, &next_block) || next_block > last) {
-        return last;
-    }
-    return next_block;
-}
-
-enum class Mapped : std::uint8_t { all, not_all, unknown };
-
-struct MappingWalk {
-    Mapped answer = Mapped::unknown;
-    std::uintptr_t unmapped = 0;  ///< the first address found unmapped (Mapped::not_all)
-    std::string why_unknown;      ///< Mapped::unknown: why the driver cannot tell
-};
-
-/// Asks the driver whether every byte of [low, high) is mapped, mapping by mapping.
-inline MappingWalk walk_mappings(std::uintptr_t low, std::uintptr_t high) {
-    MappingWalk walk;
-    std::uintptr_t p = low;
-    for (std::size_t queries = 0; p < high; ++queries) {
-        if (queries == kMaxMappingQueries) {
-            walk.why_unknown = "the addressed bytes span more than " + std::to_string(kMaxMappingQueries) +
-                               " blocks of device memory whose mappings the driver does not describe";
-            return walk;
-        }
-        cuda::MappingFacts facts;
-        std::string error;
-        if (cuda::query_mapping(reinterpret_cast<const void*>(p), &facts, &error) != cuda::Status::ok) {
-            walk.why_unknown = "the CUDA driver cannot say whether device memory is mapped: " + error;
-            return walk;
-        }
-        if (!facts.mapped && !facts.mapping_holds(p)) {
-            walk.answer = Mapped::not_all;
-            walk.unmapped = p;
-            return walk;
-        }
-        p = next_address_to_ask(p, high, facts);
-    }
-    walk.answer = Mapped::all;
-    return walk;
-}
-
 /// Device memory: every addressed byte must be mapped, not merely reserved.
 inline std::int8_t verify_mapped(const DLTensor& t, const cuda::PointerFacts& at_low, std::uintptr_t low,
                                  std::uintptr_t high, VerifyDevice mode, Report& report) {
-    const MappingWalk walk = walk_mappings(low, high);
-    if (walk.answer == Mapped::all) return 1;
-    if (walk.answer == Mapped::unknown) {
-        return mode == VerifyDevice::require ? report_unverified(report, walk.why_unknown) : -1;
+    std::uintptr_t unmapped = 0;
+    std::string why_unknown;
+    const cuda::Mapped answer =
+        cuda::range_mapped(reinterpret_cast<const void*>(low), high - low, &unmapped, &why_unknown);
+    if (answer == cuda::Mapped::all) return 1;
+    if (answer == cuda::Mapped::unknown) {
+        return mode == VerifyDevice::require ? report_unverified(report, why_unknown) : -1;
     }
     std::string reservation;
     if (at_low.range_holds(low)) {
         reservation = " in the reserved address range " +
                       byte_range(at_low.range_start, at_low.range_start + at_low.range_size);
     }
-    report.add("device.unmapped", walk.unmapped == low ? "data" : "shape",
+    report.add("device.unmapped", unmapped == low ? "data" : "shape",
                "addressed bytes " + byte_range(low, high) + " mapped to device memory",
-               "byte " + hex(reinterpret_cast<const void*>(walk.unmapped)) + " unmapped" + reservation + " (data " +
+               "byte " + hex(reinterpret_cast<const void*>(unmapped)) + " unmapped" + reservation + " (data " +
                    hex(t.data) + ")");
     return 0;
 }
@@ -272,13 +211,15 @@ inline std::int8_t verify_addressed_memory(const DLTensor& t, const Geometry& ge
 
 }  // namespace detail
 
-/// Result of asking the driver: -1 unknown (not asked or no driver), 0 failed (each lie is
-/// in `report`), 1 verified. Call it on a tensor that passed check_structure.
+/// Result of asking the driver: -1 unknown (not asked, no driver, or the driver cannot tell),
+/// 0 failed (each lie is in `report`), 1 verified: never 1 for a byte the driver does not
+/// confirm. Call it on a tensor that passed check_structure.
 ///   automatic: asks when the driver can be used, else -1. A kDLCPU tensor is only asked
 ///              about when libcuda is already loaded into the process (otherwise none of its
 ///              pointers can be CUDA memory, and starting the driver would cost far more
 ///              than the check is worth).
-///   require:   as automatic, but "cannot ask" is the violation device.unverified.
+///   require:   as automatic, but "cannot ask" and "cannot tell" are the violation
+///              device.unverified, with the reason.
 ///   skip:      -1 without asking.
 inline std::int8_t verify_device(const ManagedView& view, const Geometry& geometry, VerifyDevice mode,
                                  Report& report) {
