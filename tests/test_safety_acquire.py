@@ -557,3 +557,24 @@ def test_capsule_taken_by_another_consumer_during_import_is_not_taken_twice(prod
     # consumed by another consumer while it was being imported; nothing was taken".
     assert outcome["error"] is not None, outcome
     assert (outcome["deleter_calls"], outcome["live"]) == (1, 0), outcome
+
+
+def test_subclass_overriding_dlpack_is_asked_not_its_base_exchange_table() -> None:
+    # torch.Tensor publishes a C exchange table; a subclass that overrides __dlpack__ without
+    # publishing its own must be asked through its own method, by every entry point.
+    import torch
+
+    class Refusing(torch.Tensor):
+        def __dlpack__(self, *args: object, **kwargs: object) -> object:
+            raise BufferError("this subclass does not export")
+
+    class Plain(torch.Tensor):
+        pass
+
+    base = torch.arange(3.0)
+    refusing = base.as_subclass(Refusing)
+    for entry_point in (inspect, validate, from_dlpack, Expect(ndim=1).check):
+        with pytest.raises(BufferError, match="does not export"):
+            entry_point(refusing)
+    assert validate(base.as_subclass(Plain)).shape == (3,)
+    assert from_dlpack(base.as_subclass(Plain)).tolist() == [0.0, 1.0, 2.0]

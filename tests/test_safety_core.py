@@ -358,9 +358,9 @@ def test_other_rules_are_reported_with_the_address_rules(tmp_path: Path) -> None
         ((0, 3, 4), (12, 4, 1)),  # compact row-major, an extent of 0 counted as 1
         ((3, 0, 4), (4, 4, 1)),
         ((0, 2**31, 2**31), (2**62, 2**31, 1)),  # the largest that still fit
-        ((0, 3, 2**62), (0, 0, 0)),  # 3 * 2**62 does not fit: NumPy's strides for empty arrays
-        ((0, 2**40, 2**40), (0, 0, 0)),
-        ((2**62, 0, 4, 2**62), (0, 0, 0, 0)),
+        ((0, 3, 2**62), (0, 2**62, 1)),  # 3 * 2**62 does not fit: 0, the fitting ones exact
+        ((0, 2**40, 2**40), (0, 2**40, 1)),
+        ((2**62, 0, 4, 2**62), (0, 0, 2**62, 1)),
     ],
 )
 @pytest.mark.parametrize("versioned", [False, True])

@@ -156,10 +156,34 @@ inline std::uintptr_t table_address_of_int(PyObject* attr) {
 /// still asked through __dlpack__, whose answer is checked like any other. Refusing the
 /// object instead would punish a harmless mistake in an optional fast path, and reading
 /// through the address would crash the interpreter.
+/// Whether the exchange table that `type` inherits describes the `__dlpack__` it has: false
+/// for a subclass that overrides `__dlpack__` (say, a torch.Tensor subclass exporting
+/// differently) without publishing a table of its own, whose own method must then be asked.
+/// The class that published the table is the deepest one in the MRO that holds the same
+/// attribute object; both must resolve `__dlpack__` to the same object. Reads the MRO's
+/// dictionaries only (no Python code runs); call it with no exception set.
+inline bool table_matches_dlpack_method(PyTypeObject* type, PyObject* table_name) {
+    const auto& s = statics();
+    PyObject* table = _PyType_Lookup(type, table_name);
+    PyObject* mro = type->tp_mro;
+    if (table == nullptr || mro == nullptr || !PyTuple_Check(mro)) return false;
+    PyTypeObject* publisher = type;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(mro); ++i) {
+        auto* base = reinterpret_cast<PyTypeObject*>(PyTuple_GET_ITEM(mro, i));
+        if (_PyType_Lookup(base, table_name) == table) publisher = base;
+    }
+    return _PyType_Lookup(type, s.dlpack) == _PyType_Lookup(publisher, s.dlpack);
+}
+
 inline const DLPackExchangeAPI* lookup_exchange_api(PyTypeObject* type) {
     const auto& s = statics();
     PyObject* type_object = reinterpret_cast<PyObject*>(type);
     std::uintptr_t address = 0;
+    const bool has_table = type_defines(type, s.exchange_api) || type_defines(type, s.exchange_api_v12);
+    if (has_table && !table_matches_dlpack_method(type, type_defines(type, s.exchange_api) ? s.exchange_api
+                                                                                          : s.exchange_api_v12)) {
+        return nullptr;  // __dlpack__ overridden below the table's publisher: ask the override
+    }
     if (PyObject* attr = PyObject_GetAttr(type_object, s.exchange_api)) {
         address = table_address_of_capsule(attr);
         Py_DECREF(attr);

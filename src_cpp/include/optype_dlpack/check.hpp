@@ -433,6 +433,18 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
     return ok && report.violations().size() == violations_before;
 }
 
+/// The compact row-major stride (in elements) of `axis`, as a reader fills it in for NULL
+/// strides; extents of 0 count as 1. Only an empty tensor can have compact strides that do not
+/// fit in int64 (check_structure bounds the element count of any other), and no stride of an
+/// empty tensor is ever stepped along: a stride that does not fit is 0.
+inline std::int64_t implied_stride(const DLTensor& t, std::int32_t axis) noexcept {
+    std::int64_t implied = 1;
+    for (std::int32_t i = t.ndim - 1; i > axis; --i) {
+        if (detail::mul_overflows(implied, t.shape[i] > 0 ? t.shape[i] : 1, &implied)) return 0;
+    }
+    return implied;
+}
+
 /// Writes the tensor's strides (in elements) into `out[0..ndim)`, computing compact
 /// row-major strides when the producer sent NULL (legal before DLPack 1.2). Extents of 0
 /// count as 1 there, so a non-empty axis keeps its usual stride. Call it on a tensor that
@@ -443,17 +455,12 @@ inline void fill_strides(const DLTensor& t, std::int64_t* out) noexcept {
         for (std::int32_t i = 0; i < t.ndim; ++i) out[i] = t.strides[i];
         return;
     }
+    // implied_stride for every axis, in one pass from the innermost
     std::int64_t implied = 1;
+    bool overflowed = false;
     for (std::int32_t i = t.ndim - 1; i >= 0; --i) {
-        out[i] = implied;
-        if (i == 0) break;
-        if (detail::mul_overflows(implied, t.shape[i] > 0 ? t.shape[i] : 1, &implied)) {
-            // Only an empty tensor gets here (check_structure bounds the element count of
-            // any other), and no stride of an empty tensor is ever stepped along. Its compact
-            // strides do not fit in int64: write what NumPy writes for every empty array.
-            for (std::int32_t j = 0; j < t.ndim; ++j) out[j] = 0;
-            return;
-        }
+        out[i] = overflowed ? 0 : implied;
+        overflowed = overflowed || detail::mul_overflows(implied, t.shape[i] > 0 ? t.shape[i] : 1, &implied);
     }
 }
 

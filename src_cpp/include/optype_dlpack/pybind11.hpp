@@ -188,7 +188,8 @@ class dlpack_tensor {
 public:
     dlpack_tensor() = default;
     dlpack_tensor(dlpack_tensor&&) noexcept = default;
-    dlpack_tensor& operator=(dlpack_tensor&&) noexcept = default;
+    // Not noexcept: assigning releases the tensor held before, which runs its producer's deleter.
+    dlpack_tensor& operator=(dlpack_tensor&&) = default;
 
     /// Reads `x` (a capsule or a producer) and checks it; raises on any violation.
     static dlpack_tensor from_python(pybind11::handle x) {
@@ -223,10 +224,7 @@ public:
     /// Stride in elements along `axis`, computed (compact row-major) when the capsule had NULL.
     std::int64_t stride(std::int32_t axis) const noexcept {
         const DLTensor& t = tensor();
-        if (t.strides != nullptr) return t.strides[axis];
-        std::int64_t implied = 1;
-        for (std::int32_t i = t.ndim - 1; i > axis; --i) implied *= t.shape[i] > 0 ? t.shape[i] : 1;
-        return implied;
+        return t.strides != nullptr ? t.strides[axis] : implied_stride(t, axis);
     }
     std::int64_t size() const noexcept { return geometry_.size; }
     DLDevice device() const noexcept { return tensor().device; }
