@@ -1422,46 +1422,65 @@ PyObject* call_dlpack(PyObject* source, PyObject* const* args, Py_ssize_t nargs,
     return PyObject_VectorcallMethod(name, call.data(), static_cast<std::size_t>(nargs + 1), kwnames);
 }
 
-/// Whether a stream was given, by position (the pre-2023.12 signature) or by keyword.
-bool stream_given(Py_ssize_t nargs, PyObject* kwnames) {
-    if (nargs > 0) return true;
-    const Py_ssize_t count = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
-    for (Py_ssize_t i = 0; i < count; ++i) {
-        if (PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, i), "stream") == 0) return true;
+/// The keyword arguments of a __dlpack__ call, with `stream` taken out.
+struct KeywordsWithoutStream {
+    py::tuple names;
+    std::vector<PyObject*> values;
+    PyObject* stream = nullptr;  ///< the stream given by keyword (borrowed), or nullptr
+};
+
+KeywordsWithoutStream split_stream(PyObject* const* kwvalues, PyObject* kwnames) {
+    const Py_ssize_t given = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
+    KeywordsWithoutStream out;
+    std::vector<PyObject*> names;
+    for (Py_ssize_t i = 0; i < given; ++i) {
+        PyObject* key = PyTuple_GET_ITEM(kwnames, i);
+        if (PyUnicode_CompareWithASCIIString(key, "stream") == 0) {
+            out.stream = kwvalues[i];
+        } else {
+            names.push_back(key);
+            out.values.push_back(kwvalues[i]);
+        }
     }
-    return false;
+    out.names = py::tuple(static_cast<py::size_t>(names.size()));
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        Py_INCREF(names[i]);
+        PyTuple_SET_ITEM(out.names.ptr(), static_cast<Py_ssize_t>(i), names[i]);
+    }
+    return out;
 }
 
-/// __dlpack__ of a wrapped producer: the arguments pass through as given, except an omitted
-/// `stream`, which is passed as the specification's default, None (synchronise with the
-/// legacy default stream). A consumer that omits it relies on that default, and a producer
-/// may default to something else: torch >= 2.10 defaults to -1, no synchronisation, and a
-/// consumer would read its CUDA memory before the producer's work is done. A producer that
-/// rejects the keyword (TypeError) is asked again exactly as the consumer asked.
+/// __dlpack__ of a wrapped producer: the arguments pass through as given, except the stream
+/// when it is omitted or None. That is passed as an explicit None, the specification's default
+/// (synchronise with the legacy default stream): a consumer that omits it relies on that
+/// default, and a producer may default to something else (torch >= 2.10 defaults to -1, no
+/// synchronisation, and a consumer would read CUDA memory before the producer's work is done).
+/// A producer that rejects the keyword (TypeError) is asked again without it. A positional
+/// stream (the pre-2023.12 signature) or a stream other than None passes through as given.
 PyObject* forward_dlpack(PyObject* source, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-    if (stream_given(nargs, kwnames)) {
+    KeywordsWithoutStream rest = split_stream(args + nargs, kwnames);
+    if (nargs > 0 || (rest.stream != nullptr && rest.stream != Py_None)) {
         PyObject* out = call_dlpack(source, args, nargs, kwnames);
         if (out == nullptr) throw py::error_already_set();
         return out;
     }
     static PyObject* stream = PyUnicode_InternFromString("stream");  // leaked on purpose
     if (stream == nullptr) throw py::error_already_set();
-    const Py_ssize_t given = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
-    py::tuple names(given + 1);
-    std::vector<PyObject*> values(static_cast<std::size_t>(given + 1));
-    for (Py_ssize_t i = 0; i < given; ++i) {
-        PyObject* key = PyTuple_GET_ITEM(kwnames, i);
+    const auto count = static_cast<Py_ssize_t>(rest.values.size());
+    py::tuple names(count + 1);
+    for (Py_ssize_t i = 0; i < count; ++i) {
+        PyObject* key = PyTuple_GET_ITEM(rest.names.ptr(), i);
         Py_INCREF(key);
         PyTuple_SET_ITEM(names.ptr(), i, key);
-        values[static_cast<std::size_t>(i)] = args[i];
     }
     Py_INCREF(stream);
-    PyTuple_SET_ITEM(names.ptr(), given, stream);
-    values[static_cast<std::size_t>(given)] = Py_None;
+    PyTuple_SET_ITEM(names.ptr(), count, stream);
+    std::vector<PyObject*> values = rest.values;
+    values.push_back(Py_None);
     PyObject* out = call_dlpack(source, values.data(), 0, names.ptr());
     if (out == nullptr && PyErr_ExceptionMatches(PyExc_TypeError)) {
-        PyErr_Clear();  // no `stream` keyword: ask as the consumer asked
-        out = call_dlpack(source, args, nargs, kwnames);
+        PyErr_Clear();  // no `stream` keyword: ask without it
+        out = call_dlpack(source, rest.values.data(), 0, rest.names.ptr());
     }
     if (out == nullptr) throw py::error_already_set();
     return out;

@@ -279,7 +279,7 @@ _MALFORMED: dict[str, dict[str, Any]] = {
     "shape.null": {"shape": None, "ndim": 1},
     "ndim.negative": {"shape": (3,), "ndim": -1},
     "dtype.lanes": {"shape": (3,), "dtype": (2, 32, 0)},
-    "flags.unknown": {"shape": (3,), "flags": 1 << 20},
+    "flags.unknown": {"shape": (3,), "flags": 1 << 3},
     "version.major": {"shape": (3,), "version": (2, 0)},
     "strides.null_since_1_2": {"shape": (3,), "strides": None},
 }
@@ -444,10 +444,14 @@ def test_an_omitted_stream_reaches_the_producer_as_none() -> None:
     assert producer.calls[-1] == ((), {"max_version": (1, 3), "stream": None})
 
 
-def test_a_producer_without_the_stream_keyword_is_asked_as_the_consumer_asked() -> None:
+def test_a_producer_without_the_stream_keyword_is_asked_without_it() -> None:
+    # stream=None is the specified default: a producer that has no `stream` keyword is asked
+    # with the consumer's other arguments alone, whether the consumer omitted it or passed None.
     producer = NoStreamKeyword()
     wrapped = asdlpack(producer)
     assert from_dlpack(wrapped).tolist() == [0.0, 1.0, 2.0]
     assert producer.calls[-1] == {"max_version": (1, 3)}
+    wrapped.__dlpack__(stream=None, max_version=(1, 0))
+    assert producer.calls[-1] == {"max_version": (1, 0)}
     with pytest.raises(TypeError):
-        wrapped.__dlpack__(stream=None)  # given explicitly: passed through, and refused
+        wrapped.__dlpack__(stream=5)  # a stream it cannot take: passed through, and refused
