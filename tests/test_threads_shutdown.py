@@ -269,7 +269,8 @@ def assert_capsules_released(capsules: list[tuple[SharedCapsule, int]]) -> None:
     no error, traceback or array kept one."""
     gc.collect()
     for shared, references in capsules:
-        assert sys.getrefcount(shared.capsule) == references, "a reference to a capsule was leaked"
+        now = sys.getrefcount(shared.capsule)  # outside the assert, whose rewriting holds one more
+        assert now == references, "a reference to a capsule was leaked"
 
 
 def readers_of(capsule: object) -> list[Callable[[], object]]:
@@ -285,19 +286,20 @@ def readers_of(capsule: object) -> list[Callable[[], object]]:
     ]
 
 
-def assert_reader_outcome(outcome: Outcome, shared: SharedCapsule) -> None:
-    """A reader saw the whole tensor, or a constraint violation, or a consumed capsule;
+def assert_reader_outcomes(outcomes: Sequence[Outcome], shared: SharedCapsule) -> None:
+    """Each reader saw the whole tensor, or a constraint violation, or a consumed capsule;
     never a half-taken one."""
-    if outcome.error is None:
-        if isinstance(outcome.value, od.TensorInfo):
-            assert outcome.value.shape == shared.expected.shape
+    for outcome in outcomes:
+        if outcome.error is None:
+            if isinstance(outcome.value, od.TensorInfo):
+                assert outcome.value.shape == shared.expected.shape
+            else:
+                assert outcome.value is None  # Expect.check
+        elif isinstance(outcome.error, od.DLPackConsumedError):
+            assert_consumed_error(outcome.error)
         else:
-            assert outcome.value is None  # Expect.check
-    elif isinstance(outcome.error, od.DLPackConsumedError):
-        assert_consumed_error(outcome.error)
-    else:
-        assert isinstance(outcome.error, od.DLPackValidationError), repr(outcome.error)
-        assert outcome.error.rules and "capsule.consumed" not in outcome.error.rules
+            assert isinstance(outcome.error, od.DLPackValidationError), repr(outcome.error)
+            assert outcome.error.rules and "capsule.consumed" not in outcome.error.rules
 
 
 @pytest.mark.parametrize("kind", CAPSULE_KINDS)
@@ -310,10 +312,9 @@ def test_readers_racing_with_consumers_never_consume(kind: str, tensors_freed: M
         readers = readers_of(shared.capsule)
         consumers = [functools.partial(od.from_dlpack, shared.capsule)] * (THREADS - len(readers) + 2)
         outcomes = race([*readers, *consumers])
-        for outcome in outcomes[: len(readers)]:
-            assert_reader_outcome(outcome, shared)
+        assert_reader_outcomes(outcomes[: len(readers)], shared)
         held = [the_one_array(outcomes[len(readers) :])]
-        del outcomes, readers
+        del outcomes, readers, consumers
         np.testing.assert_array_equal(held[0], shared.expected)
         assert_freed_once_when_array_dies(shared, held)
     assert_capsules_released(capsules)
@@ -451,7 +452,8 @@ def test_threads_exporting_one_array_all_succeed(tensors_freed: ModuleType) -> N
         assert [o.error for o in outcomes] == [None] * THREADS
     del outcomes
     gc.collect()
-    assert sys.getrefcount(array) == start, "an export leaked a reference to the array"
+    now = sys.getrefcount(array)  # outside the assert, whose rewriting holds one more
+    assert now == start, "an export leaked a reference to the array"
 
 
 # ---------------------------------------------------------------------------------------
