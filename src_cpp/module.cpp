@@ -192,7 +192,9 @@ void parse_shape_constraint(py::handle value, od::Constraints& c) {
         !PySequence_Check(value.ptr())) {
         throw py::type_error(expected + type_name(value));
     }
-    auto items = py::reinterpret_steal<py::object>(PySequence_Fast(value.ptr(), "shape"));
+    // the only reference to a new list (when shape is neither list nor tuple), held while the
+    // items' __index__ runs
+    od::detail::unwind_safe<py::object> items{py::reinterpret_steal<py::object>(PySequence_Fast(value.ptr(), "shape"))};
     if (!items) {
         if (!PyErr_ExceptionMatches(PyExc_TypeError)) throw py::error_already_set();
         PyErr_Clear();  // a sequence type that cannot be iterated: a 0-d NumPy array
@@ -344,7 +346,7 @@ const Expect& initialised_expect(py::handle self, const char* method) {
 
 /// "Expect(dtype='float32', ndim=2)": the constraints given, verify_device only when not "auto".
 py::str expect_repr(const std::vector<std::pair<const char*, py::handle>>& given) {
-    py::list parts;
+    od::detail::unwind_safe<py::list> parts{py::list()};  // held while the values' __repr__ run
     for (const auto& [name, value] : given) {
         auto part = py::reinterpret_steal<py::object>(PyUnicode_FromFormat("%s=%R", name, value.ptr()));
         if (!part) throw py::error_already_set();
