@@ -599,12 +599,13 @@ void add_method(py::handle cls, PyMethodDef* def) {
 }  // namespace
 
 // Not declared free-threading safe (no py::mod_gil_not_used()): without the GIL nothing
-// serialises two threads taking the same capsule (interop.cpp checks its name, then renames
-// it: both threads can pass the check), and no free-threaded CPython is in the test matrix, so
-// nothing here has run without the GIL. To declare it again: make the take atomic (a critical
-// section on the capsule, Py_BEGIN_CRITICAL_SECTION), review every static (the dtype and
-// exchange-API caches, the interned names, the imported modules) for unlocked access, and run
-// the suite, with thread-stress tests, on a free-threaded build (3.13t or later) in CI.
+// serialises two threads taking the same capsule (from_dlpack's importer, import.hpp, reads
+// its name, then renames it: both threads can pass the read), and no free-threaded CPython is
+// in the test matrix, so nothing here has run without the GIL. To declare it again: make the
+// take atomic (a critical section on the capsule, Py_BEGIN_CRITICAL_SECTION), review every
+// static (the dtype and exchange-API caches, the interned names, the imported modules) for
+// unlocked access, and run the suite, with thread-stress tests, on a free-threaded build
+// (3.13t or later) in CI.
 PYBIND11_MODULE(_core, m) {
     m.doc() = "optype_dlpack's C++ core: DLPack capsule reading and validation";
 
