@@ -598,12 +598,14 @@ void add_method(py::handle cls, PyMethodDef* def) {
 
 }  // namespace
 
-// Not declared free-threading safe (py::mod_gil_not_used()): under a free-threaded CPython
-// nothing serialises two threads taking the same capsule (the name check and the rename are
-// separate steps), the dtype cache and the exchange-API cache race unless every path locks,
-// and no free-threaded interpreter is part of the test matrix. To declare it again: make taking
-// a capsule atomic (a per-capsule critical section, Py_BEGIN_CRITICAL_SECTION), lock every
-// static cache, and run the test suite, with thread-stress tests, on a 3.13t/3.14t build.
+// Not declared free-threading safe (no py::mod_gil_not_used()): without the GIL nothing
+// serialises two threads taking the same capsule (from_dlpack's importer, import.hpp, reads
+// its name, then renames it: both threads can pass the read), and no free-threaded CPython is
+// in the test matrix, so nothing here has run without the GIL. To declare it again: make the
+// take atomic (a critical section on the capsule, Py_BEGIN_CRITICAL_SECTION), review every
+// static (the dtype and exchange-API caches, the interned names, the imported modules) for
+// unlocked access, and run the suite, with thread-stress tests, on a free-threaded build
+// (3.13t or later) in CI.
 PYBIND11_MODULE(_core, m) {
     m.doc() = "optype_dlpack's C++ core: DLPack capsule reading and validation";
 
