@@ -10,7 +10,8 @@ DLPackObject.__dlpack__. Four properties are checked:
    thread its own tensor.
 2. Daemon threads that are inside an entry point when the interpreter exits are ended by
    CPython with a forced unwind through our C++ frames; the process still exits with 0.
-3. SIGINT during a loop over an entry point raises KeyboardInterrupt promptly, and the
+3. SIGINT during a loop over an entry point raises KeyboardInterrupt promptly, every time
+   (the loop survives 15 interrupts and dies of the 16th), and the
    process ends with the ordinary KeyboardInterrupt status.
 4. After the races nothing stays alive: arrays die with their last reference, deleters ran
    once, the producers' reference counts are back where they started.
