@@ -11,7 +11,7 @@ DLPackObject.__dlpack__. Four properties are checked:
 2. Daemon threads that are inside an entry point when the interpreter exits are ended by
    CPython with a forced unwind through our C++ frames; the process still exits with 0.
 3. SIGINT during a loop over an entry point raises KeyboardInterrupt promptly, every time
-   (the loop survives 15 interrupts and dies of the 16th), and the
+   (the loop survives 30 interrupts and dies of the 31st), and the
    process ends with the ordinary KeyboardInterrupt status.
 4. After the races nothing stays alive: arrays die with their last reference, deleters ran
    once, the producers' reference counts are back where they started.
@@ -57,7 +57,7 @@ THREADS = 8
 ROUNDS = 60
 ENTRY_POINTS = ("inspect", "validate", "Expect.check", "from_dlpack", "asdlpack", "to_dlpack", "DLPackObject.__dlpack__")
 DAEMON_EXIT_RUNS = 20
-SIGINT_ROUNDS = 15  # interrupts survived per child, each at a random moment of the loop
+SIGINT_ROUNDS = 30  # interrupts survived per child, each at a random moment of the loop
 CHILD_TIMEOUT_S = 120.0  # a hung child fails its test instead of the whole session
 SIGINT_GRACE_S = 10.0  # "promptly", with room for a loaded 2-core machine
 
