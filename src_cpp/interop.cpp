@@ -97,47 +97,30 @@ void release_taken(od::TakenTensor& taken) {
 
 using optype_dlpack::detail::guarded;
 
-PyObject* errors_attr(const char* name) {
-    static PyObject* module = nullptr;  // leaked on purpose: lives as long as the interpreter
-    if (module == nullptr) {
-        module = PyImport_ImportModule("optype_dlpack._errors");
-        if (module == nullptr) throw py::error_already_set();
-    }
-    PyObject* attr = PyObject_GetAttrString(module, name);
-    if (attr == nullptr) throw py::error_already_set();
-    return attr;
+// The package's errors are raised as validate() raises them (one definition, in the public
+// pybind11 header).
+using optype_dlpack::detail::raise_consumed;
+using optype_dlpack::detail::raise_report;
+
+/// Clears an ordinary error of a best-effort step; raises anything else (KeyboardInterrupt,
+/// SystemExit, a MemoryError is an Exception and is cleared too) so that it is never swallowed.
+void clear_ordinary_error() {
+    if (PyErr_Occurred() == nullptr) return;
+    if (!PyErr_ExceptionMatches(PyExc_Exception)) throw py::error_already_set();
+    PyErr_Clear();
 }
 
-/// Raises the package's validation error for a failed report, as validate() does.
-[[noreturn]] void raise_report(const od::Report& report) {
-    py::object violation = py::reinterpret_steal<py::object>(errors_attr("Violation"));
-    py::list records;
-    for (const auto& v : report.violations()) records.append(violation(v.rule, v.field, v.expected, v.got));
-    const char* cls = "DLPackValidationError";
-    if (report.kind() == od::FailureKind::version) cls = "DLPackVersionError";
-    if (report.kind() == od::FailureKind::consumed) cls = "DLPackConsumedError";
-    py::object error = py::reinterpret_steal<py::object>(errors_attr(cls))(records);
-    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
-    throw py::error_already_set();
-}
-
-[[noreturn]] void raise_consumed(const char* name) {
-    od::Report report;
-    report.add("capsule.consumed", "capsule", "an unconsumed capsule ('dltensor' or 'dltensor_versioned')",
-               std::string("'") + name + "' (already consumed; its tensor may be freed)", od::FailureKind::consumed);
-    raise_report(report);
-}
-
+/// repr(value) for a message: "<unprintable>" when repr() fails (an interrupt propagates).
 std::string repr_of(PyObject* value) {
     PyObject* text = PyObject_Repr(value);
     if (text == nullptr) {
-        PyErr_Clear();
+        clear_ordinary_error();
         return "<unprintable>";
     }
     const char* utf8 = PyUnicode_AsUTF8(text);
     std::string out = utf8 != nullptr ? utf8 : "<unprintable>";
     Py_DECREF(text);
-    PyErr_Clear();
+    clear_ordinary_error();
     return out;
 }
 
@@ -305,7 +288,8 @@ PyObject* const* ml_dtype_types(bool import) {
     if (import) {
         module = PyImport_ImportModule("ml_dtypes");
         if (module == nullptr) {
-            PyErr_Clear();
+            // not installed (or broken): no dtype of its; an interrupt of the import propagates
+            clear_ordinary_error();
             return nullptr;
         }
     } else {
@@ -1424,14 +1408,13 @@ PyObject* call_dlpack(PyObject* source, PyObject* const* args, Py_ssize_t nargs,
 
 /// The keyword arguments of a __dlpack__ call, with `stream` taken out.
 struct KeywordsWithoutStream {
-    py::tuple names;
+    od::detail::unwind_safe<py::tuple> names{py::tuple()};  // held across the producer's call
     std::vector<PyObject*> values;
     PyObject* stream = nullptr;  ///< the stream given by keyword (borrowed), or nullptr
 };
 
-KeywordsWithoutStream split_stream(PyObject* const* kwvalues, PyObject* kwnames) {
+void split_stream(PyObject* const* kwvalues, PyObject* kwnames, KeywordsWithoutStream& out) {
     const Py_ssize_t given = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
-    KeywordsWithoutStream out;
     std::vector<PyObject*> names;
     for (Py_ssize_t i = 0; i < given; ++i) {
         PyObject* key = PyTuple_GET_ITEM(kwnames, i);
@@ -1442,12 +1425,12 @@ KeywordsWithoutStream split_stream(PyObject* const* kwvalues, PyObject* kwnames)
             out.values.push_back(kwvalues[i]);
         }
     }
-    out.names = py::tuple(static_cast<py::size_t>(names.size()));
+    py::tuple kept(static_cast<py::size_t>(names.size()));
     for (std::size_t i = 0; i < names.size(); ++i) {
         Py_INCREF(names[i]);
-        PyTuple_SET_ITEM(out.names.ptr(), static_cast<Py_ssize_t>(i), names[i]);
+        PyTuple_SET_ITEM(kept.ptr(), static_cast<Py_ssize_t>(i), names[i]);
     }
-    return out;
+    static_cast<py::tuple&>(out.names) = std::move(kept);
 }
 
 /// __dlpack__ of a wrapped producer: the arguments pass through as given, except the stream
@@ -1458,7 +1441,8 @@ KeywordsWithoutStream split_stream(PyObject* const* kwvalues, PyObject* kwnames)
 /// A producer that rejects the keyword (TypeError) is asked again without it. A positional
 /// stream (the pre-2023.12 signature) or a stream other than None passes through as given.
 PyObject* forward_dlpack(PyObject* source, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-    KeywordsWithoutStream rest = split_stream(args + nargs, kwnames);
+    KeywordsWithoutStream rest;
+    split_stream(args + nargs, kwnames, rest);
     if (nargs > 0 || (rest.stream != nullptr && rest.stream != Py_None)) {
         PyObject* out = call_dlpack(source, args, nargs, kwnames);
         if (out == nullptr) throw py::error_already_set();
@@ -1467,7 +1451,7 @@ PyObject* forward_dlpack(PyObject* source, PyObject* const* args, Py_ssize_t nar
     static PyObject* stream = PyUnicode_InternFromString("stream");  // leaked on purpose
     if (stream == nullptr) throw py::error_already_set();
     const auto count = static_cast<Py_ssize_t>(rest.values.size());
-    py::tuple names(count + 1);
+    od::detail::unwind_safe<py::tuple> names{py::tuple(count + 1)};  // held across the producer's call
     for (Py_ssize_t i = 0; i < count; ++i) {
         PyObject* key = PyTuple_GET_ITEM(rest.names.ptr(), i);
         Py_INCREF(key);

@@ -4,6 +4,8 @@
 
 #include <pybind11/pybind11.h>
 
+#include "optype_dlpack/pybind11.hpp"
+
 #ifdef __GLIBCXX__
 #include <cxxabi.h>
 #endif
@@ -41,20 +43,7 @@ PyObject* guarded(Body&& body) {
     return nullptr;
 }
 
-/// A pybind11 object that gives up its reference, without dropping it, when destroyed in a
-/// thread that does not hold the GIL. Only a forced unwind (see guarded) destroys it there:
-/// the thread lost the GIL to the exiting interpreter, and freeing an object now would race
-/// the main thread's final collection. The process is ending, so the reference is left.
-/// For a reference that is the only one to its object and is held across a call into Python.
-template <class Object>
-class unwind_safe : public Object {
-public:
-    explicit unwind_safe(Object owned) : Object(std::move(owned)) {}
-    unwind_safe(const unwind_safe&) = delete;
-    unwind_safe& operator=(const unwind_safe&) = delete;
-    ~unwind_safe() {
-        if (PyGILState_Check() == 0) this->release();
-    }
-};
+// unwind_safe<Object> (for references held across calls into Python) is in
+// optype_dlpack/pybind11.hpp, beside the public code that needs it too.
 
 }  // namespace optype_dlpack::detail

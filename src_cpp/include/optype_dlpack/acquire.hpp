@@ -179,9 +179,10 @@ inline const DLPackExchangeAPI* lookup_exchange_api(PyTypeObject* type) {
     const auto& s = statics();
     PyObject* type_object = reinterpret_cast<PyObject*>(type);
     std::uintptr_t address = 0;
-    const bool has_table = type_defines(type, s.exchange_api) || type_defines(type, s.exchange_api_v12);
-    if (has_table && !table_matches_dlpack_method(type, type_defines(type, s.exchange_api) ? s.exchange_api
-                                                                                          : s.exchange_api_v12)) {
+    // The table is a class attribute: a type whose MRO holds none has none (no lookup runs).
+    const bool has_capsule_table = type_defines(type, s.exchange_api);
+    if (!has_capsule_table && !type_defines(type, s.exchange_api_v12)) return nullptr;
+    if (!table_matches_dlpack_method(type, has_capsule_table ? s.exchange_api : s.exchange_api_v12)) {
         return nullptr;  // __dlpack__ overridden below the table's publisher: ask the override
     }
     if (PyObject* attr = PyObject_GetAttr(type_object, s.exchange_api)) {
@@ -250,6 +251,7 @@ struct Offer {
     Offer(const Offer&) = delete;
     Offer& operator=(const Offer&) = delete;
     ~Offer() noexcept(false) {  // a deleter is producer code and may run Python
+        if (!thread_holds_gil()) return;  // a forced unwind at exit: leave everything
         release_managed(take_managed());
         Py_CLEAR(capsule);
     }

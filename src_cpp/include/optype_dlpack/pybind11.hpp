@@ -56,17 +56,32 @@ inline pybind11::handle errors_module() {
     return *module;
 }
 
+/// A pybind11 object that gives up its reference, without dropping it, when destroyed by a
+/// forced unwind in a thread that lost the GIL to the exiting interpreter (see
+/// thread_holds_gil). For a reference that is the only one to its object and is held across a
+/// call into Python.
+template <class Object>
+class unwind_safe : public Object {
+public:
+    explicit unwind_safe(Object owned) : Object(std::move(owned)) {}
+    unwind_safe(const unwind_safe&) = delete;
+    unwind_safe& operator=(const unwind_safe&) = delete;
+    ~unwind_safe() {
+        if (!thread_holds_gil()) this->release();
+    }
+};
+
 /// Raises the report as DLPackValidationError / DLPackVersionError / DLPackConsumedError.
 [[noreturn]] inline void raise_report(const Report& report) {
     namespace py = pybind11;
     py::handle mod = errors_module();
-    py::object violation = mod.attr("Violation");
-    py::list records;
+    unwind_safe<py::object> violation{mod.attr("Violation")};
+    unwind_safe<py::list> records{py::list()};  // held while Violation() and the error class run
     for (const auto& v : report.violations()) records.append(violation(v.rule, v.field, v.expected, v.got));
     const char* cls = "DLPackValidationError";
     if (report.kind() == FailureKind::version) cls = "DLPackVersionError";
     if (report.kind() == FailureKind::consumed) cls = "DLPackConsumedError";
-    py::object error = mod.attr(cls)(records);
+    unwind_safe<py::object> error{mod.attr(cls)(records)};
     PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
     throw py::error_already_set();
 }

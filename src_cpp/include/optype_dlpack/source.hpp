@@ -68,6 +68,14 @@ inline SourceError read_dlpack_capsule(PyObject* capsule, ManagedView* view, voi
     return SourceError::python_error;
 }
 
+/// Whether this thread may drop Python references and run deleters now. False only while a
+/// forced unwind destroys our objects: when the interpreter exits while a daemon thread is
+/// inside a call into Python, CPython (3.13 and older) ends that thread with pthread_exit from
+/// the point where it would take the GIL back, and the unwind runs our destructors without the
+/// GIL. Freeing an object then races the main thread's final collection (a crash at exit), so
+/// such references and tensors are left: the process is ending.
+inline bool thread_holds_gil() noexcept { return PyGILState_Check() != 0; }
+
 /// Keeps whatever the tensor borrows from alive, and releases it exactly once.
 class Source {
 public:
@@ -95,6 +103,10 @@ public:
     void release() {
         DLManagedTensorVersioned* owned = owned_;
         owned_ = nullptr;
+        if (!thread_holds_gil()) {  // a forced unwind at exit: leave everything (see thread_holds_gil)
+            capsule_ = object_ = nullptr;
+            return;
+        }
         release_managed(owned);
         Py_CLEAR(capsule_);
         Py_CLEAR(object_);
