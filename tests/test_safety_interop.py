@@ -38,6 +38,7 @@ asdlpack = _core.asdlpack
 to_dlpack = _core.to_dlpack
 
 KDL_CPU, KDL_CUDA = 1, 2
+UNALLOCATABLE = 2**46  # float32 elements: 256 TiB, beyond the 128 TiB a process can map on x86-64
 FLOAT32 = (2, 32, 1)
 
 # ---------------------------------------------------------------------------------------
@@ -220,18 +221,20 @@ def test_a_producer_tensor_numpy_cannot_hold_is_released_once(tensors_freed: Any
 
 def test_a_copy_that_cannot_be_allocated_leaves_the_capsule_unconsumed(tensors_freed: Any) -> None:
     keep = np.zeros(1, dtype=np.float32)
-    # 2**40 elements over one float (stride 0): a view costs nothing, a copy 4 TiB.
-    capsule = tensors_freed.make_capsule(data=keep.ctypes.data, shape=(2**40,), strides=(0,), owner=keep)
+    # 2**46 elements over one float (stride 0): a view costs nothing, a copy 256 TiB, more than
+    # x86-64's 128 TiB of user address space, so no allocator can hand it out (whatever the
+    # machine's memory or overcommit policy: a smaller request can succeed and be OOM-killed).
+    capsule = tensors_freed.make_capsule(data=keep.ctypes.data, shape=(UNALLOCATABLE,), strides=(0,), owner=keep)
     with pytest.raises(MemoryError):
         from_dlpack(capsule, copy=True)
     assert capsule_name(capsule) == "dltensor_versioned"
     assert tensors_freed.deleter_calls() == 0
-    assert from_dlpack(capsule).shape == (2**40,)  # still there to be taken, once
+    assert from_dlpack(capsule).shape == (UNALLOCATABLE,)  # still there to be taken, once
 
 
 def test_a_copys_memory_error_survives_a_python_deleter() -> None:
     keep = np.zeros(1, dtype=np.float32)
-    made = PythonDeleterCapsule(data=keep.ctypes.data, device=(KDL_CPU, 0), shape=(2**40,), strides=(0,))
+    made = PythonDeleterCapsule(data=keep.ctypes.data, device=(KDL_CPU, 0), shape=(UNALLOCATABLE,), strides=(0,))
     with pytest.raises(MemoryError):
         from_dlpack(made.capsule, copy=True)
     assert capsule_name(made.capsule) == "dltensor_versioned"
@@ -248,10 +251,10 @@ def test_a_python_deleter_runs_once_after_a_copy() -> None:
 
 
 def test_a_large_cuda_copy_without_a_driver_is_a_buffer_error(tmp_path: Path) -> None:
-    # 2**40 float32 "on cuda:0": the driver must be asked before 4 TiB of host memory is.
+    # 2**46 float32 "on cuda:0": the driver must be asked before 256 TiB of host memory is.
     result = run_child(
         """
-        made = t.PythonDeleterCapsule(data=t.HOST, device=(t.KDL_CUDA, 0), shape=(2**40,), strides=(1,))
+        made = t.PythonDeleterCapsule(data=t.HOST, device=(t.KDL_CUDA, 0), shape=(t.UNALLOCATABLE,), strides=(1,))
         try:
             t.from_dlpack(made.capsule, copy=True)
         except Exception as error:
