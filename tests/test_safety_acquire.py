@@ -18,17 +18,20 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
 
+import optype_dlpack as od
 from optype_dlpack import Expect, from_dlpack, inspect, validate
 
 KDL_CPU = 1
 KDL_CUDA = 2
 FAR = 0x7F00_1234_5000  # a plausible address that nothing reads (verify_device="skip")
+PACKAGE_PARENT = str(Path(od.__file__).resolve().parent.parent)
 CHILD_TIMEOUT = 60  # seconds; the failures these children catch are hangs and crashes
 
 
@@ -43,6 +46,9 @@ def run_child(code: str, **env: str) -> dict[str, Any]:
             timeout=CHILD_TIMEOUT,
             env={**os.environ, **env},
             check=False,
+            # `-c` puts the working directory first on sys.path, and in a source checkout that
+            # holds the uncompiled package; the package's own parent holds the one under test.
+            cwd=PACKAGE_PARENT,
         )
     except subprocess.TimeoutExpired:
         pytest.fail(f"the child process did not finish within {CHILD_TIMEOUT} s (a hang)")

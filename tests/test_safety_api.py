@@ -65,8 +65,10 @@ def outcome(call):
 def run_child(code: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Runs `code` in a fresh interpreter that imports this same optype_dlpack."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([PACKAGE_PARENT, os.environ.get("PYTHONPATH", "")])}
+    # cwd: `-c` puts the working directory first on sys.path, and in a source checkout that
+    # holds the uncompiled package; the package's own parent holds the one under test.
     return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env, cwd=PACKAGE_PARENT
     )
 
 
