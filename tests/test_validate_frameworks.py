@@ -31,7 +31,7 @@ from optype_dlpack import (
     inspect,
     validate,
 )
-from tests.capsules import declared
+from tests.capsules import Declared, declared
 from tests.frameworks import needs, optional_import
 
 torch: Any = optional_import("torch")  # None only where CI leaves torch out: see tests/frameworks.py
@@ -75,6 +75,7 @@ def framework_module(framework: str) -> Any:
 def zeros(framework: str, *shape: int) -> Any:
     module = framework_module(framework)
     return module.zeros(shape, dtype=module.float32)
+
 
 class TorchDType:
     """torch's dtype of this name, looked up as the test runs: torch is imported only where it
@@ -481,24 +482,28 @@ def test_legacy_capsules_promise_neither_state(framework: str) -> None:
     validate(legacy, writable=None)
 
 
+def writability_refused(says: Declared, writable: bool) -> str | None:
+    """Why validate(writable=writable) refuses a capsule that declares `says` (None: it accepts)."""
+    if says.version is None:
+        return "legacy capsule"  # cannot promise either state
+    if says.read_only == writable:
+        return "READ_ONLY set" if writable else "READ_ONLY not set"
+    return None
+
+
 def test_jax_arrays_are_as_writable_as_jax_declares() -> None:
     x = jnp.zeros(2)
     jax_says = declared(x.__dlpack__(max_version=(1, 3)))  # legacy up to JAX 0.10, read-only later
     validate(x, writable=None)
     for writable in (True, False):
-        if jax_says.version is None:
-            refused_because = "legacy capsule"
-        elif jax_says.read_only:
-            refused_because = "READ_ONLY set" if writable else None
-        else:
-            refused_because = None if writable else "READ_ONLY not set"
-        if refused_because is None:
+        refused = writability_refused(jax_says, writable)
+        if refused is None:
             validate(x, writable=writable)
             continue
         with pytest.raises(DLPackValidationError) as excinfo:
             validate(x, writable=writable)
         assert excinfo.value.rules == ("expect.writable",)
-        assert refused_because in excinfo.value.violations[0].got
+        assert refused in excinfo.value.violations[0].got
 
 
 # ---------------------------------------------------------------------------------------
