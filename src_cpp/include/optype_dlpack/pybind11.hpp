@@ -71,19 +71,38 @@ public:
     }
 };
 
+/// A reference held across calls into Python, dropped when it goes out of scope only while
+/// the thread holds the GIL (a forced unwind at exit leaves it: see thread_holds_gil). Plain
+/// C API on purpose: pybind11 temporaries would be dropped by such an unwind.
+struct HeldReference {
+    PyObject* object;
+    explicit HeldReference(PyObject* owned) : object(owned) {
+        if (object == nullptr) throw pybind11::error_already_set();
+    }
+    HeldReference(const HeldReference&) = delete;
+    HeldReference& operator=(const HeldReference&) = delete;
+    ~HeldReference() {
+        if (thread_holds_gil()) Py_DECREF(object);
+    }
+};
+
 /// Raises the report as DLPackValidationError / DLPackVersionError / DLPackConsumedError.
 [[noreturn]] inline void raise_report(const Report& report) {
-    namespace py = pybind11;
-    py::handle mod = errors_module();
-    unwind_safe<py::object> violation{mod.attr("Violation")};
-    unwind_safe<py::list> records{py::list()};  // held while Violation() and the error class run
-    for (const auto& v : report.violations()) records.append(violation(v.rule, v.field, v.expected, v.got));
+    PyObject* mod = errors_module().ptr();
     const char* cls = "DLPackValidationError";
     if (report.kind() == FailureKind::version) cls = "DLPackVersionError";
     if (report.kind() == FailureKind::consumed) cls = "DLPackConsumedError";
-    unwind_safe<py::object> error{mod.attr(cls)(records)};
-    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
-    throw py::error_already_set();
+    HeldReference violation(PyObject_GetAttrString(mod, "Violation"));
+    HeldReference records(PyList_New(0));
+    for (const auto& v : report.violations()) {
+        HeldReference record(PyObject_CallFunction(violation.object, "ssss", v.rule, v.field, v.expected.c_str(),
+                                                   v.got.c_str()));
+        if (PyList_Append(records.object, record.object) != 0) throw pybind11::error_already_set();
+    }
+    HeldReference error_class(PyObject_GetAttrString(mod, cls));
+    HeldReference error(PyObject_CallOneArg(error_class.object, records.object));
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.object)), error.object);
+    throw pybind11::error_already_set();
 }
 
 [[noreturn]] inline void raise_consumed(const char* name) {
