@@ -386,14 +386,17 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
     std::int64_t nbytes = 0;
     std::int64_t low = offset, high = offset;
     if (element_bits != 0) {
-        std::int64_t span = 0, below = 0;
+        std::int64_t below = 0, end = 0, above = 0;
         bool fits = detail::span_bytes(size, element_bits, padded, &nbytes);
         if (fits && !empty) {
-            std::int64_t count = 0;  // elements from the lowest to the highest reached, inclusive
-            fits = !detail::sub_overflows(max_off, min_off, &count) && !detail::add_overflows(count, 1, &count) &&
-                   detail::span_bytes(count, element_bits, padded, &span) &&
-                   detail::span_bytes(-min_off, element_bits, padded, &below) &&
-                   !detail::add_overflows(offset, -below, &low) && !detail::add_overflows(low, span, &high);
+            // Element k holds bits [k * w, (k + 1) * w) past byte_offset (w: its width, a whole
+            // byte for padded sub-byte types): the bytes addressed run from the one holding the
+            // lowest element's first bit, floor(min_off * w / 8) = -ceil(-min_off * w / 8), to
+            // the one holding the highest element's last bit, ceil((max_off + 1) * w / 8). (For
+            // sub-byte elements the byte count is not the span of max - min + 1 elements.)
+            fits = detail::span_bytes(-min_off, element_bits, padded, &below) &&
+                   !detail::add_overflows(max_off, 1, &end) && detail::span_bytes(end, element_bits, padded, &above) &&
+                   !detail::add_overflows(offset, -below, &low) && !detail::add_overflows(offset, above, &high);
         }
         if (!fits) {
             report.add("extent.overflow", "shape", "a byte extent that fits in int64",
