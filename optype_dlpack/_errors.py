@@ -48,6 +48,12 @@ class DLPackValidationError(DLPackError, ValueError):
         lines = "".join(f"\n  {violation}" for violation in self.violations)
         super().__init__(f"DLPack tensor failed validation ({count} violation{'s' if count != 1 else ''}):{lines}")
 
+    def __reduce__(self) -> tuple[type[DLPackValidationError], tuple[tuple[Violation, ...]], dict[str, object]]:
+        # Exception's own reduce would rebuild the error from its message (``self.args``), which
+        # __init__ would then read as violations, one per character. Rebuild it from the records
+        # instead; the instance dict carries whatever else was set (``__notes__``, say).
+        return type(self), (self.violations,), self.__dict__
+
     @property
     def rules(self) -> tuple[str, ...]:
         """The rule ids of the violations, in order."""

@@ -49,6 +49,10 @@ inline constexpr PointerAttribute kAttrIsManaged = CU_POINTER_ATTRIBUTE_IS_MANAG
 inline constexpr PointerAttribute kAttrDeviceOrdinal = CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL;
 inline constexpr PointerAttribute kAttrRangeStart = CU_POINTER_ATTRIBUTE_RANGE_START_ADDR;
 inline constexpr PointerAttribute kAttrRangeSize = CU_POINTER_ATTRIBUTE_RANGE_SIZE;
+inline constexpr PointerAttribute kAttrMapped = CU_POINTER_ATTRIBUTE_MAPPED;
+// CUDA 12 added these two; spelled by value so that an older toolkit's cuda.h still builds.
+inline constexpr auto kAttrMappingSize = static_cast<PointerAttribute>(18);      // CU_POINTER_ATTRIBUTE_MAPPING_SIZE
+inline constexpr auto kAttrMappingBaseAddr = static_cast<PointerAttribute>(19);  // ..._MAPPING_BASE_ADDR
 
 inline constexpr unsigned kMemoryHost = CU_MEMORYTYPE_HOST;
 inline constexpr unsigned kMemoryDevice = CU_MEMORYTYPE_DEVICE;
@@ -65,6 +69,9 @@ enum PointerAttribute : int {                                // CUpointer_attrib
     kAttrDeviceOrdinal = 9,
     kAttrRangeStart = 11,
     kAttrRangeSize = 12,
+    kAttrMapped = 13,
+    kAttrMappingSize = 18,
+    kAttrMappingBaseAddr = 19,
 };
 inline constexpr unsigned kMemoryHost = 1;    // CU_MEMORYTYPE_HOST
 inline constexpr unsigned kMemoryDevice = 2;  // CU_MEMORYTYPE_DEVICE
@@ -293,6 +300,107 @@ Status query_raw(const Driver& d, const void* ptr, RawFacts* out, std::string* e
     return Status::ok;
 }
 
+/// What the driver says about whether an address is mapped.
+struct MappingFacts {
+    bool mapped = false;               ///< CU_POINTER_ATTRIBUTE_MAPPED
+    std::uintptr_t mapping_start = 0;  ///< the mapping that holds the address (0 if unknown)
+    std::size_t mapping_size = 0;      ///< its size in bytes (0 when the driver does not say)
+
+    /// Whether [mapping_start, mapping_start + mapping_size) is known and holds `address`.
+    bool mapping_holds(std::uintptr_t address) const noexcept {
+        return mapping_size != 0 && address >= mapping_start && address - mapping_start < mapping_size;
+    }
+};
+
+/// What the driver says about `ptr`'s mapping. Throws only std::bad_alloc (while composing
+/// a message).
+Status query_mapping(const Driver& d, const void* ptr, MappingFacts* out, std::string* error) {
+    const auto address = static_cast<abi::DevicePtr>(reinterpret_cast<std::uintptr_t>(ptr));
+    unsigned long long mapped = 0;  // a boolean, however wide the driver writes it
+    abi::DevicePtr mapping_start = 0;
+    std::size_t mapping_size = 0;
+    // A driver older than the mapping attributes (CUDA 12) rejects the whole call (with
+    // CUDA_ERROR_INVALID_VALUE, or any other error): it is then asked only whether the
+    // address is mapped, this time and every time after.
+    static std::atomic<bool> mapping_attributes_rejected{false};
+    abi::Result result = abi::kErrorInvalidValue;
+    if (!mapping_attributes_rejected.load(std::memory_order_relaxed)) {
+        abi::PointerAttribute attributes[] = {abi::kAttrMapped, abi::kAttrMappingBaseAddr, abi::kAttrMappingSize};
+        void* data[] = {&mapped, &mapping_start, &mapping_size};
+        result = d.pointer_get_attributes(3, attributes, data, address);
+        if (result != abi::kSuccess) mapping_attributes_rejected.store(true, std::memory_order_relaxed);
+    }
+    if (result != abi::kSuccess) {
+        mapped = 0;
+        mapping_start = 0;
+        mapping_size = 0;
+        abi::PointerAttribute only_mapped[] = {abi::kAttrMapped};
+        void* only_data[] = {&mapped};
+        result = d.pointer_get_attributes(1, only_mapped, only_data, address);
+    }
+    if (result != abi::kSuccess) {
+        set_error(error, d.failure("cuPointerGetAttributes(CU_POINTER_ATTRIBUTE_MAPPED)", result));
+        return Status::error;
+    }
+    out->mapped = mapped != 0;
+    out->mapping_start = static_cast<std::uintptr_t>(mapping_start);
+    out->mapping_size = mapping_size;
+    return Status::ok;
+}
+
+/// Mappings of CUDA's virtual memory management are made in multiples of the allocation
+/// granularity, 2 MiB for device memory on every platform CUDA supports: where the driver
+/// does not say how large a mapping is, each 2 MiB-aligned block is mapped or not as a whole.
+constexpr std::uintptr_t kMappingGranularity = std::uintptr_t{2} << 20;
+
+/// Driver queries one walk over the mappings may make before its answer is "unknown"
+/// (128 GiB in blocks of the granularity).
+constexpr std::size_t kMaxMappingQueries = 65536;
+
+/// The next address of [p, high) that the driver must be asked about, or `high` when the
+/// answer for `p` covers the rest: the end of the mapping that holds `p` when the driver
+/// says which it is; otherwise the next granularity block, and finally the last byte.
+std::uintptr_t next_address_to_ask(std::uintptr_t p, std::uintptr_t high, const MappingFacts& facts) noexcept {
+    if (facts.mapping_holds(p)) {
+        std::uintptr_t end = 0;
+        if (__builtin_add_overflow(facts.mapping_start, facts.mapping_size, &end) || end >= high) return high;
+        return end;
+    }
+    const std::uintptr_t last = high - 1;
+    if (p == last) return high;
+    std::uintptr_t next_block = 0;
+    if (__builtin_add_overflow(p | (kMappingGranularity - 1), std::uintptr_t{1}, &next_block) || next_block > last) {
+        return last;
+    }
+    return next_block;
+}
+
+/// The walk of range_mapped over [low, high). Throws only std::bad_alloc (while composing
+/// a message).
+Mapped walk_mappings(const Driver& d, std::uintptr_t low, std::uintptr_t high, std::uintptr_t* unmapped,
+                     std::string* why) {
+    std::uintptr_t p = low;
+    for (std::size_t queries = 0; p < high; ++queries) {
+        if (queries == kMaxMappingQueries) {
+            set_error(why, "the range spans more than " + std::to_string(kMaxMappingQueries) +
+                               " blocks of device memory whose mappings the driver does not describe");
+            return Mapped::unknown;
+        }
+        MappingFacts facts;
+        std::string error;
+        if (query_mapping(d, reinterpret_cast<const void*>(p), &facts, &error) != Status::ok) {
+            set_error(why, "the CUDA driver cannot say whether device memory is mapped: " + error);
+            return Mapped::unknown;
+        }
+        if (!facts.mapped && !facts.mapping_holds(p)) {
+            if (unmapped != nullptr) *unmapped = p;
+            return Mapped::not_all;
+        }
+        p = next_address_to_ask(p, high, facts);
+    }
+    return Mapped::all;
+}
+
 /// Walks the objects loaded into the process (dl_iterate_phdr) looking for libcuda.
 struct LoadedObjects {
     bool count_only = false;  ///< read the loader's "objects ever added" count and stop
@@ -376,6 +484,26 @@ Status query_pointer(const void* ptr, PointerFacts* out, std::string* error) noe
     }
 }
 
+Mapped range_mapped(const void* first, std::size_t bytes, std::uintptr_t* unmapped, std::string* why) noexcept {
+    const Driver& d = driver();
+    if (!d.usable()) {
+        set_error(why, d.unavailable);
+        return Mapped::unknown;
+    }
+    const auto low = reinterpret_cast<std::uintptr_t>(first);
+    std::uintptr_t high = 0;
+    if (__builtin_add_overflow(low, bytes, &high)) {
+        set_error(why, "the range wraps around the address space");
+        return Mapped::unknown;
+    }
+    try {
+        return walk_mappings(d, low, high, unmapped, why);
+    } catch (const std::exception&) {  // std::bad_alloc while composing a message
+        set_error(why, "out of memory");
+        return Mapped::unknown;
+    }
+}
+
 Status device_count(int* out, std::string* error) noexcept {
     const Driver& d = driver();
     if (!d.usable()) {
@@ -422,6 +550,16 @@ Status copy_to_host(void* dst, const void* src, std::size_t bytes, std::string* 
         if (facts.type == MemoryType::host_pinned) {
             std::memcpy(dst, src, bytes);  // host memory: the CPU reads it directly
             return Status::ok;
+        }
+        // A reserved range is reported whole (see range_mapped): never let the copy engine
+        // read an unmapped address, which can leave the context unusable. Where the driver
+        // cannot tell, the copy's own error is the answer.
+        std::uintptr_t unmapped = 0, end = 0;
+        if (facts.type == MemoryType::device && !__builtin_add_overflow(first, bytes, &end) &&
+            walk_mappings(d, first, end, &unmapped, nullptr) == Mapped::not_all) {
+            set_error(error, "src: expected " + std::to_string(bytes) + " bytes of mapped device memory, got byte " +
+                                 std::to_string(unmapped - first) + " of them unmapped");
+            return Status::error;
         }
 
         // The copy needs a current context: the one that owns src, or (for stream-ordered

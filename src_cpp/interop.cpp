@@ -4,7 +4,8 @@
 //
 // The entry points are plain METH_FASTCALL functions and a small heap type rather than
 // pybind11 bindings: each call costs a fraction of a microsecond, and __dlpack__ must tell
-// an omitted keyword from an explicit None to pass arguments through to a wrapped producer.
+// an omitted keyword from an explicit None (an omitted stream reaches a wrapped producer as
+// the specification's default, None; an omitted max_version, dl_device or copy stays omitted).
 // Each docstring carries the signature twice: as __text_signature__ (for inspect.signature)
 // and, like pybind11's, as the first line of __doc__ (for the stub parity test).
 // pybind11 supplies the NumPy C-API table (pybind11/numpy.h), so NumPy is only needed at
@@ -17,6 +18,7 @@
 #include "python_call.hpp"
 #include "optype_dlpack/check.hpp"
 #include "optype_dlpack/cuda.hpp"
+#include "optype_dlpack/device_truth.hpp"
 #include "optype_dlpack/export.hpp"
 #include "optype_dlpack/import.hpp"
 #include "optype_dlpack/tables.hpp"
@@ -47,49 +49,78 @@ namespace {
 
 [[noreturn]] void buffer_error(const std::string& message) { throw_error(PyExc_BufferError, message); }
 
-using optype_dlpack::detail::guarded;
-
-PyObject* errors_attr(const char* name) {
-    static PyObject* module = nullptr;  // leaked on purpose: lives as long as the interpreter
-    if (module == nullptr) {
-        module = PyImport_ImportModule("optype_dlpack._errors");
-        if (module == nullptr) throw py::error_already_set();
-    }
-    PyObject* attr = PyObject_GetAttrString(module, name);
-    if (attr == nullptr) throw py::error_already_set();
-    return attr;
-}
-
-/// Raises the package's validation error for a failed report, as validate() does.
-[[noreturn]] void raise_report(const od::Report& report) {
-    py::object violation = py::reinterpret_steal<py::object>(errors_attr("Violation"));
-    py::list records;
-    for (const auto& v : report.violations()) records.append(violation(v.rule, v.field, v.expected, v.got));
-    const char* cls = "DLPackValidationError";
-    if (report.kind() == od::FailureKind::version) cls = "DLPackVersionError";
-    if (report.kind() == od::FailureKind::consumed) cls = "DLPackConsumedError";
-    py::object error = py::reinterpret_steal<py::object>(errors_attr(cls))(records);
-    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
+/// BufferError with the pending exception as its cause, and its words appended.
+[[noreturn]] void buffer_error_from_pending(const std::string& message) {
+    py::error_already_set cause;  // takes the pending exception
+    const std::string text = message + " (" + cause.what() + ")";
+    py::raise_from(cause, PyExc_BufferError, text.c_str());
     throw py::error_already_set();
 }
 
-[[noreturn]] void raise_consumed(const char* name) {
-    od::Report report;
-    report.add("capsule.consumed", "capsule", "an unconsumed capsule ('dltensor' or 'dltensor_versioned')",
-               std::string("'") + name + "' (already consumed; its tensor may be freed)", od::FailureKind::consumed);
-    raise_report(report);
+/// A pending Python exception, set aside while code runs that must not see one: a DLPack
+/// deleter may run Python code, which a pending exception would break or be cleared by.
+struct PendingError {
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject* exception = nullptr;
+    static PendingError set_aside() {
+        PendingError out;
+        out.exception = PyErr_GetRaisedException();
+        return out;
+    }
+    void restore() {
+        if (exception != nullptr) PyErr_SetRaisedException(exception);
+        exception = nullptr;
+    }
+#else
+    PyObject* type = nullptr;
+    PyObject* value = nullptr;
+    PyObject* traceback = nullptr;
+    static PendingError set_aside() {
+        PendingError out;
+        PyErr_Fetch(&out.type, &out.value, &out.traceback);
+        return out;
+    }
+    void restore() {
+        if (type != nullptr) PyErr_Restore(type, value, traceback);
+        type = value = traceback = nullptr;
+    }
+#endif
+};
+
+/// Runs the producer's deleter of a taken tensor, leaving any pending exception as it was.
+/// (Not noexcept: the deleter may run Python code, and so may see a forced unwind.)
+void release_taken(od::TakenTensor& taken) {
+    PendingError pending = PendingError::set_aside();
+    taken.release();
+    pending.restore();
 }
 
+using optype_dlpack::detail::guarded;
+
+// The package's errors are raised as validate() raises them (one definition, in the public
+// pybind11 header).
+using optype_dlpack::detail::raise_consumed;
+using optype_dlpack::detail::raise_report;
+
+/// Clears an ordinary error of a best-effort step; raises anything else (KeyboardInterrupt,
+/// SystemExit, a MemoryError is an Exception and is cleared too) so that it is never swallowed.
+void clear_ordinary_error() {
+    if (PyErr_Occurred() == nullptr) return;
+    if (!PyErr_ExceptionMatches(PyExc_Exception)) throw py::error_already_set();
+    PyErr_Clear();
+}
+
+/// repr(value) for a message: "<unprintable>" when repr() fails (an interrupt propagates).
 std::string repr_of(PyObject* value) {
     PyObject* text = PyObject_Repr(value);
     if (text == nullptr) {
-        PyErr_Clear();
+        clear_ordinary_error();
         return "<unprintable>";
     }
     const char* utf8 = PyUnicode_AsUTF8(text);
     std::string out = utf8 != nullptr ? utf8 : "<unprintable>";
     Py_DECREF(text);
-    PyErr_Clear();
+    clear_ordinary_error();
     return out;
 }
 
@@ -183,6 +214,28 @@ bool is_ndarray(PyObject* obj) {
     return PyObject_TypeCheck(obj, type) != 0;
 }
 
+/// A new reference to what `type` offers as __dlpack__.
+PyObject* dlpack_attribute_of(PyTypeObject* type) {
+    static PyObject* name = PyUnicode_InternFromString("__dlpack__");  // leaked on purpose
+    if (name == nullptr) throw py::error_already_set();
+    PyObject* attribute = PyObject_GetAttr(reinterpret_cast<PyObject*>(type), name);
+    if (attribute == nullptr) throw py::error_already_set();
+    return attribute;
+}
+
+/// Whether `obj` is a NumPy array whose DLPack export is NumPy's own: the exact type, or a
+/// subclass that does not override __dlpack__. Such arrays are read directly; a subclass
+/// with its own __dlpack__ (one that refuses, or exports read-only memory) is a producer
+/// like any other and is asked through it.
+bool exports_as_numpy(PyObject* obj) {
+    if (!is_ndarray(obj)) return false;
+    PyTypeObject* ndarray = npy().PyArray_Type_;
+    if (Py_TYPE(obj) == ndarray) return true;
+    py::object own = py::reinterpret_steal<py::object>(dlpack_attribute_of(Py_TYPE(obj)));
+    py::object numpys = py::reinterpret_steal<py::object>(dlpack_attribute_of(ndarray));
+    return own.is(numpys);
+}
+
 
 
 std::size_t descr_itemsize(PyObject* descr) {
@@ -235,7 +288,8 @@ PyObject* const* ml_dtype_types(bool import) {
     if (import) {
         module = PyImport_ImportModule("ml_dtypes");
         if (module == nullptr) {
-            PyErr_Clear();
+            // not installed (or broken): no dtype of its; an interrupt of the import propagates
+            clear_ordinary_error();
             return nullptr;
         }
     } else {
@@ -399,13 +453,17 @@ PyObject* numpy_descr_for(const DLDataType& t, bool padded) {
 constexpr const char* kOwnerName = "optype_dlpack.dlpack_owner";
 char versioned_marker;  // context of owners of versioned tensors (legacy ones have none)
 
-void owner_destructor(PyObject* capsule) noexcept {
+/// Runs when the last array over an imported tensor dies, which may happen while an
+/// exception is pending (an array dropped during unwinding): the deleter runs with it set
+/// aside. Not noexcept: the deleter may run Python code.
+void owner_destructor(PyObject* capsule) {
     void* managed = PyCapsule_GetPointer(capsule, kOwnerName);
     if (managed == nullptr) {
         PyErr_WriteUnraisable(capsule);
         return;
     }
-    od::TakenTensor{managed, PyCapsule_GetContext(capsule) == &versioned_marker}.release();
+    od::TakenTensor taken{managed, PyCapsule_GetContext(capsule) == &versioned_marker};
+    release_taken(taken);
 }
 
 /// The base object of an imported array: runs the DLPack deleter once, when it dies.
@@ -413,11 +471,21 @@ void owner_destructor(PyObject* capsule) noexcept {
 PyObject* make_owner(od::TakenTensor taken) {
     PyObject* owner = PyCapsule_New(taken.managed, kOwnerName, &owner_destructor);
     if (owner == nullptr) {
-        taken.release();
+        release_taken(taken);
         throw py::error_already_set();
     }
     if (taken.versioned) PyCapsule_SetContext(owner, &versioned_marker);  // cannot fail on a new capsule
     return owner;
+}
+
+/// Takes the tensor: only here is a capsule renamed "used_*". Raises when there is nothing
+/// to take (another consumer took the capsule since it was read: take() says so with a
+/// BufferError); the caller then drops what it made, and the tensor is not its to free.
+od::TakenTensor take_tensor(od::HostImport& import) {
+    od::TakenTensor taken = import.take();
+    if (taken.managed != nullptr) return taken;
+    if (!PyErr_Occurred()) buffer_error("from_dlpack: the capsule was consumed by another consumer while it was read");
+    throw py::error_already_set();
 }
 
 /// Why the host cannot read a device, or "" when it can (`copy`: the caller's copy argument).
@@ -455,20 +523,42 @@ void byte_strides(const DLTensor& t, std::int64_t itemsize, bool empty, Py_intpt
     }
 }
 
-PyObject* new_array(PyObject* descr, const DLTensor& t, Py_intptr_t* strides, void* data, bool writeable) {
+/// A NumPy array over `data`, with no base object yet: nothing keeps the memory alive until
+/// the caller sets one (or copies), which it does before anyone else sees the array. NumPy's
+/// refusal of the layout (a shape whose byte count overflows, even with an extent of 0) is
+/// BufferError: NumPy cannot hold the tensor.
+py::object new_array(PyObject* descr, const DLTensor& t, Py_intptr_t* strides, void* data, bool writeable) {
     Py_intptr_t shape[kNumpyMaxDims];
     for (std::int32_t i = 0; i < t.ndim; ++i) shape[i] = static_cast<Py_intptr_t>(t.shape[i]);
     auto& api = npy();
     PyObject* array = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, t.ndim, shape, strides, data,
                                                 writeable ? py::detail::npy_api::NPY_ARRAY_WRITEABLE_ : 0, nullptr);
-    if (array == nullptr) throw py::error_already_set();  // the descr reference was stolen either way
-    return array;
+    if (array == nullptr) {  // the descr reference was stolen either way
+        if (PyErr_ExceptionMatches(PyExc_ValueError)) {
+            buffer_error_from_pending("from_dlpack: NumPy cannot hold the tensor");
+        }
+        throw py::error_already_set();
+    }
+    return py::reinterpret_steal<py::object>(array);
+}
+
+/// An independent, writeable copy of `array` (NumPy's MemoryError when it cannot allocate).
+py::object independent_copy(const py::object& array, int order) {
+    PyObject* copy = npy().PyArray_NewCopy_(array.ptr(), order);
+    if (copy == nullptr) throw py::error_already_set();
+    return py::reinterpret_steal<py::object>(copy);
 }
 
 /// Copies a CUDA tensor's byte extent to host memory and returns an independent array.
-PyObject* copy_from_cuda(PyObject* descr, const DLTensor& t, const od::Geometry& geometry, Py_intptr_t* strides) {
+/// The driver is asked before any host memory is allocated: without one, the answer is
+/// BufferError whatever the tensor's size.
+py::object copy_from_cuda(PyObject* descr, const DLTensor& t, const od::Geometry& geometry, Py_intptr_t* strides) {
     py::object holder = py::reinterpret_steal<py::object>(descr);
     const std::int64_t extent = geometry.byte_high - geometry.byte_low;
+    if (extent > 0 && !od::cuda::driver_available()) {
+        buffer_error("from_dlpack: copying the tensor from " + device_name(t.device) +
+                     " needs the CUDA driver, which is unavailable (" + od::cuda::driver_unavailable_reason() + ")");
+    }
     auto& api = npy();
     Py_intptr_t length = static_cast<Py_intptr_t>(extent);
     PyObject* bytes_descr = api.PyArray_DescrFromType_(py::detail::npy_api::NPY_UINT8_);
@@ -490,19 +580,47 @@ PyObject* copy_from_cuda(PyObject* descr, const DLTensor& t, const od::Geometry&
         }
     }
     char* first = host + (static_cast<std::int64_t>(t.byte_offset) - geometry.byte_low);
-    PyObject* view = new_array(holder.release().ptr(), t, strides, first, true);
-    if (api.PyArray_SetBaseObject_(view, buffer.release().ptr()) != 0) {
-        Py_DECREF(view);
-        throw py::error_already_set();
-    }
-    const int flags = py::detail::array_proxy(view)->flags;
+    py::object view = new_array(holder.release().ptr(), t, strides, first, true);
+    if (api.PyArray_SetBaseObject_(view.ptr(), buffer.release().ptr()) != 0) throw py::error_already_set();
+    const int flags = py::detail::array_proxy(view.ptr())->flags;
     if ((flags & (py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_F_CONTIGUOUS_)) != 0) {
         return view;
     }
-    PyObject* compact = api.PyArray_NewCopy_(view, 0 /* NPY_CORDER */);
-    Py_DECREF(view);
-    if (compact == nullptr) throw py::error_already_set();
-    return compact;
+    return independent_copy(view, 0 /* NPY_CORDER */);
+}
+
+/// The label kDLCPU, kDLCUDAHost or kDLCUDAManaged promises memory the CPU can read. When
+/// libcuda is loaded, a pointer may be device memory under such a label, and a host view of
+/// it would crash on its first read: the driver is asked (device_truth.hpp), and a label
+/// that hides device memory is refused. Other lies of these labels (ordinary host memory
+/// labelled page-locked or managed) leave memory the CPU can read, and pass as before.
+/// Without libcuda in the process no pointer can be CUDA memory, and nothing is asked.
+void refuse_device_memory_under_host_label(const od::ManagedView& view, const od::Geometry& geometry) {
+    const DLTensor& t = *view.tensor;
+    const DLDeviceType type = t.device.device_type;
+    if (type != kDLCPU && type != kDLCUDAHost && type != kDLCUDAManaged) return;
+    if (geometry.size == 0 || !od::cuda::driver_loaded_in_process()) return;
+    od::Report report;
+    if (od::verify_device(view, geometry, od::VerifyDevice::automatic, report) != 0) return;  // true, or unknown
+    // The label lied. Which memory does the tensor address, at either end?
+    const auto data = reinterpret_cast<std::uintptr_t>(t.data);
+    const std::uintptr_t ends[] = {data + static_cast<std::uintptr_t>(geometry.byte_low),
+                                   data + static_cast<std::uintptr_t>(geometry.byte_high - 1)};
+    for (std::uintptr_t address : ends) {
+        od::cuda::PointerFacts facts;
+        std::string error;
+        const void* pointer = reinterpret_cast<const void*>(address);
+        if (od::cuda::query_pointer(pointer, &facts, &error) != od::cuda::Status::ok) continue;
+        if (facts.type != od::cuda::MemoryType::device) continue;
+        std::string lie = "from_dlpack: data: the driver reports device memory on " +
+                          device_name(DLDevice{kDLCUDA, facts.device_ordinal}) + " (at " + od::detail::hex(pointer) +
+                          ") for a tensor labelled " + device_name(t.device) +
+                          "; the CPU cannot read it, and a NumPy array over it would crash on its first read";
+        for (const auto& v : report.violations()) {
+            lie += "\n  " + std::string(v.field) + ": expected " + v.expected + ", got " + v.got + " [" + v.rule + "]";
+        }
+        buffer_error(lie);
+    }
 }
 
 alignas(64) char empty_data[64];  // the data pointer of imported empty arrays: never read or written
@@ -511,9 +629,32 @@ alignas(64) char empty_data[64];  // the data pointer of imported empty arrays: 
 /// rules (dtype, byte order, strides, READ_ONLY) — without building the capsule in between.
 PyObject* view_of_ndarray(PyObject* x, std::optional<bool> copy);
 
+/// The NumPy array of an imported tensor whose memory the CPU can read. Nothing is consumed
+/// until the array exists (and, with copy=True, until the copy exists): a failure before
+/// leaves the capsule as it was.
+PyObject* import_host_tensor(od::HostImport& import, PyObject* descr, Py_intptr_t* strides, bool empty,
+                             std::optional<bool> copy) {
+    const DLTensor& t = *import.view.tensor;
+    // Legacy capsules cannot say whether the memory may be written: read-only, as NumPy does.
+    const bool writeable = import.view.versioned && (import.view.flags & od::kFlagReadOnly) == 0;
+    void* data = empty ? static_cast<void*>(empty_data) : static_cast<char*>(t.data) + t.byte_offset;
+    py::object view = new_array(descr, t, strides, data, writeable);
+    if (copy == true) {
+        py::object independent = independent_copy(view, -1 /* NPY_KEEPORDER */);
+        view = py::object();  // (it owns nothing: dropping it frees no memory)
+        od::TakenTensor taken = take_tensor(import);  // read and copied: consumed, and freed now
+        release_taken(taken);
+        return independent.release().ptr();
+    }
+    PyObject* owner = make_owner(take_tensor(import));
+    // The owner is stolen even on failure: dropping it then runs the deleter.
+    if (npy().PyArray_SetBaseObject_(view.ptr(), owner) != 0) throw py::error_already_set();
+    return view.release().ptr();
+}
+
 PyObject* from_dlpack_impl(PyObject* x, std::optional<bool> copy) {
-    if (is_ndarray(x)) return view_of_ndarray(x, copy);
-    auto& api = npy();  // NumPy first: nothing is consumed if it is missing
+    if (exports_as_numpy(x)) return view_of_ndarray(x, copy);
+    npy();  // NumPy first: nothing is consumed if it is missing
     od::HostImport import;
     od::SourceError got = import.acquire(x);
     if (got == od::SourceError::consumed) raise_consumed(import.consumed_name);
@@ -531,6 +672,10 @@ PyObject* from_dlpack_impl(PyObject* x, std::optional<bool> copy) {
     const bool padded = (import.view.flags & od::kFlagSubbytePadded) != 0;
     PyObject* descr = numpy_descr_for(t.dtype, padded);
     py::object descr_holder = py::reinterpret_steal<py::object>(descr);
+    // Finding the dtype may have run Python (the first import of ml_dtypes, an import hook),
+    // and with it another consumer that took and freed the tensor: read nothing more unless
+    // the capsule is still as it was read.
+    if (!import.verify_unconsumed()) throw py::error_already_set();
     if (t.ndim > numpy_max_dims()) {
         buffer_error("from_dlpack: the tensor has " + std::to_string(t.ndim) + " dimensions; NumPy arrays have at most " +
                      std::to_string(numpy_max_dims()));
@@ -541,32 +686,13 @@ PyObject* from_dlpack_impl(PyObject* x, std::optional<bool> copy) {
     byte_strides(t, itemsize, empty, strides);
 
     if (t.device.device_type == kDLCUDA) {
-        PyObject* result = copy_from_cuda(descr_holder.release().ptr(), t, geometry, strides);
-        od::TakenTensor taken = import.take();  // read and copied: consumed, and freed now
-        taken.release();
-        return result;
+        py::object result = copy_from_cuda(descr_holder.release().ptr(), t, geometry, strides);
+        od::TakenTensor taken = take_tensor(import);  // read and copied: consumed, and freed now
+        release_taken(taken);
+        return result.release().ptr();
     }
-
-    // Legacy capsules cannot say whether the memory may be written: read-only, as NumPy does.
-    const bool writeable = import.view.versioned && (import.view.flags & od::kFlagReadOnly) == 0;
-    void* data = empty ? static_cast<void*>(empty_data) : static_cast<char*>(t.data) + t.byte_offset;
-    PyObject* owner = make_owner(import.take());
-    PyObject* array = nullptr;
-    try {
-        array = new_array(descr_holder.release().ptr(), t, strides, data, writeable);
-    } catch (...) {
-        Py_DECREF(owner);  // runs the deleter: the tensor was taken
-        throw;
-    }
-    if (api.PyArray_SetBaseObject_(array, owner) != 0) {  // steals owner, even on failure
-        Py_DECREF(array);
-        throw py::error_already_set();
-    }
-    if (copy != true) return array;
-    PyObject* independent = api.PyArray_NewCopy_(array, -1 /* NPY_KEEPORDER */);
-    Py_DECREF(array);  // the producer's memory is released here
-    if (independent == nullptr) throw py::error_already_set();
-    return independent;
+    refuse_device_memory_under_host_label(import.view, geometry);
+    return import_host_tensor(import, descr_holder.release().ptr(), strides, empty, copy);
 }
 
 PyObject* py_from_dlpack(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
@@ -1057,6 +1183,11 @@ PyObject* export_described(const Described& d, PyObject* keepalive, const Export
     const char* first = static_cast<const char*>(d.spec.data) + d.spec.byte_offset;
     if (r.to_host) {  // device memory: copy the byte extent, keep the layout
         auto [low, high] = byte_extent(d);
+        if (high > low && !od::cuda::driver_available()) {  // asked before any host memory is allocated
+            buffer_error(std::string(r.function) + ": copying from " + device_name(d.spec.device) +
+                         " to host memory needs the CUDA driver, which is unavailable (" +
+                         od::cuda::driver_unavailable_reason() + ")");
+        }
         void* host = od::allocate_export_data(static_cast<std::size_t>(high - low));
         if (high > low) {
             std::string error;
@@ -1246,6 +1377,11 @@ PyObject* wrapped_capsule_dlpack(Wrapped& w, bool versioned_ok, PyObject* dl_dev
         buffer_error("__dlpack__(): the wrapped capsule is versioned ('dltensor_versioned') and the consumer reads "
                      "only legacy capsules (max_version < (1, 0))");
     }
+    // Another major version may lay out everything past `flags` differently: read none of it.
+    if (source.view.versioned && source.view.version.major != DLPACK_MAJOR_VERSION) {
+        buffer_error("__dlpack__(): the wrapped capsule has DLPack major version " +
+                     std::to_string(source.view.version.major));
+    }
     if (copy == true) buffer_error("__dlpack__(): a wrapped capsule is handed out as it is; copy=True is not supported");
     if (dl_device != nullptr && dl_device != Py_None) {
         DLDevice want = device_argument(dl_device);
@@ -1259,18 +1395,85 @@ PyObject* wrapped_capsule_dlpack(Wrapped& w, bool versioned_ok, PyObject* dl_dev
     return w.source;
 }
 
+/// Calls source.__dlpack__ with these arguments (kwnames: a tuple of keyword names, or NULL).
+PyObject* call_dlpack(PyObject* source, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+    static PyObject* name = PyUnicode_InternFromString("__dlpack__");  // leaked on purpose
+    if (name == nullptr) throw py::error_already_set();
+    const Py_ssize_t count = nargs + (kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0);
+    std::vector<PyObject*> call(static_cast<std::size_t>(count + 1));
+    call[0] = source;
+    for (Py_ssize_t i = 0; i < count; ++i) call[static_cast<std::size_t>(i + 1)] = args[i];
+    return PyObject_VectorcallMethod(name, call.data(), static_cast<std::size_t>(nargs + 1), kwnames);
+}
+
+/// The keyword arguments of a __dlpack__ call, with `stream` taken out.
+struct KeywordsWithoutStream {
+    od::detail::unwind_safe<py::tuple> names{py::tuple()};  // held across the producer's call
+    std::vector<PyObject*> values;
+    PyObject* stream = nullptr;  ///< the stream given by keyword (borrowed), or nullptr
+};
+
+void split_stream(PyObject* const* kwvalues, PyObject* kwnames, KeywordsWithoutStream& out) {
+    const Py_ssize_t given = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
+    std::vector<PyObject*> names;
+    for (Py_ssize_t i = 0; i < given; ++i) {
+        PyObject* key = PyTuple_GET_ITEM(kwnames, i);
+        if (PyUnicode_CompareWithASCIIString(key, "stream") == 0) {
+            out.stream = kwvalues[i];
+        } else {
+            names.push_back(key);
+            out.values.push_back(kwvalues[i]);
+        }
+    }
+    py::tuple kept(static_cast<py::size_t>(names.size()));
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        Py_INCREF(names[i]);
+        PyTuple_SET_ITEM(kept.ptr(), static_cast<Py_ssize_t>(i), names[i]);
+    }
+    static_cast<py::tuple&>(out.names) = std::move(kept);
+}
+
+/// __dlpack__ of a wrapped producer: the arguments pass through as given, except the stream
+/// when it is omitted or None. That is passed as an explicit None, the specification's default
+/// (synchronise with the legacy default stream): a consumer that omits it relies on that
+/// default, and a producer may default to something else (torch >= 2.10 defaults to -1, no
+/// synchronisation, and a consumer would read CUDA memory before the producer's work is done).
+/// A producer that rejects the keyword (TypeError) is asked again without it. A positional
+/// stream (the pre-2023.12 signature) or a stream other than None passes through as given.
+PyObject* forward_dlpack(PyObject* source, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+    KeywordsWithoutStream rest;
+    split_stream(args + nargs, kwnames, rest);
+    if (nargs > 0 || (rest.stream != nullptr && rest.stream != Py_None)) {
+        PyObject* out = call_dlpack(source, args, nargs, kwnames);
+        if (out == nullptr) throw py::error_already_set();
+        return out;
+    }
+    static PyObject* stream = PyUnicode_InternFromString("stream");  // leaked on purpose
+    if (stream == nullptr) throw py::error_already_set();
+    const auto count = static_cast<Py_ssize_t>(rest.values.size());
+    od::detail::unwind_safe<py::tuple> names{py::tuple(count + 1)};  // held across the producer's call
+    for (Py_ssize_t i = 0; i < count; ++i) {
+        PyObject* key = PyTuple_GET_ITEM(rest.names.ptr(), i);
+        Py_INCREF(key);
+        PyTuple_SET_ITEM(names.ptr(), i, key);
+    }
+    Py_INCREF(stream);
+    PyTuple_SET_ITEM(names.ptr(), count, stream);
+    std::vector<PyObject*> values = rest.values;
+    values.push_back(Py_None);
+    PyObject* out = call_dlpack(source, values.data(), 0, names.ptr());
+    if (out == nullptr && PyErr_ExceptionMatches(PyExc_TypeError)) {
+        PyErr_Clear();  // no `stream` keyword: ask without it
+        out = call_dlpack(source, rest.values.data(), 0, rest.names.ptr());
+    }
+    if (out == nullptr) throw py::error_already_set();
+    return out;
+}
+
 PyObject* dlpack_method(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
     return guarded([&]() -> PyObject* {
         Wrapped& w = wrapped_of(self);
-        if (w.kind == WrapKind::producer) {  // pass everything through, exactly as given
-            static PyObject* name = PyUnicode_InternFromString("__dlpack__");
-            std::vector<PyObject*> call(static_cast<std::size_t>(nargs + 1 + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0)));
-            call[0] = w.source;
-            for (std::size_t i = 1; i < call.size(); ++i) call[i] = args[i - 1];
-            PyObject* out = PyObject_VectorcallMethod(name, call.data(), static_cast<std::size_t>(nargs + 1), kwnames);
-            if (out == nullptr) throw py::error_already_set();
-            return out;
-        }
+        if (w.kind == WrapKind::producer) return forward_dlpack(w.source, args, nargs, kwnames);
         static const char* const names[] = {"stream", "max_version", "dl_device", "copy"};
         static const Keywords keywords(names);
         PyObject* values[4];
@@ -1448,17 +1651,26 @@ bool has_attribute(PyObject* obj, const char* name) {
     return found == 1;
 }
 
+/// A capsule is checked when it is wrapped, by every structural rule, so that a malformed
+/// tensor fails here, as validate() fails, and never reaches a consumer that trusts it.
+void check_wrapped_capsule(PyObject* capsule) {
+    od::Source source;
+    od::SourceError got = source.from_capsule(capsule);
+    if (got == od::SourceError::consumed) raise_consumed(source.consumed_name);
+    if (got != od::SourceError::none) throw py::error_already_set();
+    od::Report report;
+    // (a report can hold a violation even when check_structure returns true: flags.unknown)
+    if (!od::check_structure(source.view, report, nullptr) || !report.ok()) raise_report(report);
+}
+
 PyObject* asdlpack_impl(PyObject* obj) {
     auto wrapped = std::make_unique<Wrapped>();
     Wrapped& w = *wrapped;
     py::object keepalive = py::reinterpret_borrow<py::object>(obj);
     if (PyCapsule_CheckExact(obj)) {
-        od::Source source;  // checked now, so that a wrong capsule fails here and not in a consumer
-        od::SourceError got = source.from_capsule(obj);
-        if (got == od::SourceError::consumed) raise_consumed(source.consumed_name);
-        if (got != od::SourceError::none) throw py::error_already_set();
+        check_wrapped_capsule(obj);
         w.kind = WrapKind::capsule;
-    } else if (is_ndarray(obj)) {  // exported directly: same rules as to_dlpack, every dtype NumPy holds
+    } else if (exports_as_numpy(obj)) {  // exported directly: same rules as to_dlpack, every dtype NumPy holds
         w.kind = WrapKind::ndarray;
         describe_ndarray(obj, w.described, "asdlpack");
     } else if (has_attribute(obj, "__dlpack__")) {
@@ -1518,7 +1730,7 @@ PyMethodDef dlpack_object_methods[] = {
      "__dlpack__(self, /, *, stream=None, max_version=None, dl_device=None, copy=None)\n\n"
      "Export the memory as a DLPack capsule: versioned when max_version >= (1, 0), legacy otherwise.\n"
      "copy=True copies (IS_COPIED); copy=False never copies; dl_device=(1, 0) asks for host memory.\n"
-     "A wrapped DLPack producer receives the arguments exactly as given."},
+     "A wrapped DLPack producer receives the arguments as given (an omitted stream as stream=None)."},
     {"__dlpack_device__", &dlpack_device_method, METH_NOARGS,
      "__dlpack_device__($self, /)\n--\n\n__dlpack_device__(self, /)\n\nThe (device_type, device_id) of the memory."},
     {nullptr, nullptr, 0, nullptr},

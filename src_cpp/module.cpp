@@ -14,6 +14,7 @@
 #include "optype_dlpack/tensor_info.hpp"
 
 #include <array>
+#include <cstdint>
 #include <cstring>
 #ifdef Py_GIL_DISABLED
 #include <mutex>
@@ -21,6 +22,7 @@
 #endif
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace py = pybind11;
 namespace od = optype_dlpack;
@@ -32,29 +34,56 @@ namespace {
 using od::detail::acquire_or_raise;
 
 // ---------------------------------------------------------------------------------------
-// Constraint spellings → od::Constraints
+// Constraint spellings → od::Constraints. A value of the wrong kind raises TypeError, a value
+// of the right kind that no tensor can have raises ValueError; both name the constraint.
 
-std::string text_of(py::handle value) {
-    return py::str(value).cast<std::string>();
+std::string type_name(py::handle value) {
+    return Py_TYPE(value.ptr())->tp_name;
+}
+
+/// The UTF-8 text of a str, with what UTF-8 cannot hold (lone surrogates) escaped: such a
+/// text is never a valid name, and reading it must not fail with a cast error.
+std::string text_of_str(py::handle text) {
+    auto bytes = py::reinterpret_steal<py::object>(PyUnicode_AsEncodedString(text.ptr(), "utf-8", "backslashreplace"));
+    if (!bytes) throw py::error_already_set();
+    return std::string(PyBytes_AS_STRING(bytes.ptr()), static_cast<std::size_t>(PyBytes_GET_SIZE(bytes.ptr())));
+}
+
+/// repr(value) for an error message.
+std::string repr_text(py::handle value) {
+    return text_of_str(py::repr(value));
+}
+
+/// Reads an integer constraint value: an int or anything with __index__ (NumPy integers,
+/// 0-d integer arrays), never a bool. TypeError naming the constraint for anything else,
+/// ValueError outside [low, high].
+long long read_integer(py::handle value, const std::string& constraint, long long low, long long high) {
+    const bool integer = !PyBool_Check(value.ptr()) && PyIndex_Check(value.ptr());
+    auto index = py::reinterpret_steal<py::object>(integer ? PyNumber_Index(value.ptr()) : nullptr);
+    if (!index) {
+        // __index__ may refuse (a 2-d NumPy array); any error but TypeError is the object's own
+        if (integer && !PyErr_ExceptionMatches(PyExc_TypeError)) throw py::error_already_set();
+        PyErr_Clear();
+        throw py::type_error(constraint + ": expected an int, got " + type_name(value));
+    }
+    int overflow = 0;
+    const long long result = PyLong_AsLongLongAndOverflow(index.ptr(), &overflow);
+    if (result == -1 && PyErr_Occurred()) throw py::error_already_set();
+    if (overflow != 0 || result < low || result > high) {
+        throw py::value_error(constraint + ": " + repr_text(index) + " is out of range (expected " +
+                              std::to_string(low) + " to " + std::to_string(high) + ")");
+    }
+    return result;
+}
+
+std::int32_t read_int32(py::handle value, const std::string& constraint) {
+    return static_cast<std::int32_t>(read_integer(value, constraint, INT32_MIN, INT32_MAX));
 }
 
 void parse_device_constraint(py::handle value, od::Constraints& c) {
     if (value.is_none()) return;
-    if (PyLong_Check(value.ptr())) {  // DLDeviceType member or plain int: any id
-        c.has_device_type = true;
-        c.device_type = value.cast<std::int32_t>();
-        return;
-    }
-    if (PyTuple_Check(value.ptr())) {  // (type, id) and DLDevice
-        auto items = value.cast<py::tuple>();
-        if (items.size() == 2 && PyLong_Check(items[0].ptr()) && PyLong_Check(items[1].ptr())) {
-            c.has_device_type = c.has_device_id = true;
-            c.device_type = items[0].cast<std::int32_t>();
-            c.device_id = items[1].cast<std::int32_t>();
-            return;
-        }
-    } else if (PyUnicode_Check(value.ptr())) {
-        std::string name = value.cast<std::string>();
+    if (PyUnicode_Check(value.ptr())) {
+        std::string name = text_of_str(value);
         DLDevice device{};
         if (od::parse_device(name, &device)) {
             c.has_device_type = true;
@@ -65,19 +94,30 @@ void parse_device_constraint(py::handle value, od::Constraints& c) {
         }
         throw py::value_error("device: cannot read '" + name + "' as a device (try 'cpu', 'cuda', 'cuda:1')");
     }
+    if (PyTuple_Check(value.ptr())) {  // (type, id) and DLDevice
+        auto items = py::reinterpret_borrow<py::tuple>(value);
+        if (items.size() != 2) {
+            throw py::value_error("device: a tuple must be (device_type, device_id), got " + repr_text(value));
+        }
+        c.device_type = read_int32(items[0], "device: device_type");
+        c.device_id = read_int32(items[1], "device: device_id");
+        c.has_device_type = c.has_device_id = true;
+        return;
+    }
+    if (PyIndex_Check(value.ptr()) && !PyBool_Check(value.ptr())) {  // DLDeviceType member or int: any id
+        c.device_type = read_int32(value, "device");
+        c.has_device_type = true;
+        return;
+    }
     throw py::type_error("device: expected a DLDeviceType, a (device_type, device_id) tuple, a DLDevice or a "
-                         "string such as 'cuda:1', got " + std::string(Py_TYPE(value.ptr())->tp_name));
+                         "string such as 'cuda:1', got " + type_name(value));
 }
 
 /// Reads numpy/torch/ml_dtypes dtype objects by name: "float32", "torch.bfloat16",
 /// numpy scalar types through __name__ ("float32", "bool_").
 bool dtype_from_object_name(py::handle value, DLDataType* out) {
-    std::string name;
-    if (PyType_Check(value.ptr())) {
-        name = py::str(value.attr("__name__")).cast<std::string>();
-    } else {
-        name = text_of(value);
-    }
+    py::object text = PyType_Check(value.ptr()) ? py::str(value.attr("__name__")) : py::str(value);
+    std::string name = text_of_str(text);
     if (name.rfind("torch.", 0) == 0) name = name.substr(6);
     if (!name.empty() && name.back() == '_') name.pop_back();  // numpy's bool_, object_
     return od::parse_dtype(name, out);
@@ -86,24 +126,24 @@ bool dtype_from_object_name(py::handle value, DLDataType* out) {
 DLDataType parse_dtype_constraint(py::handle value) {
     DLDataType dtype{};
     if (PyUnicode_Check(value.ptr())) {
-        std::string name = value.cast<std::string>();
+        std::string name = text_of_str(value);
         if (od::parse_dtype(name, &dtype)) return dtype;
         throw py::value_error("dtype: cannot read '" + name + "' as a DLPack dtype (try 'float32', 'bfloat16')");
     }
     if (PyTuple_Check(value.ptr())) {  // DLDataType and (code, bits[, lanes])
-        auto items = value.cast<py::tuple>();
-        if (items.size() == 2 || items.size() == 3) {
-            auto code = items[0].cast<unsigned>();
-            auto bits = items[1].cast<unsigned>();
-            unsigned lanes = items.size() == 3 ? items[2].cast<unsigned>() : 1;
-            if (code > 255 || bits > 255 || lanes > 65535) throw py::value_error("dtype: value out of range");
-            return DLDataType{static_cast<std::uint8_t>(code), static_cast<std::uint8_t>(bits),
-                              static_cast<std::uint16_t>(lanes)};
+        auto items = py::reinterpret_borrow<py::tuple>(value);
+        if (items.size() != 2 && items.size() != 3) {
+            throw py::value_error("dtype: a tuple must be (code, bits) or (code, bits, lanes), got " +
+                                  repr_text(value));
         }
-        throw py::value_error("dtype: a tuple must be (code, bits) or (code, bits, lanes)");
+        const auto code = read_integer(items[0], "dtype: code", 0, UINT8_MAX);
+        const auto bits = read_integer(items[1], "dtype: bits", 0, UINT8_MAX);
+        const auto lanes = items.size() == 3 ? read_integer(items[2], "dtype: lanes", 0, UINT16_MAX) : 1;
+        return DLDataType{static_cast<std::uint8_t>(code), static_cast<std::uint8_t>(bits),
+                          static_cast<std::uint16_t>(lanes)};
     }
     if (dtype_from_object_name(value, &dtype)) return dtype;
-    throw py::type_error("dtype: cannot read " + text_of(py::repr(value)) +
+    throw py::type_error("dtype: cannot read " + repr_text(value) +
                          " as a DLPack dtype (pass a DLDataType, a name such as 'float32', a numpy dtype "
                          "or a torch dtype)");
 }
@@ -138,6 +178,85 @@ DLDataType cached_dtype_constraint(py::handle value) {
     return dtype;
 }
 
+void parse_ndim_constraint(py::handle value, od::Constraints& c) {
+    if (value.is_none()) return;
+    c.ndim = static_cast<std::int32_t>(read_integer(value, "ndim", 0, od::kMaxNdim));
+}
+
+/// A shape is a sequence (a tuple, a list, a 1-d NumPy integer array) of extents and Nones.
+void parse_shape_constraint(py::handle value, od::Constraints& c) {
+    if (value.is_none()) return;
+    const char* expected = "shape: expected a sequence of int or None, got ";
+    // text is a sequence too, of characters or of bytes, but never a shape
+    if (PyUnicode_Check(value.ptr()) || PyBytes_Check(value.ptr()) || PyByteArray_Check(value.ptr()) ||
+        !PySequence_Check(value.ptr())) {
+        throw py::type_error(expected + type_name(value));
+    }
+    // the only reference to a new list (when shape is neither list nor tuple), held while the
+    // items' __index__ runs
+    od::detail::unwind_safe<py::object> items{py::reinterpret_steal<py::object>(PySequence_Fast(value.ptr(), "shape"))};
+    if (!items) {
+        if (!PyErr_ExceptionMatches(PyExc_TypeError)) throw py::error_already_set();
+        PyErr_Clear();  // a sequence type that cannot be iterated: a 0-d NumPy array
+        throw py::type_error(expected + type_name(value));
+    }
+    const Py_ssize_t count = PySequence_Fast_GET_SIZE(items.ptr());
+    if (count > od::kMaxNdim) {
+        throw py::value_error("shape: " + std::to_string(count) + " extents, at most " +
+                              std::to_string(od::kMaxNdim) + " allowed");
+    }
+    c.has_shape = true;
+    c.shape.clear();
+    for (Py_ssize_t i = 0; i < count; ++i) {
+        py::handle item = PySequence_Fast_GET_ITEM(items.ptr(), i);
+        c.shape.push_back(item.is_none() ? od::kAnyExtent
+                                         : read_integer(item, "shape[" + std::to_string(i) + "]", 0, INT64_MAX));
+    }
+}
+
+void parse_writable_constraint(py::handle value, od::Constraints& c) {
+    if (value.is_none()) return;
+    if (!PyBool_Check(value.ptr())) {
+        throw py::type_error("writable: expected True, False or None, got " + type_name(value));
+    }
+    c.writable = value.ptr() == Py_True ? 1 : 0;
+}
+
+/// The text of a str-valued constraint; TypeError naming it for anything else.
+std::string keyword_text(py::handle value, const char* constraint, const char* choices) {
+    if (!PyUnicode_Check(value.ptr())) {
+        throw py::type_error(std::string(constraint) + ": expected " + choices + ", got " + type_name(value));
+    }
+    return text_of_str(value);
+}
+
+void parse_layout_constraint(py::handle value, od::Constraints& c) {
+    if (value.is_none()) return;
+    const char* choices = "'C', 'F' or 'any'";
+    const std::string text = keyword_text(value, "layout", choices);
+    if (text == "C" || text == "c") {
+        c.layout = od::LayoutRequirement::c;
+    } else if (text == "F" || text == "f") {
+        c.layout = od::LayoutRequirement::f;
+    } else if (text != "any" && text != "A") {
+        throw py::value_error(std::string("layout: expected ") + choices + ", got " + repr_text(value));
+    }
+}
+
+void parse_verify_constraint(py::handle value, od::Constraints& c) {
+    const char* choices = "'auto', 'require' or 'skip'";
+    const std::string text = keyword_text(value, "verify_device", choices);
+    if (text == "auto") {
+        c.verify = od::VerifyDevice::automatic;
+    } else if (text == "require") {
+        c.verify = od::VerifyDevice::require;
+    } else if (text == "skip") {
+        c.verify = od::VerifyDevice::skip;
+    } else {
+        throw py::value_error(std::string("verify_device: expected ") + choices + ", got " + repr_text(value));
+    }
+}
+
 od::Constraints make_constraints(py::handle device, py::handle dtype, py::handle ndim, py::handle shape,
                                  py::handle writable, py::handle layout, py::handle verify_device) {
     od::Constraints c;
@@ -146,58 +265,15 @@ od::Constraints make_constraints(py::handle device, py::handle dtype, py::handle
         c.has_dtype = true;
         c.dtype = cached_dtype_constraint(dtype);
     }
-    if (!ndim.is_none()) {
-        if (!PyLong_Check(ndim.ptr()) || PyBool_Check(ndim.ptr())) throw py::type_error("ndim: expected an int");
-        auto value = ndim.cast<long long>();
-        if (value < 0 || value > od::kMaxNdim) throw py::value_error("ndim: expected 0 <= ndim <= 1024");
-        c.ndim = static_cast<std::int32_t>(value);
+    parse_ndim_constraint(ndim, c);
+    parse_shape_constraint(shape, c);
+    if (c.has_shape && c.ndim >= 0 && static_cast<std::size_t>(c.ndim) != c.shape.size()) {
+        throw py::value_error("ndim and shape disagree: ndim=" + std::to_string(c.ndim) + " but shape has " +
+                              std::to_string(c.shape.size()) + " extents");
     }
-    if (!shape.is_none()) {
-        if (PyUnicode_Check(shape.ptr()) || !PySequence_Check(shape.ptr())) {
-            throw py::type_error("shape: expected a sequence of int or None");
-        }
-        c.has_shape = true;
-        for (py::handle item : shape.cast<py::sequence>()) {
-            if (item.is_none()) {
-                c.shape.push_back(od::kAnyExtent);
-            } else if (PyLong_Check(item.ptr()) && !PyBool_Check(item.ptr())) {
-                auto extent = item.cast<long long>();
-                if (extent < 0) throw py::value_error("shape: extents must be >= 0 (None for any)");
-                c.shape.push_back(extent);
-            } else {
-                throw py::type_error("shape: expected a sequence of int or None");
-            }
-        }
-        if (c.ndim >= 0 && static_cast<std::size_t>(c.ndim) != c.shape.size()) {
-            throw py::value_error("ndim and shape disagree: ndim=" + std::to_string(c.ndim) + " but shape has " +
-                                  std::to_string(c.shape.size()) + " extents");
-        }
-    }
-    if (!writable.is_none()) {
-        if (!PyBool_Check(writable.ptr())) throw py::type_error("writable: expected True, False or None");
-        c.writable = writable.ptr() == Py_True ? 1 : 0;
-    }
-    if (!layout.is_none()) {
-        std::string text = PyUnicode_Check(layout.ptr()) ? layout.cast<std::string>() : std::string("?");
-        if (text == "C" || text == "c") {
-            c.layout = od::LayoutRequirement::c;
-        } else if (text == "F" || text == "f") {
-            c.layout = od::LayoutRequirement::f;
-        } else if (text != "any" && text != "A") {
-            throw py::value_error("layout: expected 'C', 'F' or 'any', got " + text_of(py::repr(layout)));
-        }
-    }
-    std::string verify = PyUnicode_Check(verify_device.ptr()) ? verify_device.cast<std::string>() : "?";
-    if (verify == "auto") {
-        c.verify = od::VerifyDevice::automatic;
-    } else if (verify == "require") {
-        c.verify = od::VerifyDevice::require;
-    } else if (verify == "skip") {
-        c.verify = od::VerifyDevice::skip;
-    } else {
-        throw py::value_error("verify_device: expected 'auto', 'require' or 'skip', got " +
-                              text_of(py::repr(verify_device)));
-    }
+    parse_writable_constraint(writable, c);
+    parse_layout_constraint(layout, c);
+    parse_verify_constraint(verify_device, c);
     return c;
 }
 
@@ -221,9 +297,13 @@ od::TensorInfo describe(py::handle x, const od::Constraints* constraints, od::Ve
     return od::TensorInfo(source.view, geometry, verified);
 }
 
+/// Constraints compiled once. The class is final: its methods read the C++ object through
+/// initialised_expect(), which also refuses an instance that Expect.__new__ made without
+/// __init__ (pybind11 gives such an instance no C++ object). Immutable: pybind11 ignores a
+/// second __init__.
 class Expect {
 public:
-    explicit Expect(od::Constraints c, py::object repr) : c_(std::move(c)), repr_(std::move(repr)) {}
+    Expect(od::Constraints c, py::str repr) : c_(std::move(c)), repr_(std::move(repr)) {}
 
     od::TensorInfo validate(py::handle x) const { return describe(x, &c_, c_.verify); }
 
@@ -234,12 +314,60 @@ public:
         run_checks(source, &c_, geometry, c_.verify);
     }
 
-    const py::object& repr() const { return repr_; }
+    const py::str& repr() const { return repr_; }
 
 private:
     od::Constraints c_;
-    py::object repr_;
+    py::str repr_;  ///< made from the arguments at construction: later changes to them do not show
 };
+
+PyTypeObject* expect_type = nullptr;  // set once the class is bound
+
+/// The C++ Expect behind `self`, whose instance is exactly an Expect (the class is final).
+/// nullptr when Expect.__new__ made it without __init__.
+const Expect* expect_of(py::handle self) {
+    if (expect_type == nullptr || Py_TYPE(self.ptr()) != expect_type) {
+        throw py::type_error("expected an optype_dlpack.Expect, got " + type_name(self));
+    }
+    auto holder = reinterpret_cast<py::detail::instance*>(self.ptr())->get_value_and_holder();
+    return holder.holder_constructed() ? static_cast<const Expect*>(holder.value_ptr()) : nullptr;
+}
+
+/// expect_of(self), refusing an instance that was never initialised.
+const Expect& initialised_expect(py::handle self, const char* method) {
+    const Expect* expect = expect_of(self);
+    if (expect == nullptr) {
+        throw py::type_error(std::string("Expect.") + method +
+                             "() needs an initialised Expect: this one was made by Expect.__new__ without "
+                             "__init__; create it with Expect(...)");
+    }
+    return *expect;
+}
+
+/// "Expect(dtype='float32', ndim=2)": the constraints given, verify_device only when not "auto".
+py::str expect_repr(const std::vector<std::pair<const char*, py::handle>>& given) {
+    od::detail::unwind_safe<py::list> parts{py::list()};  // held while the values' __repr__ run
+    for (const auto& [name, value] : given) {
+        auto part = py::reinterpret_steal<py::object>(PyUnicode_FromFormat("%s=%R", name, value.ptr()));
+        if (!part) throw py::error_already_set();
+        parts.append(part);
+    }
+    return py::str("Expect({})").format(py::str(", ").attr("join")(parts));
+}
+
+Expect make_expect(py::handle device, py::handle dtype, py::handle ndim, py::handle shape, py::handle writable,
+                   py::handle layout, py::handle verify_device) {
+    od::Constraints c = make_constraints(device, dtype, ndim, shape, writable, layout, verify_device);
+    std::vector<std::pair<const char*, py::handle>> given;
+    const std::pair<const char*, py::handle> named[] = {{"device", device}, {"dtype", dtype},   {"ndim", ndim},
+                                                        {"shape", shape},   {"writable", writable},
+                                                        {"layout", layout}};
+    for (const auto& item : named) {
+        if (!item.second.is_none()) given.push_back(item);
+    }
+    if (c.verify != od::VerifyDevice::automatic) given.emplace_back("verify_device", verify_device);
+    return Expect(std::move(c), expect_repr(given));
+}
 
 // ---------------------------------------------------------------------------------------
 // Header tables, compiled from dlpack.h (the generated list names every enumerator).
@@ -309,9 +437,27 @@ py::object verified_object(std::int8_t v) {
     return v < 0 ? py::none() : py::object(py::bool_(v == 1));
 }
 
+/// tp_new of TensorInfo. pybind11 makes the instances that inspect() and validate() return
+/// without it (through tp_alloc, with the C++ object in place); an instance made by __new__
+/// would hold none, and its properties would read uninitialised memory.
+PyObject* refuse_new(PyTypeObject* type, PyObject*, PyObject*) {
+    PyErr_Format(PyExc_TypeError,
+                 "cannot create '%s' instances: inspect(), validate() and Expect.validate() return them",
+                 type->tp_name);
+    return nullptr;
+}
+
 void bind_tensor_info(py::module_& m) {
     using TI = od::TensorInfo;
-    py::class_<TI>(m, "TensorInfo", "What a DLPack tensor is: read from its capsule after validation.")
+    auto cls = py::class_<TI>(m, "TensorInfo", py::is_final(),
+                              "What a DLPack tensor is: read from its capsule after validation. Final, and "
+                              "made only by inspect(), validate() and Expect.validate().");
+    // TensorInfo.__new__ (and object.__new__(TensorInfo), which CPython then refuses as unsafe)
+    // read the slot when called, so replacing it after pybind11 made the type is enough.
+    auto* type = reinterpret_cast<PyTypeObject*>(cls.ptr());
+    type->tp_new = refuse_new;
+    PyType_Modified(type);
+    cls
         .def_property_readonly("device", [](const TI& t) { return device_object(t.device); })
         .def_property_readonly("dtype", [](const TI& t) { return dtype_object(t.dtype); })
         .def_property_readonly("shape", [](const TI& t) { return dims_tuple(t.shape); })
@@ -410,21 +556,10 @@ PyObject* fast_validate(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyOb
     });
 }
 
-PyTypeObject* expect_type = nullptr;  // set once the class is bound
-
 PyObject* fast_expect_check(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     if (!one_positional("check", nargs)) return nullptr;
-    // The descriptor only hands out instances of Expect (a final class), so the C++ object is
-    // reached through pybind11's simple instance layout, without a type-info lookup.
-    auto* instance = reinterpret_cast<py::detail::instance*>(self);
-    auto holder = instance->get_value_and_holder();
-    if (Py_TYPE(self) != expect_type || !holder.holder_constructed()) {
-        PyErr_SetString(PyExc_TypeError, "Expect.check() needs an initialised Expect instance");
-        return nullptr;
-    }
-    const Expect& expect = *static_cast<const Expect*>(holder.value_ptr());
     return guarded([&] {
-        expect.check(args[0]);
+        initialised_expect(self, "check").check(args[0]);
         Py_RETURN_NONE;
     });
 }
@@ -463,7 +598,15 @@ void add_method(py::handle cls, PyMethodDef* def) {
 
 }  // namespace
 
-PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
+// Not declared free-threading safe (no py::mod_gil_not_used()): without the GIL nothing
+// serialises two threads taking the same capsule (from_dlpack's importer, import.hpp, reads
+// its name, then renames it: both threads can pass the read), and no free-threaded CPython is
+// in the test matrix, so nothing here has run without the GIL. To declare it again: make the
+// take atomic (a critical section on the capsule, Py_BEGIN_CRITICAL_SECTION), review every
+// static (the dtype and exchange-API caches, the interned names, the imported modules) for
+// unlocked access, and run the suite, with thread-stress tests, on a free-threaded build
+// (3.13t or later) in CI.
+PYBIND11_MODULE(_core, m) {
     m.doc() = "optype_dlpack's C++ core: DLPack capsule reading and validation";
 
     m.attr("DLPACK_HEADER_VERSION") = py::make_tuple(DLPACK_MAJOR_VERSION, DLPACK_MINOR_VERSION);
@@ -517,37 +660,21 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     add_function(m, &fast_inspect_def);
     add_function(m, &fast_validate_def);
 
-    auto expect_class = py::class_<Expect>(m, "Expect", "Constraints compiled once; .check(x) is the allocation-free hot path.")
-        .def(py::init([](py::handle device, py::handle dtype, py::handle ndim, py::handle shape, py::handle writable,
-                         py::handle layout, py::handle verify_device) {
-                 od::Constraints c = make_constraints(device, dtype, ndim, shape, writable, layout, verify_device);
-                 py::dict given;
-                 const std::pair<const char*, py::handle> named[] = {
-                     {"device", device}, {"dtype", dtype}, {"ndim", ndim}, {"shape", shape},
-                     {"writable", writable}, {"layout", layout}};
-                 for (const auto& [key, value] : named) {
-                     if (!value.is_none()) given[key] = value;
-                 }
-                 if (!(PyUnicode_Check(verify_device.ptr()) && verify_device.cast<std::string>() == "auto")) {
-                     given["verify_device"] = verify_device;
-                 }
-                 return Expect(std::move(c), given);
-             }),
-             py::kw_only(), py::arg("device") = py::none(), py::arg("dtype") = py::none(),
+    auto expect_class = py::class_<Expect>(
+        m, "Expect", py::is_final(),
+        "Constraints compiled once; .check(x) is the allocation-free hot path.\n\n"
+        "Final: it cannot be subclassed (wrap an Expect to add behaviour). Immutable: the constraints "
+        "are read once, by __init__.")
+        .def(py::init(&make_expect), py::kw_only(), py::arg("device") = py::none(), py::arg("dtype") = py::none(),
              py::arg("ndim") = py::none(), py::arg("shape") = py::none(), py::arg("writable") = py::none(),
              py::arg("layout") = py::none(), py::arg("verify_device") = "auto")
         .def_static("__class_getitem__", [](const py::object&) { return py::type::of<Expect>(); }, py::arg("item"))
-        .def("validate", &Expect::validate, py::arg("x"), py::pos_only(),
-             "Check x against the constraints and return its TensorInfo.")
-        .def("__repr__", [](const Expect& self) {
-            std::string out = "Expect(";
-            bool first = true;
-            for (auto item : self.repr().cast<py::dict>()) {
-                if (!first) out += ", ";
-                first = false;
-                out += py::str(item.first).cast<std::string>() + "=" + py::repr(item.second).cast<std::string>();
-            }
-            return out + ")";
+        .def("validate", [](py::handle self, py::handle x) { return initialised_expect(self, "validate").validate(x); },
+             py::arg("x"), py::pos_only(), "Check x against the constraints and return its TensorInfo.")
+        .def("__repr__", [](py::handle self) -> py::str {
+            const Expect* expect = expect_of(self);
+            if (expect == nullptr) return py::str("<optype_dlpack.Expect, not initialised: create it with Expect(...)>");
+            return expect->repr();
         });
 
     expect_type = reinterpret_cast<PyTypeObject*>(expect_class.ptr());

@@ -104,10 +104,24 @@ def producer() -> ModuleType:
 
     ``make_capsule(*, data, device, shape, strides, ndim, dtype, byte_offset, layout,
     version, flags, name, owner, allocate, null_deleter)``, ``deleter_calls()``,
-    ``live_tensors()``, ``reset_counters()``, and the ``Producer`` / ``LegacyProducer``
-    classes.
+    ``live_tensors()``, ``reset_counters()``, ``set_guard_pages(on)`` / ``guard_pages()``
+    (see ``producer_memory``), and the ``Producer`` / ``LegacyProducer`` classes.
     """
     return build_extension(PRODUCER_SOURCE, "dlpack_test_producer")
+
+
+@pytest.fixture(scope="module", params=["heap", "guard_pages"])
+def producer_memory(request: pytest.FixtureRequest, producer: ModuleType) -> Iterator[str]:
+    """Runs each test of a module twice: once with the producer's structs, arrays and data
+    buffers on the heap (each its own exact-size allocation, which AddressSanitizer bounds),
+    once with each ending where a PROT_NONE page begins, so that reading one byte past any
+    of them faults at once even without sanitizers. Use it with
+    ``pytestmark = pytest.mark.usefixtures("producer_memory")``."""
+    producer.set_guard_pages(request.param == "guard_pages")
+    try:
+        yield request.param
+    finally:
+        producer.set_guard_pages(False)
 
 
 @pytest.fixture

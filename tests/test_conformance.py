@@ -11,6 +11,8 @@ import numpy as np
 
 import optype_dlpack as od
 from optype_dlpack import CheckStatus, check_producer
+from tests.capsules import declared
+from tests.frameworks import needs
 
 
 def statuses(report: od.ConformanceReport) -> dict[str, CheckStatus]:
@@ -27,6 +29,7 @@ def test_numpy_conforms() -> None:
     assert got["exchange_api"] is CheckStatus.SKIP
 
 
+@needs("torch")
 def test_torch_uses_the_exchange_api_and_misses_is_copied() -> None:
     import torch
     report = check_producer(torch.arange(6.0))
@@ -38,11 +41,14 @@ def test_torch_uses_the_exchange_api_and_misses_is_copied() -> None:
     assert not report.ok
 
 
-def test_jax_returns_legacy_capsules_even_when_asked_for_versioned() -> None:
+def test_jax_conforms_with_a_warning_for_legacy_capsules() -> None:
     import jax.numpy as jnp
-    report = check_producer(jnp.arange(3.0))
-    assert statuses(report)["export.versioned"] is CheckStatus.WARN
-    assert report.ok
+    x = jnp.arange(3.0)
+    report = check_producer(x)
+    assert report.ok, str(report)
+    # asked for 1.3, JAX up to 0.10 answers with a legacy capsule: a warning; later JAX answers
+    versioned = declared(x.__dlpack__(max_version=(1, 3))).version is not None
+    assert statuses(report)["export.versioned"] is (CheckStatus.PASS if versioned else CheckStatus.WARN)
 
 
 def test_an_object_without_the_protocol_fails_every_method_check() -> None:

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import json
 import os
+import subprocess
+import sys
 import threading
 import types
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -311,6 +315,108 @@ def test_managed_memory_labelled_each_way(producer: Any, cupy: Any) -> None:
     assert_verified(wrap(producer, memory, pointer, (KDL_CUDA, ordinal)))  # the driver calls it device memory
     assert_verified(wrap(producer, memory, pointer, (KDL_CPU, 0)))  # the CPU can read managed memory
     assert_caught(wrap(producer, memory, pointer, (KDL_CUDA_HOST, 0)), "device.not_pinned")
+
+
+def test_managed_memory_labelled_with_a_gpu_that_does_not_exist(producer: Any, cupy: Any) -> None:
+    memory = cupy.cuda.malloc_managed(16 * 4)
+    count = cupy.cuda.runtime.getDeviceCount()
+    assert_verified(wrap(producer, memory, memory.ptr, (KDL_CUDA, count - 1)))  # any GPU reaches it
+    for device_id in sorted({count, max(count, 3)}):  # cuda:3 on a machine of three GPUs or fewer
+        assert_caught(wrap(producer, memory, memory.ptr, (KDL_CUDA, device_id)), "device.ordinal")
+
+
+# With PyTorch's expandable segments, the driver reports the whole reserved address range
+# (most of the GPU's memory) as the allocation of every tensor in it; only the pages in use
+# are mapped. Allocator settings are read once per process: this runs in a child.
+_EXPANDABLE_SEGMENTS_CHILD = """
+import ctypes, json
+import torch
+import optype_dlpack
+
+class DLDevice(ctypes.Structure):
+    _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
+
+class DLDataType(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
+
+class DLTensor(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_void_p), ("device", DLDevice), ("ndim", ctypes.c_int32),
+                ("dtype", DLDataType), ("shape", ctypes.c_void_p), ("strides", ctypes.c_void_p),
+                ("byte_offset", ctypes.c_uint64)]
+
+class DLManagedTensor(ctypes.Structure):
+    _fields_ = [("dl_tensor", DLTensor), ("manager_ctx", ctypes.c_void_p), ("deleter", ctypes.c_void_p)]
+
+capsule_new = ctypes.pythonapi.PyCapsule_New
+capsule_new.restype = ctypes.py_object
+capsule_new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+alive = []
+
+def byte_capsule(data, extent, stride=1):
+    # A legacy uint8 capsule (no deleter) over `data`, kDLCUDA on GPU 0.
+    shape, strides = (ctypes.c_int64 * 1)(extent), (ctypes.c_int64 * 1)(stride)
+    managed = DLManagedTensor()
+    managed.dl_tensor.data = data
+    managed.dl_tensor.device = DLDevice(2, 0)
+    managed.dl_tensor.ndim = 1
+    managed.dl_tensor.dtype = DLDataType(1, 8, 1)
+    managed.dl_tensor.shape = ctypes.addressof(shape)
+    managed.dl_tensor.strides = ctypes.addressof(strides)
+    alive.extend((managed, shape, strides))
+    return capsule_new(ctypes.addressof(managed), b"dltensor", None)
+
+def outcome(capsule, verify="auto"):
+    try:
+        return {"verified": optype_dlpack.validate(capsule, verify_device=verify).device_verified}
+    except optype_dlpack.DLPackValidationError as error:
+        return {"rules": list(error.rules), "message": str(error)}
+
+libcuda = ctypes.CDLL("libcuda.so.1")
+libcuda.cuPointerGetAttribute.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64]
+small = torch.empty(4 << 20, dtype=torch.uint8, device="cuda")
+large = torch.empty(64 << 20, dtype=torch.uint8, device="cuda")
+reserved = ctypes.c_size_t()
+assert libcuda.cuPointerGetAttribute(ctypes.byref(reserved), 12, small.data_ptr()) == 0  # RANGE_SIZE
+try:
+    optype_dlpack.from_dlpack(byte_capsule(small.data_ptr(), 1 << 30), copy=True)
+    copy = "copied"
+except BufferError as error:
+    copy = str(error)
+small.fill_(7)  # the context still works: no copy read an unmapped address
+print(json.dumps({
+    "copy": copy,
+    "usable_after": int(small[-1].item()),
+    "reserved": reserved.value,
+    "small": outcome(small),
+    "large": outcome(large, "require"),
+    "small_wrapped": outcome(byte_capsule(small.data_ptr(), 4 << 20), "require"),
+    "claims_1_gib": outcome(byte_capsule(small.data_ptr(), 1 << 30)),
+    "claims_1_gib_required": outcome(byte_capsule(small.data_ptr(), 1 << 30), "require"),
+    "steps_1_gib": outcome(byte_capsule(small.data_ptr(), 2, 1 << 30)),
+}))
+"""
+
+
+def test_expandable_segments_unmapped_bytes_are_caught(torch: Any, tmp_path: Path) -> None:
+    env = dict(os.environ, PYTORCH_CUDA_ALLOC_CONF="expandable_segments:True")
+    completed = subprocess.run(
+        [sys.executable, "-c", _EXPANDABLE_SEGMENTS_CHILD],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    seen = json.loads(completed.stdout.splitlines()[-1])
+    assert seen["reserved"] > 1 << 30, "expandable segments should reserve far more than the tensor"
+    assert seen["small"] == {"verified": True}
+    assert seen["large"] == {"verified": True}  # 64 MiB over several mappings, all mapped
+    assert seen["small_wrapped"] == {"verified": True}
+    for case in ("claims_1_gib", "claims_1_gib_required", "steps_1_gib"):
+        assert seen[case].get("rules") == ["device.unmapped"], seen[case]
+    assert "unmapped" in seen["copy"], seen["copy"]  # from_dlpack(copy=True) refuses to copy them
+    assert seen["usable_after"] == 7
 
 
 def test_extent_past_the_allocation(producer: Any, libcuda: LibCuda, device_tensor: Any) -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.frameworks import skip_if_missing
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 DOCUMENTS = [
@@ -16,6 +18,8 @@ DOCUMENTS = [
 ]
 # A block may opt out only when it needs hardware CI never has.
 NEEDS_GPU = "# needs: cuda"
+# The frameworks a document's examples import (torch is left out of some CI runs)
+FRAMEWORK_IMPORT = re.compile(r"^(?:import|from) (torch|jax)\b", re.MULTILINE)
 
 
 def python_blocks(path: Path) -> list[str]:
@@ -31,6 +35,8 @@ def gpu_present() -> bool:
 @pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_examples_run(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocks = python_blocks(path)
+    for framework in sorted(set(FRAMEWORK_IMPORT.findall("\n".join(blocks)))):
+        skip_if_missing(framework)
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": f"docs_{path.stem}"}
     for number, block in enumerate(blocks, start=1):

@@ -5,6 +5,7 @@ driver, and is skipped without them; docs/interop.md says what runs without one.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import warnings
 from typing import Any
@@ -23,6 +24,11 @@ pytestmark = [
 asdlpack = _core.asdlpack
 from_dlpack = _core.from_dlpack
 KDL_CPU, KDL_CUDA, KDL_CUDA_HOST, KDL_CUDA_MANAGED = 1, 2, 3, 13
+FLOAT32 = (2, 32, 1)
+
+_PyCapsule_GetName = ctypes.pythonapi.PyCapsule_GetName
+_PyCapsule_GetName.restype = ctypes.c_char_p
+_PyCapsule_GetName.argtypes = [ctypes.py_object]
 
 
 def quietly_import(name: str) -> Any:
@@ -75,17 +81,20 @@ def test_from_dlpack_copies_cuda_tensors(torch: Any) -> None:
     assert from_dlpack(torch.tensor(2.5, device="cuda"), copy=True) == 2.5
 
 
-def test_copy_waits_for_work_on_a_side_stream(torch: Any) -> None:
-    # The producer is asked with stream=None: its work must be ordered before the copy.
-    stream = torch.cuda.Stream()
-    with torch.cuda.stream(stream):
-        big = torch.ones(1 << 22, device="cuda")
-        for _ in range(20):
-            big = big * 1.0000001 + 1.0
-        last = big[-4:]
-    array = from_dlpack(last, copy=True)
-    stream.synchronize()
-    np.testing.assert_array_equal(array, last.cpu().numpy())
+@pytest.mark.parametrize("wrap", [False, True], ids=["tensor", "asdlpack"])
+def test_copy_waits_for_work_on_a_side_stream(torch: Any, wrap: bool) -> None:
+    # The producer is asked with stream=None (asdlpack passes an omitted stream on as None,
+    # where torch would default to -1, no synchronisation): the work queued on the current
+    # stream, a long spin and then the values, is ordered before the copy.
+    tensor = torch.zeros(1 << 20, device="cuda")
+    torch.cuda.synchronize()
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        torch.cuda._sleep(1 << 30)  # about half a second of GPU time before the values land
+        tensor.fill_(7.0)
+        array = from_dlpack(asdlpack(tensor) if wrap else tensor, copy=True)
+    side.synchronize()
+    assert (array == 7.0).all(), "the copy ran before the producer's work"
 
 
 def test_every_gpu_is_named_by_the_driver(torch: Any) -> None:
@@ -148,3 +157,61 @@ def test_pinned_host_memory(torch: Any) -> None:
     assert as_cpu.device == (KDL_CPU, 0) and as_cpu.data_ptr == pinned.data_ptr()  # host memory: no copy
     as_pinned = optype_dlpack.inspect(wrapped.__dlpack__(max_version=(1, 0), dl_device=(KDL_CUDA_HOST, 0)))
     assert as_pinned.device == (KDL_CUDA_HOST, 0)
+
+
+# ---------------------------------------------------------------------------------------
+# Device memory under a host label: the driver is asked before a host view is made
+
+
+def labelled(producer: Any, owner: Any, pointer: int, device: tuple[int, int]) -> object:
+    """A capsule over 16 float32 at `pointer` (kept alive by `owner`), labelled `device`."""
+    return producer.make_capsule(data=pointer, device=device, shape=(16,), strides=(1,), dtype=FLOAT32, owner=owner)
+
+
+@pytest.mark.parametrize("copy", [None, False, True])
+@pytest.mark.parametrize(
+    ("label", "name"),
+    [((KDL_CPU, 0), "cpu"), ((KDL_CUDA_HOST, 0), "cuda_host:0"), ((KDL_CUDA_MANAGED, 0), "cuda_managed:0")],
+)
+def test_device_memory_under_a_host_label_is_refused(
+    tensors_freed: Any, torch: Any, label: tuple[int, int], name: str, copy: bool | None
+) -> None:
+    tensor = torch.arange(16, dtype=torch.float32, device="cuda")
+    capsule = labelled(tensors_freed, tensor, tensor.data_ptr(), label)
+    lie = rf"from_dlpack: data: the driver reports device memory on cuda:{tensor.device.index} \(at 0x[0-9a-f]+\) "
+    with pytest.raises(BufferError, match=lie + f"for a tensor labelled {name}; the CPU cannot read it"):
+        from_dlpack(capsule, copy=copy)
+    assert _PyCapsule_GetName(capsule) == b"dltensor_versioned"  # not consumed
+    assert tensors_freed.deleter_calls() == 0
+
+
+def test_device_memory_behind_a_byte_offset_is_refused(tensors_freed: Any, torch: Any) -> None:
+    # `data` is host memory; the addressed bytes, byte_offset further, are a GPU's.
+    host = np.zeros(16, dtype=np.float32)
+    tensor = torch.arange(16, dtype=torch.float32, device="cuda")
+    offset = tensor.data_ptr() - host.ctypes.data
+    if offset < 0:
+        pytest.skip("the GPU allocation lies below the host array; byte_offset cannot reach it")
+    capsule = tensors_freed.make_capsule(
+        data=host.ctypes.data, device=(KDL_CPU, 0), shape=(16,), strides=(1,), dtype=FLOAT32,
+        byte_offset=offset, owner=(host, tensor),
+    )
+    with pytest.raises(BufferError, match="the driver reports device memory on cuda:"):
+        from_dlpack(capsule)
+    assert _PyCapsule_GetName(capsule) == b"dltensor_versioned"
+
+
+@pytest.mark.parametrize("label", [(KDL_CPU, 0), (KDL_CUDA_HOST, 0), (KDL_CUDA_MANAGED, 0)])
+def test_memory_the_cpu_can_read_still_passes_under_any_host_label(
+    tensors_freed: Any, torch: Any, label: tuple[int, int]
+) -> None:
+    # Page-locked memory labelled CPU or managed, ordinary memory labelled page-locked:
+    # imprecise labels, but the CPU reads the memory, as before.
+    pinned = torch.arange(16, dtype=torch.float32).pin_memory()
+    view = from_dlpack(labelled(tensors_freed, pinned, pinned.data_ptr(), label))
+    assert view.ctypes.data == pinned.data_ptr() and view.tolist() == list(range(16))
+    ordinary = np.arange(16, dtype=np.float32)
+    view = from_dlpack(labelled(tensors_freed, ordinary, ordinary.ctypes.data, label))
+    assert view.ctypes.data == ordinary.ctypes.data
+    del view
+    gc.collect()

@@ -25,6 +25,9 @@ import pytest
 
 import optype_dlpack
 from optype_dlpack import DLPackFlags, _core
+from tests.frameworks import needs
+
+needs_torch = needs("torch")
 
 to_dlpack = _core.to_dlpack
 from_dlpack = _core.from_dlpack
@@ -256,6 +259,7 @@ def test_buffer_objects() -> None:
     mapped.close()
 
 
+@needs_torch
 def test_buffer_zero_copy_and_mutation_both_ways() -> None:
     data = bytearray(4)
     import torch
@@ -266,11 +270,16 @@ def test_buffer_zero_copy_and_mutation_both_ways() -> None:
     assert tensor[1].item() == 9
 
 
+# A buffer of wide characters: typecode "w" (Py_UCS4) from 3.13 on, where "u" (wchar_t) is
+# deprecated; both have a buffer format DLPack has no dtype for.
+WIDE_CHAR_TYPECODE = "w" if sys.version_info >= (3, 13) else "u"
+
+
 @pytest.mark.parametrize(
     ("source", "message"),
     [
         (memoryview(np.zeros(2, ">i4")), "buffer format '>i' has non-native byte order"),
-        (array.array("u", "ab"), "buffer format '[uw]' has no DLPack dtype"),
+        (array.array(WIDE_CHAR_TYPECODE, "ab"), "buffer format '[uw]' has no DLPack dtype"),
         (memoryview(np.zeros(2, "S3")), "buffer format '3s' has no DLPack dtype"),
         (memoryview(np.zeros(2, np.longdouble)), "buffer format 'g' has no DLPack dtype"),
     ],
@@ -295,20 +304,30 @@ def test_exported_bytearray_cannot_be_resized_while_a_capsule_lives() -> None:
 
 
 def test_consumers_share_memory() -> None:
-    import torch
     import jax.numpy as jnp
+    source = np.arange(12, dtype=np.float32).reshape(3, 4)
+    by_numpy = np.from_dlpack(Wrapper(to_dlpack(source)))
+    by_jax = jnp.from_dlpack(Wrapper(to_dlpack(source, versioned=False)))  # JAX reads legacy capsules only
+    assert by_numpy.ctypes.data == source.ctypes.data
+    source[2, 3] = -7.0
+    assert by_numpy[2, 3] == -7.0
+    np.testing.assert_array_equal(np.asarray(by_jax)[1], source[1])
+
+
+@needs_torch
+def test_torch_shares_memory() -> None:
+    import torch
     source = np.arange(12, dtype=np.float32).reshape(3, 4)
     by_torch = torch.from_dlpack(to_dlpack(source))
     by_numpy = np.from_dlpack(Wrapper(to_dlpack(source)))
-    by_jax = jnp.from_dlpack(Wrapper(to_dlpack(source, versioned=False)))  # JAX reads legacy capsules only
     assert by_torch.data_ptr() == by_numpy.ctypes.data == source.ctypes.data
     by_torch[0, 0] = 50.0
     assert source[0, 0] == 50.0 and by_numpy[0, 0] == 50.0
     source[2, 3] = -7.0
     assert by_torch[2, 3].item() == -7.0
-    np.testing.assert_array_equal(np.asarray(by_jax)[1], source[1])
 
 
+@needs_torch
 def test_consumers_take_strided_and_0d_arrays() -> None:
     import torch
     source = np.arange(20.0).reshape(4, 5)[::2, 1::2]
@@ -336,6 +355,7 @@ def test_unconsumed_capsule_frees_everything() -> None:
     assert witness() is None
 
 
+@needs_torch
 @pytest.mark.parametrize("order", ["source-first", "capsule-first", "consumer-first"])
 def test_every_deletion_order_with_torch(order: str) -> None:
     import torch
@@ -408,29 +428,57 @@ def test_deleter_runs_once_from_another_thread_without_the_gil(versioned: bool) 
     assert witness() is None
 
 
-def test_no_growth_over_many_round_trips(assert_no_growth: Callable[..., None]) -> None:
+def consume_with_torch(capsule: object) -> object:
     import torch
+
+    return torch.from_dlpack(capsule)
+
+
+def consume_with_numpy(capsule: object) -> object:
+    return np.from_dlpack(Wrapper(capsule))
+
+
+CONSUMERS = [
+    pytest.param(consume_with_numpy, id="numpy"),
+    pytest.param(consume_with_torch, id="torch", marks=needs_torch),
+]
+
+
+@pytest.mark.parametrize("consume", CONSUMERS)
+def test_no_growth_over_many_round_trips(
+    assert_no_growth: Callable[..., None], consume: Callable[[object], object]
+) -> None:
     source = np.arange(64.0)
     data = bytearray(32)
 
     def round_trips() -> None:
         for _ in range(10_000):
             to_dlpack(source)  # unconsumed: freed by the capsule
-            torch.from_dlpack(to_dlpack(source))
+            consume(to_dlpack(source))
             from_dlpack(to_dlpack(data))
             to_dlpack(source, versioned=False)
 
     assert_no_growth(round_trips, source, data)
 
 
-def test_capsules_alive_at_interpreter_exit(tmp_path: Path) -> None:
+# A capsule consumed, its tensor freed at exit with the consumer's array
+CONSUMED_AT_EXIT = [
+    pytest.param("consumed = np.from_dlpack(_core.asdlpack(_core.to_dlpack(np.ones(3))))", id="numpy"),
+    pytest.param(
+        "import torch; consumed = torch.from_dlpack(_core.to_dlpack(np.ones(3)))", id="torch", marks=needs_torch
+    ),
+]
+
+
+@pytest.mark.parametrize("consume", CONSUMED_AT_EXIT)
+def test_capsules_alive_at_interpreter_exit(tmp_path: Path, consume: str) -> None:
     # Deleters that run while the interpreter finalizes must neither crash nor touch Python.
     code = textwrap.dedent(
-        """
-        import numpy as np, torch
+        f"""
+        import numpy as np
         from optype_dlpack import _core
-        kept = _core.to_dlpack(np.arange(4.0))                   # unconsumed, freed at exit
-        tensor = torch.from_dlpack(_core.to_dlpack(np.ones(3)))  # consumed, freed with torch's tensor
+        kept = _core.to_dlpack(np.arange(4.0))  # unconsumed, freed at exit
+        {consume}
         legacy = _core.to_dlpack(bytearray(8), versioned=False)
         view = _core.from_dlpack(_core.to_dlpack(np.zeros(2)))
         class Cycle:

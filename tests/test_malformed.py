@@ -4,15 +4,30 @@ Each case breaks one rule (or a few at once) of DLPack 1.3 and must raise the do
 exception with the rule's id, never crash, and leave the tensor to be freed exactly once:
 the validator never consumes what it reads, so the capsule's own destructor runs the
 producer's deleter when the capsule dies.
+
+Every test runs twice (fixture ``producer_memory``): with the producer's structs and arrays
+on the heap, and with each placed right before a PROT_NONE page, where reading one byte past
+a struct faults at once.
 """
 
 from __future__ import annotations
 
+import ast
+import ctypes
 import gc
+import mmap
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+
+import optype_dlpack
 
 from optype_dlpack import (
     DLDataType,
@@ -25,9 +40,12 @@ from optype_dlpack import (
     DLPackVersion,
     DLPackVersionError,
     Expect,
+    from_dlpack,
     inspect,
     validate,
 )
+
+pytestmark = pytest.mark.usefixtures("producer_memory")
 
 CODE = DLDataTypeCode
 INT64_MAX = 2**63 - 1
@@ -48,6 +66,11 @@ CASES: list[tuple[str, dict[str, Any], type[Exception], tuple[str, ...]]] = [
     ("major 0", {"version": (0, 8), "shape": None, "ndim": 3, "allocate": False}, DLPackVersionError, ("version.major",)),
     ("major 2", {"version": (2, 0), "shape": None, "ndim": 3, "allocate": False}, DLPackVersionError, ("version.major",)),
     ("major 255", {"version": (255, 255), "dtype": (99, 0, 0)}, DLPackVersionError, ("version.major",)),
+    # a struct of another major may end right after flags: nothing past them may be read
+    ("major 2, struct ends after flags", {"layout": "versioned_header", "version": (2, 0)}, DLPackVersionError,
+     ("version.major",)),
+    ("major 0, struct ends after flags", {"layout": "versioned_header", "version": (0, 1), "flags": 8},
+     DLPackVersionError, ("version.major",)),
     # used_* capsules are not read at all: the NULL shape goes unreported
     (
         "used_dltensor",
@@ -365,6 +388,208 @@ def test_owner_is_kept_alive_until_the_deleter(tensors_freed: ModuleType) -> Non
 
 
 # ---------------------------------------------------------------------------------------
+# The producer's two memory modes
+
+
+def protection_at(address: int) -> str:
+    """The permissions ("rw-p", "---p", ...) of the mapping that holds `address`."""
+    with open("/proc/self/maps", encoding="ascii") as maps:
+        for line in maps:
+            span, permissions = line.split()[:2]
+            low, high = (int(bound, 16) for bound in span.split("-"))
+            if low <= address < high:
+                return permissions
+    return "unmapped"
+
+
+# a prototype of its own: setting restype on ctypes.pythonapi's shared function would leak out
+_capsule_get_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+    ("PyCapsule_GetPointer", ctypes.pythonapi))
+
+
+def capsule_pointer(capsule: object, name: bytes) -> int:
+    address: int = _capsule_get_pointer(capsule, name)
+    return address
+
+
+def word_at(address: int) -> int:
+    return ctypes.c_uint64.from_address(address).value
+
+
+@pytest.mark.parametrize(("layout", "struct_size", "dl_tensor_offset"),
+                         [("legacy", 64, 0), ("versioned", 80, 32), ("versioned_header", 32, None)],
+                         ids=["legacy", "versioned", "versioned_header"])
+def test_what_the_producer_hands_out_ends_at_a_guard_page(tensors_freed: ModuleType, producer_memory: str,
+                                                           layout: str, struct_size: int,
+                                                           dl_tensor_offset: int | None) -> None:
+    guarded = producer_memory == "guard_pages"
+    assert tensors_freed.guard_pages() == guarded
+    capsule = make(tensors_freed, {"layout": layout, "shape": [2, 3]})
+    managed = capsule_pointer(capsule, b"dltensor" if layout == "legacy" else b"dltensor_versioned")
+    pieces = {"struct": (managed, struct_size)}
+    if dl_tensor_offset is not None:  # DLTensor: data at +0, shape at +24, strides at +32
+        tensor = managed + dl_tensor_offset
+        pieces |= {"data": (word_at(tensor), 2 * 3 * 4), "shape": (word_at(tensor + 24), 2 * 8),
+                   "strides": (word_at(tensor + 32), 2 * 8)}
+    for piece, (start, size) in pieces.items():
+        assert protection_at(start + size - 1).startswith("rw"), piece
+        if guarded:  # the very next byte is no longer readable
+            assert protection_at(start + size) == "---p", piece
+    del capsule
+    assert tensors_freed.deleter_calls() == 1
+    if guarded:  # the deleter unmapped them
+        assert all(protection_at(start) == "unmapped" for start, _ in pieces.values())
+
+
+# ---------------------------------------------------------------------------------------
+# Words that look like something else, and extents whose products do not fit. Cases that a
+# broken reader answers with a stray read (a fault under guard pages) or with undefined
+# behaviour (an abort under UBSan) run in a child process: a fault fails that test instead
+# of ending the test session.
+
+# The data word of a legacy tensor where a versioned reader expects its version: read as
+# {major, minor} it says {1, 32512}; as a pointer it is 0x7F00_0000_0001, the start of a
+# uint8 tensor (an odd address is legal for one-byte elements).
+READS_AS_VERSION_1_32512 = (32512 << 32) | 1
+UINT8 = (int(CODE.UINT), 8, 1)  # plain ints: the child process reads the arguments back with literal_eval
+
+CHILD_SCRIPT = """
+import ast, gc, importlib.util, sys
+
+package_root, path, memory, action = sys.argv[1:5]
+kwargs = ast.literal_eval(sys.argv[5])
+sys.path[0] = package_root  # not the working directory, which may hold another build of the package
+spec = importlib.util.spec_from_file_location("dlpack_test_producer", path)
+producer = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(producer)
+producer.set_guard_pages(memory == "guard_pages")
+import optype_dlpack
+
+
+def outcome():
+    capsule = producer.make_capsule(**kwargs)
+    try:
+        if action == "from_dlpack":
+            array = optype_dlpack.from_dlpack(capsule)
+            return {"shape": array.shape, "strides": array.strides}
+        info = optype_dlpack.inspect(capsule)
+        return {"shape": info.shape, "strides": info.strides, "size": info.size, "nbytes": info.nbytes,
+                "data_ptr": info.data_ptr}
+    except Exception as error:
+        return {"errors": [cls.__name__ for cls in type(error).__mro__], "message": str(error),
+                "rules": list(getattr(error, "rules", ())),
+                "fields": [violation.field for violation in getattr(error, "violations", ())]}
+
+
+result = outcome()
+gc.collect()
+result["deleter_calls"] = producer.deleter_calls()
+print(repr(result))
+"""
+
+
+def in_child(producer: ModuleType, memory: str, action: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """What `action` ("inspect" or "from_dlpack") does with the capsule make_capsule(**kwargs),
+    in a child process with the producer's memory placed as `memory` says."""
+    package_root = str(Path(optype_dlpack.__file__).parent.parent)  # the build under test
+    command = [sys.executable, "-X", "faulthandler", "-c", CHILD_SCRIPT, package_root, producer.__file__, memory,
+               action, repr(kwargs)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=300)
+    if result.returncode != 0:
+        code = result.returncode
+        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+        pytest.fail(f"{action} of make_capsule(**{kwargs}) ended the process ({how}):\n{result.stderr[-6000:]}",
+                    pytrace=False)
+    outcome: dict[str, Any] = ast.literal_eval(result.stdout.splitlines()[-1])
+    return outcome
+
+
+def test_legacy_struct_whose_data_word_reads_as_version_1_x(producer: ModuleType, producer_memory: str) -> None:
+    # A 64-byte DLManagedTensor under the versioned name. A versioned dl_tensor would end 16
+    # bytes past it, so none of it may be read; the name and the struct disagree.
+    kwargs = {"layout": "legacy", "name": "dltensor_versioned", "data": READS_AS_VERSION_1_32512,
+              "shape": [2, 3], "dtype": UINT8}
+    for action in ("inspect", "from_dlpack"):
+        outcome = in_child(producer, producer_memory, action, kwargs)
+        assert "DLPackValidationError" in outcome.get("errors", ()), outcome
+        assert (outcome["rules"], outcome["fields"]) == (["capsule.layout"], ["capsule"]), outcome["message"]
+        assert outcome["deleter_calls"] == 1
+
+
+@pytest.mark.parametrize("layout", ["legacy", "versioned"])
+@pytest.mark.parametrize("shape", [[0, 2**62, 4], [0, 2**62, 3]], ids=["0-by-huge-by-4", "0-by-huge-by-3"])
+def test_empty_tensor_with_null_strides_and_huge_extents(producer: ModuleType, producer_memory: str, layout: str,
+                                                         shape: list[int]) -> None:
+    # Well-formed: no element, so no element count or offset overflows. The compact strides
+    # a reader fills in for NULL multiply extents that it must not let overflow.
+    kwargs = {"layout": layout, "version": (1, 1), "shape": shape, "strides": None, "dtype": UINT8,
+              "data": FAR}
+    outcome = in_child(producer, producer_memory, "inspect", kwargs)
+    assert "errors" not in outcome, outcome["message"]
+    assert (outcome["shape"], outcome["size"], outcome["nbytes"]) == (tuple(shape), 0, 0)
+    strides = outcome["strides"]
+    assert strides[1:] == (shape[2], 1)  # the ones that fit are exact
+    assert all(0 <= stride < 2**63 for stride in strides), strides  # the one that cannot is no wrapped product
+    assert outcome["deleter_calls"] == 1
+    # NumPy has no array of that shape: importing it fails cleanly, the capsule released once
+    outcome = in_child(producer, producer_memory, "from_dlpack", kwargs)
+    assert {"ValueError", "BufferError"} & set(outcome.get("errors", ())), outcome
+    assert outcome["deleter_calls"] == 1
+
+
+def test_legacy_data_pointer_0x1(tensors_freed: ModuleType) -> None:
+    # A legacy struct's first word is its data pointer, whatever it looks like: 0x1 here starts
+    # an empty uint8 tensor (well-formed), it is not a version 1.0.
+    kwargs = {"layout": "legacy", "data": 1, "shape": [0], "dtype": UINT8, "allocate": False}
+    info = validate(make(tensors_freed, kwargs), dtype="uint8", shape=(0,))
+    assert (info.data_ptr, info.size, info.nbytes, info.version) == (1, 0, 0, None)
+    array = from_dlpack(make(tensors_freed, kwargs))
+    assert array.shape == (0,) and array.dtype == "uint8"
+    del array
+    assert tensors_freed.deleter_calls() == 2
+
+
+EIGHT_GIB = 0x2_0000_0000
+MAP_FIXED_NOREPLACE = 0x10_0000  # Linux 4.17+
+
+
+@pytest.fixture
+def page_at_8_gib() -> Iterator[int]:
+    """One read-write page mapped at exactly 8 GiB (0x2_0000_0000), where its byte 1 has an
+    address whose low 32 bits are 1. Skipped where the kernel refuses that mapping, as it
+    does under AddressSanitizer (whose shadow memory reserves the range)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_FIXED_NOREPLACE
+    address = libc.mmap(EIGHT_GIB, mmap.PAGESIZE, mmap.PROT_READ | mmap.PROT_WRITE, flags, -1, 0)
+    if address in (None, ctypes.c_void_p(-1).value):
+        pytest.skip(f"the kernel refused a mapping at {EIGHT_GIB:#x}: {os.strerror(ctypes.get_errno())}")
+    if address != EIGHT_GIB:  # a kernel before 4.17 takes the address as a hint only
+        libc.munmap(address, mmap.PAGESIZE)
+        pytest.skip(f"the kernel placed the mapping at {address:#x}, not at {EIGHT_GIB:#x}")
+    try:
+        yield address
+    finally:
+        libc.munmap(address, mmap.PAGESIZE)
+
+
+@pytest.mark.parametrize("layout", ["legacy", "versioned"])
+def test_data_pointer_whose_low_word_is_1(tensors_freed: ModuleType, page_at_8_gib: int, layout: str) -> None:
+    # 0x2_0000_0001: a real one-byte uint8 tensor whose pointer, read as a version, says 1.2.
+    ctypes.memset(page_at_8_gib + 1, 0xAB, 1)
+    kwargs = {"layout": layout, "data": page_at_8_gib + 1, "shape": [1], "dtype": UINT8,
+              "allocate": False}
+    info = validate(make(tensors_freed, kwargs), dtype="uint8", shape=(1,))
+    assert (info.data_ptr, info.nbytes) == (EIGHT_GIB + 1, 1)
+    array = from_dlpack(make(tensors_freed, kwargs))
+    assert array.tolist() == [0xAB]
+    del array
+    assert tensors_freed.deleter_calls() == 2
+
+
+# ---------------------------------------------------------------------------------------
 # Producers: objects with __dlpack__
 
 
@@ -452,11 +677,12 @@ def test_producer_errors_propagate(tensors_freed: ModuleType) -> None:
         validate(p)
     assert excinfo.value is error
     assert len(p.calls) == 1  # BufferError is final: no retry
-    # a TypeError makes the validator retry without max_version, then gives up
+    # a TypeError makes the validator retry without max_version, then with no keyword at all,
+    # then gives up
     p = tensors_freed.Producer(error=TypeError("bad keyword"))
     with pytest.raises(TypeError, match="bad keyword"):
         validate(p)
-    assert [sorted(call) for call in p.calls] == [["copy", "dl_device", "max_version", "stream"]] * 2
+    assert [sorted(call) for call in p.calls] == [["copy", "dl_device", "max_version", "stream"]] * 3
     p = tensors_freed.Producer(device_error=BufferError("sharded"))
     with pytest.raises(BufferError, match="sharded"):
         inspect(p)
@@ -464,9 +690,13 @@ def test_producer_errors_propagate(tensors_freed: ModuleType) -> None:
     assert tensors_freed.deleter_calls() == 0
 
 
-def test_producer_without_dlpack_device(tensors_freed: ModuleType) -> None:
+def test_attribute_error_inside_dlpack_device_propagates(tensors_freed: ModuleType) -> None:
+    # The type defines __dlpack_device__: an AttributeError raised inside it is the producer's
+    # own failure, not a missing method (only a type without the method is tolerated).
     p = tensors_freed.Producer(device_error=AttributeError("__dlpack_device__"), shape=[1], allocate=True)
-    assert inspect(p).shape == (1,)  # tolerated: the capsule alone decides
+    with pytest.raises(AttributeError, match="__dlpack_device__"):
+        inspect(p)
+    assert p.calls == []
 
 
 def test_producer_released_exactly_once_even_on_failure(tensors_freed: ModuleType) -> None:

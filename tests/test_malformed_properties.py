@@ -2,8 +2,13 @@
 
 The capsules come from the test-only C++ producer; the validator only reads a capsule's
 fields (never the data), so any value may be written into them safely, with one exception
-the strategies avoid: a versioned struct under the legacy name whose version is not 1.x,
-which a reader cannot tell from a legacy tensor with garbage fields.
+the strategies avoid: a legacy struct under the versioned name whose data pointer reads as
+a plausible version 1.x, which no reader can tell from a versioned tensor (whose fields it
+then reads past the end of the smaller legacy struct).
+
+Every test runs twice (fixture ``producer_memory``): with the producer's structs and arrays
+on the heap, and with each placed right before a PROT_NONE page, where reading one byte past
+a struct faults at once.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import math
 from types import ModuleType
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +33,8 @@ from optype_dlpack import (
     validate,
 )
 
+pytestmark = pytest.mark.usefixtures("producer_memory")
+
 int64 = st.integers(-(2**63), 2**63 - 1)
 small_extent = st.integers(0, 5)
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -34,6 +42,12 @@ SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[Heal
 
 def garbage_extents() -> st.SearchStrategy[list[int]]:
     return st.lists(st.one_of(st.integers(-3, 6), int64), max_size=6)
+
+
+def reads_as_plausible_version(data: int) -> bool:
+    """Whether a legacy struct's data word, read as a DLPackVersion, says 1.x with a minor
+    below 256: what a legacy struct under the versioned name cannot be told apart from."""
+    return data & 0xFFFF_FFFF == 1 and data >> 32 < 256
 
 
 @st.composite
@@ -55,10 +69,10 @@ def any_fields(draw: st.DrawFn) -> dict[str, Any]:
         fields["version"] = (draw(st.integers(0, 3)), draw(st.integers(0, 2**32 - 1)))
         if fields["version"][0] == 1 and draw(st.booleans()):
             fields["name"] = "dltensor"  # the wrong name for this struct
-    elif draw(st.booleans()) and fields["data"] & 0xFFFF_FFFF != 1:
-        # the legacy struct under the versioned name; its data word must not read as
-        # version 1.x, or the reader would take it for a versioned struct and read past it
-        fields["name"] = "dltensor_versioned"
+        elif fields["version"][0] != 1 and draw(st.booleans()):
+            fields["layout"] = "versioned_header"  # another major: nothing past flags may be read
+    elif draw(st.booleans()) and not reads_as_plausible_version(fields["data"]):
+        fields["name"] = "dltensor_versioned"  # the legacy struct under the versioned name
     if draw(st.integers(0, 9)) == 0:
         fields["name"] = draw(st.sampled_from(["used_dltensor", "used_dltensor_versioned", "bogus"]))
     return fields

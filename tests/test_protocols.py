@@ -13,7 +13,6 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 
 from optype_dlpack import (
     CanDLPack,
@@ -22,6 +21,10 @@ from optype_dlpack import (
     HasDLPackCExchangeAPI,
     SupportsDLPack,
 )
+from tests.frameworks import needs, optional_import
+
+torch: Any = optional_import("torch")  # None only where CI leaves torch out: see tests/frameworks.py
+needs_torch = needs("torch")
 
 PRODUCER_PROTOCOLS = [CanDLPack, CanDLPackCompat, CanDLPackDevice, SupportsDLPack]
 
@@ -48,7 +51,7 @@ def _jax() -> Any:
 
 PRODUCERS = [
     pytest.param(_numpy, id="numpy"),
-    pytest.param(_torch, id="torch"),
+    pytest.param(_torch, id="torch", marks=needs_torch),
     pytest.param(_jax, id="jax"),
 ]
 
@@ -118,6 +121,7 @@ def test_a_capsule_is_not_a_producer(protocol: type) -> None:
     assert not isinstance(_numpy().__dlpack__(), protocol)
 
 
+@needs_torch
 def test_torch_tensor_has_the_c_exchange_api() -> None:
     tensor = _torch()
     assert isinstance(tensor, HasDLPackCExchangeAPI)

@@ -109,6 +109,9 @@ def _noop(x: object, /) -> None: ...
 def cuda_driver_available() -> bool: ...
 def cuda_driver_status() -> str: ...
 
+# Final at run time, and never constructed directly: inspect(), validate() and Expect.validate()
+# make them.
+@final
 class TensorInfo(Generic[_DeviceTypeT_co]):
     @property
     def device(self) -> DLDevice[_DeviceTypeT_co]: ...
@@ -186,6 +189,8 @@ def validate(
     verify_device: _VerifyDevice = "auto",
 ) -> TensorInfo: ...
 
+# Final at run time (wrap an Expect to add behaviour).
+@final
 class Expect(Generic[_DeviceTypeT_co]):
     @overload
     def __init__(

@@ -205,8 +205,10 @@ void check_geometry(const od::ManagedView& view, const od::Geometry& g, const od
     const std::vector<i128> implied = compact_strides(t, true);
     for (std::int32_t i = 0; i < t.ndim; ++i) {
         const auto axis = static_cast<std::size_t>(i);
-        const i128 expected = t.strides != nullptr ? i128(t.strides[i]) : implied[axis];
-        require(strides[axis] == expected, "fill_strides: the given strides, or compact row-major");
+        // A compact stride that does not fit in int64 (only an empty tensor has one) is 0.
+        const i128 compact = implied[axis] > INT64_MAX ? 0 : implied[axis];
+        const i128 expected = t.strides != nullptr ? i128(t.strides[i]) : compact;
+        require(strides[axis] == expected, "fill_strides: the given strides, or compact row-major (0 if it does not fit)");
     }
     if (!empty) {  // the core found every offset to fit in int64: so do these sums
         for (std::int32_t i = 0; i < t.ndim; ++i) {

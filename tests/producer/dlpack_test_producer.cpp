@@ -7,20 +7,27 @@
 // values everywhere (device, dtype, ndim, NULL shape or strides, flags, version, capsule
 // name, struct layout), so the validator can be tested against each rule of the spec.
 //
-// Every managed struct, shape and strides array is a separate allocation of exactly the
-// size it needs, so a reader that strays past one is caught by AddressSanitizer.
+// Every managed struct, shape and strides array (and the data buffer it allocates) is a
+// separate allocation of exactly the size it needs, so a reader that strays past one is
+// caught by AddressSanitizer. With guard pages on (set_guard_pages(True)) each of them ends
+// exactly where a PROT_NONE page begins instead, so such a reader faults at once, even in a
+// build without sanitizers.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <dlpack/dlpack.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <string>
 #include <utility>
@@ -32,22 +39,87 @@ namespace {
 
 std::atomic<long long> g_deleter_calls{0};
 std::atomic<long long> g_live_tensors{0};
+std::atomic<bool> g_guard_pages{false};
 py::object* g_make_capsule = nullptr;  // the bound make_capsule; leaked, lives with the interpreter
 
-/// What a managed tensor owns besides itself.
+/// The first fields of DLManagedTensorVersioned, up to and including flags: the struct of a
+/// producer whose major version lays dl_tensor out elsewhere (or not at all). A reader may
+/// look at nothing past flags before it knows the major version is 1.
+struct VersionedHeader {
+    DLPackVersion version;
+    void* manager_ctx;
+    void (*deleter)(VersionedHeader* self);
+    std::uint64_t flags;
+};
+static_assert(offsetof(VersionedHeader, manager_ctx) == offsetof(DLManagedTensorVersioned, manager_ctx));
+static_assert(offsetof(VersionedHeader, deleter) == offsetof(DLManagedTensorVersioned, deleter));
+static_assert(offsetof(VersionedHeader, flags) == offsetof(DLManagedTensorVersioned, flags));
+static_assert(sizeof(VersionedHeader) == offsetof(DLManagedTensorVersioned, dl_tensor));
+
+/// One piece of memory handed to consumers: a managed struct, an array, a data buffer.
+struct Block {
+    void* start = nullptr;    ///< what the consumer is given
+    void* mapping = nullptr;  ///< the whole mapping, guard page included; nullptr for heap blocks
+    std::size_t mapped = 0;   ///< bytes mapped
+};
+
+std::size_t page_size() noexcept {
+    static const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    return page;
+}
+
+/// `bytes` zeroed bytes that end exactly where a PROT_NONE page begins: the pages needed
+/// for them, then the guard page, in one mapping.
+Block guarded_block(std::size_t bytes) {
+    const std::size_t page = page_size();
+    const std::size_t body = (std::max<std::size_t>(bytes, 1) + page - 1) / page * page;
+    void* mapping = mmap(nullptr, body + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mapping == MAP_FAILED) throw std::bad_alloc();
+    char* guard = static_cast<char*>(mapping) + body;
+    if (mprotect(guard, page, PROT_NONE) != 0) {
+        munmap(mapping, body + page);
+        throw std::bad_alloc();
+    }
+    return Block{guard - bytes, mapping, body + page};
+}
+
+/// `bytes` zeroed bytes, placed before a guard page when guard pages are on, else on the
+/// heap (an allocation of exactly that size, which AddressSanitizer bounds).
+Block allocate_block(std::size_t bytes) {
+    if (g_guard_pages.load()) return guarded_block(bytes);
+    void* start = std::calloc(bytes > 0 ? bytes : 1, 1);
+    if (start == nullptr) throw std::bad_alloc();
+    return Block{start, nullptr, 0};
+}
+
+void release_block(Block& block) noexcept {
+    if (block.mapping != nullptr) {
+        munmap(block.mapping, block.mapped);
+    } else {
+        std::free(block.start);
+    }
+    block = Block{};
+}
+
+/// What a managed tensor owns, itself included.
 struct Holder {
-    std::int64_t* shape = nullptr;
-    std::int64_t* strides = nullptr;
-    void* allocation = nullptr;
+    Block managed;  ///< the DLManagedTensor(Versioned) whose manager_ctx this is
+    Block shape;
+    Block strides;
+    Block allocation;
     PyObject* owner = nullptr;
 };
 
-/// Frees what a holder owns. Callable from any thread, with or without the GIL.
-void free_holder(Holder* holder) noexcept {
+/// Frees a managed tensor: its struct and everything its holder owns. Callable from any
+/// thread, with or without the GIL. Not noexcept, nor is anything that calls it: taking the
+/// GIL while the interpreter exits ends a daemon thread with a forced unwind, which must
+/// pass through these frames.
+void free_holder(Holder* holder) {
     if (holder == nullptr) return;
-    delete[] holder->shape;
-    delete[] holder->strides;
-    std::free(holder->allocation);
+    release_block(holder->managed);
+    release_block(holder->shape);
+    release_block(holder->strides);
+    release_block(holder->allocation);
     if (holder->owner != nullptr && Py_IsInitialized()) {
         PyGILState_STATE state = PyGILState_Ensure();
         Py_DECREF(holder->owner);
@@ -58,17 +130,16 @@ void free_holder(Holder* holder) noexcept {
 }
 
 template <class Managed>
-void counting_deleter(Managed* self) noexcept {
+void counting_deleter(Managed* self) {
     g_deleter_calls.fetch_add(1);
-    free_holder(static_cast<Holder*>(self->manager_ctx));
-    delete self;
+    free_holder(static_cast<Holder*>(self->manager_ctx));  // frees `self` too
 }
 
 /// The capsule destructor of a well-behaved producer: the capsule owns the tensor until a
 /// consumer renames it. The name it was created with is kept as the capsule's context, so
 /// "unconsumed" means "still named as created" even for deliberately odd names.
 template <class Managed>
-void capsule_destructor(PyObject* capsule) noexcept {
+void capsule_destructor(PyObject* capsule) {
     PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
     PyErr_Fetch(&type, &value, &traceback);  // a destructor must not clobber a pending error
     const char* name = PyCapsule_GetName(capsule);
@@ -81,7 +152,6 @@ void capsule_destructor(PyObject* capsule) noexcept {
             managed->deleter(managed);
         } else {  // a NULL deleter: the producer frees its own tensor while it still owns it
             free_holder(static_cast<Holder*>(managed->manager_ctx));
-            delete managed;
         }
     } else if (PyErr_Occurred()) {
         PyErr_WriteUnraisable(capsule);
@@ -144,8 +214,11 @@ py::capsule make_capsule(std::uintptr_t data, std::pair<std::int32_t, std::int32
                          const std::string& layout, std::pair<std::uint32_t, std::uint32_t> version,
                          std::uint64_t flags, const std::optional<std::string>& name, const py::object& owner,
                          bool allocate, bool null_deleter) {
-    const bool versioned = layout == "versioned";
-    if (!versioned && layout != "legacy") throw py::value_error("layout: expected 'legacy' or 'versioned'");
+    const bool header_only = layout == "versioned_header";
+    const bool versioned = layout == "versioned" || header_only;
+    if (!versioned && layout != "legacy") {
+        throw py::value_error("layout: expected 'legacy', 'versioned' or 'versioned_header'");
+    }
 
     // Shape and strides: Ellipsis = default (0-d / compact row-major), None = NULL pointer.
     const bool shape_null = shape.is_none();
@@ -174,29 +247,32 @@ py::capsule make_capsule(std::uintptr_t data, std::pair<std::int32_t, std::int32
     auto* holder = new Holder();
     g_live_tensors.fetch_add(1);
     try {
+        std::int64_t* shape_array = nullptr;
+        std::int64_t* strides_array = nullptr;
         if (!shape_null) {
-            holder->shape = new std::int64_t[slots];
-            for (std::size_t i = 0; i < slots; ++i) holder->shape[i] = i < extents.size() ? extents[i] : 1;
+            holder->shape = allocate_block(slots * sizeof(std::int64_t));
+            shape_array = static_cast<std::int64_t*>(holder->shape.start);
+            for (std::size_t i = 0; i < slots; ++i) shape_array[i] = i < extents.size() ? extents[i] : 1;
         }
         if (!strides_null) {
             const std::size_t n = std::max(slots, steps.size());
-            holder->strides = new std::int64_t[n];
-            for (std::size_t i = 0; i < n; ++i) holder->strides[i] = i < steps.size() ? steps[i] : 1;
+            holder->strides = allocate_block(n * sizeof(std::int64_t));
+            strides_array = static_cast<std::int64_t*>(holder->strides.start);
+            for (std::size_t i = 0; i < n; ++i) strides_array[i] = i < steps.size() ? steps[i] : 1;
         }
         const DLDataType dl_dtype{std::get<0>(dtype), std::get<1>(dtype), std::get<2>(dtype)};
         if (allocate && data == 0) {
             // allocate for the extents actually present: a negative or oversized ndim is garbage
             const auto counted = static_cast<std::int32_t>(std::min<std::size_t>(
                 slots, static_cast<std::size_t>(std::clamp<std::int32_t>(dims, 0, 4096))));
-            auto [bytes, low] = extent_bytes(counted, holder->shape, holder->strides, dl_dtype);
+            auto [bytes, low] = extent_bytes(counted, shape_array, strides_array, dl_dtype);
             const std::uint64_t total = byte_offset + bytes;
             if (total < byte_offset || total > (std::uint64_t{1} << 30)) {
                 throw py::value_error("allocate=True: the tensor needs more than 1 GiB");
             }
-            holder->allocation = std::calloc(total > 0 ? total : 1, 1);
-            if (holder->allocation == nullptr) throw std::bad_alloc();
+            holder->allocation = allocate_block(static_cast<std::size_t>(total));
             // element 0 sits -low bytes into the block, past byte_offset
-            data = reinterpret_cast<std::uintptr_t>(holder->allocation) + static_cast<std::uintptr_t>(-low);
+            data = reinterpret_cast<std::uintptr_t>(holder->allocation.start) + static_cast<std::uintptr_t>(-low);
         }
         if (!owner.is_none()) holder->owner = owner.inc_ref().ptr();
 
@@ -205,28 +281,37 @@ py::capsule make_capsule(std::uintptr_t data, std::pair<std::int32_t, std::int32
         tensor.device = DLDevice{static_cast<DLDeviceType>(device.first), device.second};
         tensor.ndim = dims;
         tensor.dtype = dl_dtype;
-        tensor.shape = holder->shape;
-        tensor.strides = holder->strides;
+        tensor.shape = shape_array;
+        tensor.strides = strides_array;
         tensor.byte_offset = byte_offset;
 
         const char* capsule_name = stable_name(name ? *name : (versioned ? "dltensor_versioned" : "dltensor"));
+        // The struct belongs to the holder from here; a capsule that fails to appear frees it with the rest.
         PyObject* capsule = nullptr;
-        if (versioned) {
-            auto* managed = new DLManagedTensorVersioned{};
+        if (header_only) {
+            holder->managed = allocate_block(sizeof(VersionedHeader));
+            auto* managed = new (holder->managed.start) VersionedHeader{};
+            managed->version = DLPackVersion{version.first, version.second};
+            managed->manager_ctx = holder;
+            managed->deleter = null_deleter ? nullptr : &counting_deleter<VersionedHeader>;
+            managed->flags = flags;
+            capsule = PyCapsule_New(managed, capsule_name, &capsule_destructor<VersionedHeader>);
+        } else if (versioned) {
+            holder->managed = allocate_block(sizeof(DLManagedTensorVersioned));
+            auto* managed = new (holder->managed.start) DLManagedTensorVersioned{};
             managed->version = DLPackVersion{version.first, version.second};
             managed->manager_ctx = holder;
             managed->deleter = null_deleter ? nullptr : &counting_deleter<DLManagedTensorVersioned>;
             managed->flags = flags;
             managed->dl_tensor = tensor;
             capsule = PyCapsule_New(managed, capsule_name, &capsule_destructor<DLManagedTensorVersioned>);
-            if (capsule == nullptr) delete managed;
         } else {
-            auto* managed = new DLManagedTensor{};
+            holder->managed = allocate_block(sizeof(DLManagedTensor));
+            auto* managed = new (holder->managed.start) DLManagedTensor{};
             managed->dl_tensor = tensor;
             managed->manager_ctx = holder;
             managed->deleter = null_deleter ? nullptr : &counting_deleter<DLManagedTensor>;
             capsule = PyCapsule_New(managed, capsule_name, &capsule_destructor<DLManagedTensor>);
-            if (capsule == nullptr) delete managed;
         }
         if (capsule == nullptr) throw py::error_already_set();
         // From here the capsule owns the holder (its destructor frees it).
@@ -319,7 +404,15 @@ PYBIND11_MODULE(dlpack_test_producer, m) {
           "A capsule holding a managed tensor with exactly these fields.\n\n"
           "shape=... (default) is 0-d, None is a NULL shape pointer; strides=... (default) are\n"
           "compact row-major, None is a NULL strides pointer. ndim overrides len(shape).\n"
+          "layout='versioned_header' is a DLManagedTensorVersioned cut off after flags (what a\n"
+          "producer of another major version may send): its shape, strides and data go unused.\n"
           "The capsule's destructor calls the deleter unless a consumer renamed the capsule.");
+    m.def(
+        "set_guard_pages", [](bool on) { g_guard_pages.store(on); }, py::arg("on"),
+        "On: every struct, shape, strides and data buffer made from now on ends where a\n"
+        "PROT_NONE page begins, so reading one byte past it faults. Off (the default): each is\n"
+        "a heap allocation of exactly its size.");
+    m.def("guard_pages", [] { return g_guard_pages.load(); }, "Whether set_guard_pages(True) is in effect.");
     g_make_capsule = new py::object(m.attr("make_capsule"));
     m.def("deleter_calls", [] { return g_deleter_calls.load(); }, "How many times a deleter has run.");
     m.def("live_tensors", [] { return g_live_tensors.load(); }, "Managed tensors made and not yet freed.");

@@ -1,13 +1,28 @@
 /// optype_dlpack/acquire.hpp — asks a Python object for its tensor the way a careful DLPack
-/// consumer does, and reports producer-level violations (a device that disagrees).
+/// consumer does (python_spec.rst of dmlc/dlpack). One negotiation serves every caller; a
+/// StreamPolicy says what the caller will do with the tensor, which decides the stream:
 ///
-/// Order: a capsule is read as it is; an object whose type has the DLPack 1.3 C exchange
-/// API (`type(x).__dlpack_c_exchange_api__`, a "dlpack_exchange_api" capsule, or the 1.2
-/// integer form `__c_dlpack_exchange_api__`) is read through it; otherwise __dlpack_device__()
-/// is asked first, then __dlpack__(stream=-1 for stream devices else None, max_version=(1, 3)),
-/// falling back to __dlpack__(stream=...) when the producer rejects the keywords.
+/// - StreamPolicy::no_read (inspect, validate, Expect): only the struct is read, never the
+///   data, so nothing needs to synchronise: __dlpack_device__() is asked first (when the
+///   type defines it), then __dlpack__(stream=-1, ...) for stream devices, stream=None
+///   otherwise. A borrowed DLTensor from the exchange API is accepted.
+/// - StreamPolicy::host_read (from_dlpack): the host reads the data right after the call, so
+///   the producer must synchronise with the legacy default stream: stream=None, always passed
+///   explicitly (never left out, because a producer or a wrapper that forwards a left-out
+///   stream may default to -1, "no synchronisation", as torch >= 2.10 does). A device tensor
+///   from the exchange API (whose exports never synchronise) is released and asked for again
+///   through __dlpack__(stream=None, ...).
+///
+/// Order: an object whose type has the DLPack 1.3 C exchange API
+/// (`type(x).__dlpack_c_exchange_api__`, a "dlpack_exchange_api" capsule, or the 1.2 integer
+/// form `__c_dlpack_exchange_api__`) is read through it; otherwise __dlpack__ is called with
+/// (stream, max_version=(1, 3)), then (stream) and then no arguments when the producer rejects
+/// the keywords with a TypeError (producers from before DLPack 2023.12, and older ones).
+///
+/// Needs <Python.h> (included first by the including translation unit).
 #pragma once
 
+#include "exchange_table.hpp"
 #include "source.hpp"
 
 #include <Python.h>
@@ -19,18 +34,35 @@
 
 namespace optype_dlpack {
 
+/// Memory the host may read in place, without synchronising with a device.
+inline bool host_memory(std::int32_t device_type) noexcept {
+    return device_type == kDLCPU || device_type == kDLCUDAHost || device_type == kDLROCMHost;
+}
+
+/// Memory the host may read in place: host memory and CUDA managed memory.
+inline bool host_accessible(std::int32_t device_type) noexcept {
+    return host_memory(device_type) || device_type == kDLCUDAManaged;
+}
+
+/// What the caller will do with the tensor, which decides the stream the producer is asked with.
+enum class StreamPolicy : std::uint8_t {
+    no_read,    ///< reads the struct only: stream=-1 for stream devices (no synchronisation), else None
+    host_read,  ///< the host reads the data at once: stream=None (the legacy default stream), explicitly
+};
+
 namespace detail {
 
-/// Interned names and constant arguments, created once.
+/// Interned names and constant arguments, created once. Producers' argument parsers (CPython's,
+/// NumPy's, pybind11's) match interned keyword names by pointer first.
 struct AcquireStatics {
-    PyObject* dlpack = nullptr;             // "__dlpack__"
-    PyObject* dlpack_device = nullptr;      // "__dlpack_device__"
-    PyObject* exchange_api = nullptr;       // "__dlpack_c_exchange_api__"
-    PyObject* exchange_api_v12 = nullptr;   // "__c_dlpack_exchange_api__"
-    PyObject* kwnames_full = nullptr;       // ("stream", "max_version")
-    PyObject* kwnames_stream = nullptr;     // ("stream",)
-    PyObject* max_version = nullptr;        // (1, 3)
-    PyObject* minus_one = nullptr;          // -1
+    PyObject* dlpack = nullptr;            // "__dlpack__"
+    PyObject* dlpack_device = nullptr;     // "__dlpack_device__"
+    PyObject* exchange_api = nullptr;      // "__dlpack_c_exchange_api__"
+    PyObject* exchange_api_v12 = nullptr;  // "__c_dlpack_exchange_api__"
+    PyObject* kwnames_full = nullptr;      // ("stream", "max_version")
+    PyObject* kwnames_stream = nullptr;    // ("stream",)
+    PyObject* max_version = nullptr;       // (1, 3)
+    PyObject* minus_one = nullptr;         // -1
 
     /// Whether every object was created (a Python error is set otherwise).
     bool ready() const noexcept {
@@ -39,13 +71,14 @@ struct AcquireStatics {
                max_version != nullptr && minus_one != nullptr;
     }
 
-    void create() noexcept {
+    void create() {
         dlpack = PyUnicode_InternFromString("__dlpack__");
         dlpack_device = PyUnicode_InternFromString("__dlpack_device__");
         exchange_api = PyUnicode_InternFromString("__dlpack_c_exchange_api__");
         exchange_api_v12 = PyUnicode_InternFromString("__c_dlpack_exchange_api__");
-        kwnames_full = Py_BuildValue("(ss)", "stream", "max_version");
-        kwnames_stream = Py_BuildValue("(s)", "stream");
+        kwnames_full = Py_BuildValue("(NN)", PyUnicode_InternFromString("stream"),
+                                     PyUnicode_InternFromString("max_version"));
+        kwnames_stream = Py_BuildValue("(N)", PyUnicode_InternFromString("stream"));
         max_version = Py_BuildValue("(II)", static_cast<unsigned>(DLPACK_MAJOR_VERSION),
                                     static_cast<unsigned>(DLPACK_MINOR_VERSION));
         minus_one = PyLong_FromLong(-1);
@@ -61,6 +94,19 @@ inline const AcquireStatics& statics() {
         return created;
     }();
     return s;
+}
+
+/// Whether the type (or a base) defines `name`: the MRO's dictionaries are read, no attribute
+/// hook (__getattr__, a metaclass's __getattribute__) runs and no exception is raised.
+/// Call it with no exception set.
+inline bool type_defines(PyTypeObject* type, PyObject* name) {
+#if defined(Py_GIL_DISABLED) && PY_VERSION_HEX >= 0x030D0000
+    PyObject* found = _PyType_LookupRef(type, name);  // a borrowed result could die under another thread
+    Py_XDECREF(found);
+    return found != nullptr;
+#else
+    return _PyType_Lookup(type, name) != nullptr;
+#endif
 }
 
 #ifdef Py_GIL_DISABLED
@@ -84,37 +130,79 @@ inline ExchangeCacheEntry* exchange_cache() {
     return entries;
 }
 
-/// The newest exchange table of major version 1 in the chain, or nullptr.
-inline const DLPackExchangeAPI* usable_table(const DLPackExchangeAPI* api) noexcept {
-    const DLPackExchangeAPIHeader* header = api != nullptr ? &api->header : nullptr;
-    while (header != nullptr && header->version.major != DLPACK_MAJOR_VERSION) header = header->prev_api;
-    return reinterpret_cast<const DLPackExchangeAPI*>(header);
+/// The table address a "dlpack_exchange_api" capsule holds, or 0.
+inline std::uintptr_t table_address_of_capsule(PyObject* attr) {
+    if (!PyCapsule_CheckExact(attr) || !PyCapsule_IsValid(attr, kExchangeApiName)) return 0;
+    return reinterpret_cast<std::uintptr_t>(PyCapsule_GetPointer(attr, kExchangeApiName));
 }
 
-/// Looks up the type's exchange API without a cache. Returns nullptr without an error
-/// when the type has none (or an unusable one).
-inline const DLPackExchangeAPI* lookup_exchange_api(PyTypeObject* type) noexcept {
+/// The table address the DLPack 1.2 integer form holds, or 0 for anything but an int in
+/// [0, UINTPTR_MAX] (a bool, a negative or an oversized value included). Sets no error.
+inline std::uintptr_t table_address_of_int(PyObject* attr) {
+    if (!PyLong_Check(attr) || PyBool_Check(attr)) return 0;
+    const unsigned long long value = PyLong_AsUnsignedLongLong(attr);  // refuses negative values
+    if (value == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (value > UINTPTR_MAX) return 0;
+    return static_cast<std::uintptr_t>(value);
+}
+
+/// Looks up the type's exchange API without a cache. Returns nullptr without an error when
+/// the type has none or an unusable one. Both forms carry an address that the producer
+/// wrote; one that cannot hold a table (NULL, the first page, misaligned: `= 16` or `= 1`
+/// from a confused producer) is treated as no exchange API at all, so such a producer is
+/// still asked through __dlpack__, whose answer is checked like any other. Refusing the
+/// object instead would punish a harmless mistake in an optional fast path, and reading
+/// through the address would crash the interpreter.
+/// Whether the exchange table that `type` inherits describes the `__dlpack__` it has: false
+/// for a subclass that overrides `__dlpack__` (say, a torch.Tensor subclass exporting
+/// differently) without publishing a table of its own, whose own method must then be asked.
+/// The class that published the table is the deepest one in the MRO that holds the same
+/// attribute object; both must resolve `__dlpack__` to the same object. Reads the MRO's
+/// dictionaries only (no Python code runs); call it with no exception set.
+inline bool table_matches_dlpack_method(PyTypeObject* type, PyObject* table_name) {
     const auto& s = statics();
-    PyObject* attr = PyObject_GetAttr(reinterpret_cast<PyObject*>(type), s.exchange_api);
-    const DLPackExchangeAPI* api = nullptr;
-    if (attr != nullptr) {
-        if (PyCapsule_CheckExact(attr) && PyCapsule_IsValid(attr, kExchangeApiName)) {
-            api = static_cast<const DLPackExchangeAPI*>(PyCapsule_GetPointer(attr, kExchangeApiName));
-        }
+    PyObject* table = _PyType_Lookup(type, table_name);
+    PyObject* mro = type->tp_mro;
+    if (table == nullptr || mro == nullptr || !PyTuple_Check(mro)) return false;
+    PyTypeObject* publisher = type;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(mro); ++i) {
+        auto* base = reinterpret_cast<PyTypeObject*>(PyTuple_GET_ITEM(mro, i));
+        if (_PyType_Lookup(base, table_name) == table) publisher = base;
+    }
+    return _PyType_Lookup(type, s.dlpack) == _PyType_Lookup(publisher, s.dlpack);
+}
+
+inline const DLPackExchangeAPI* lookup_exchange_api(PyTypeObject* type) {
+    const auto& s = statics();
+    PyObject* type_object = reinterpret_cast<PyObject*>(type);
+    std::uintptr_t address = 0;
+    // The table is a class attribute: a type whose MRO holds none has none (no lookup runs).
+    const bool has_capsule_table = type_defines(type, s.exchange_api);
+    if (!has_capsule_table && !type_defines(type, s.exchange_api_v12)) return nullptr;
+    if (!table_matches_dlpack_method(type, has_capsule_table ? s.exchange_api : s.exchange_api_v12)) {
+        return nullptr;  // __dlpack__ overridden below the table's publisher: ask the override
+    }
+    if (PyObject* attr = PyObject_GetAttr(type_object, s.exchange_api)) {
+        address = table_address_of_capsule(attr);
         Py_DECREF(attr);
     } else {
-        PyErr_Clear();
-        attr = PyObject_GetAttr(reinterpret_cast<PyObject*>(type), s.exchange_api_v12);
-        if (attr != nullptr) {
-            if (PyLong_Check(attr)) api = static_cast<const DLPackExchangeAPI*>(PyLong_AsVoidPtr(attr));
-            Py_DECREF(attr);
+        PyErr_Clear();  // absent, or a property that fails: no fast path either way
+        if (PyObject* v12 = PyObject_GetAttr(type_object, s.exchange_api_v12)) {
+            address = table_address_of_int(v12);
+            Py_DECREF(v12);
+        } else {
+            PyErr_Clear();
         }
-        PyErr_Clear();
     }
-    return usable_table(api);
+    if (!plausible_table_address(address)) return nullptr;
+    return usable_table(reinterpret_cast<const DLPackExchangeAPI*>(address));
 }
 
-inline const DLPackExchangeAPI* exchange_api_of(PyTypeObject* type) noexcept {
+/// The type's usable exchange table, or nullptr; cached per type (version tag).
+inline const DLPackExchangeAPI* exchange_api_of(PyTypeObject* type) {
     ExchangeCacheEntry* cache = exchange_cache();
     const std::size_t slot = (reinterpret_cast<std::uintptr_t>(type) >> 4) & 7;
     {
@@ -136,7 +224,7 @@ inline const DLPackExchangeAPI* exchange_api_of(PyTypeObject* type) noexcept {
 }
 
 /// Reads a (device_type, device_id) tuple. Sets a TypeError naming the producer otherwise.
-inline bool read_device_tuple(PyObject* value, DLDevice* out) noexcept {
+inline bool read_device_tuple(PyObject* value, DLDevice* out) {
     if (!PyTuple_Check(value) || PyTuple_GET_SIZE(value) != 2) {
         PyErr_Format(PyExc_TypeError, "__dlpack_device__() must return a (device_type, device_id) tuple, got %R",
                      value);
@@ -156,91 +244,258 @@ inline bool read_device_tuple(PyObject* value, DLDevice* out) noexcept {
 
 }  // namespace detail
 
+/// What a producer handed over. Owns it until the caller moves it out: the destructor drops
+/// the capsule reference (an unconsumed capsule frees its tensor) and releases a managed tensor.
+struct Offer {
+    Offer() = default;
+    Offer(const Offer&) = delete;
+    Offer& operator=(const Offer&) = delete;
+    ~Offer() noexcept(false) {  // a deleter is producer code and may run Python
+        if (!thread_holds_gil()) return;  // a forced unwind at exit: leave everything
+        release_managed(take_managed());
+        Py_CLEAR(capsule);
+    }
+
+    PyObject* capsule = nullptr;                  ///< from __dlpack__ (a new reference to a PyCapsule)
+    DLManagedTensorVersioned* managed = nullptr;  ///< from the exchange API (owned)
+    bool borrowed = false;                        ///< the exchange API filled the caller's DLTensor
+    DLPackVersion table_version{0, 0};            ///< the exchange table's version (with `borrowed`)
+    bool has_reported_device = false;             ///< __dlpack_device__() was asked and answered
+    DLDevice reported_device{kDLCPU, 0};
+
+    /// Hands the managed tensor over (nullptr if none): the caller releases it.
+    DLManagedTensorVersioned* take_managed() noexcept {
+        DLManagedTensorVersioned* out = managed;
+        managed = nullptr;
+        return out;
+    }
+};
+
+namespace detail {
+
+/// How the exchange table answered.
+enum class TableAnswer : std::uint8_t { tensor, ask_dlpack, error };
+
+/// Sets a BufferError when a failing exchange-API function set no exception.
+inline TableAnswer table_failed(const char* what) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_BufferError, what);
+    return TableAnswer::error;
+}
+
+/// Asks the exchange table of `x`'s type. `borrow_into`: a DLTensor the table may fill in
+/// place (StreamPolicy::no_read only; nullptr to require an owned tensor).
+inline TableAnswer ask_table(PyObject* x, const DLPackExchangeAPI& api, StreamPolicy policy, Offer& offer,
+                             DLTensor* borrow_into) {
+    if (borrow_into != nullptr && policy == StreamPolicy::no_read && api.dltensor_from_py_object_no_sync != nullptr) {
+        if (api.dltensor_from_py_object_no_sync(x, borrow_into) != 0) {
+            return table_failed("the exchange API failed without an error");
+        }
+        offer.borrowed = true;
+        offer.table_version = api.header.version;
+        return TableAnswer::tensor;
+    }
+    if (api.managed_tensor_from_py_object_no_sync == nullptr) return TableAnswer::ask_dlpack;
+    DLManagedTensorVersioned* managed = nullptr;
+    if (api.managed_tensor_from_py_object_no_sync(x, &managed) != 0 || managed == nullptr) {
+        return table_failed("the exchange API returned no tensor");
+    }
+    const bool host_reads_device_memory =
+        policy == StreamPolicy::host_read &&
+        managed->version.major == DLPACK_MAJOR_VERSION &&  // another major: the checks report it unread
+        !host_memory(static_cast<std::int32_t>(managed->dl_tensor.device.device_type));
+    if (host_reads_device_memory) {
+        // The table's exports never synchronise, and the host is about to read: release this
+        // one and ask __dlpack__(stream=None), which synchronises with the legacy default stream.
+        release_managed(managed);
+        return TableAnswer::ask_dlpack;
+    }
+    offer.managed = managed;
+    return TableAnswer::tensor;
+}
+
+/// Asks __dlpack_device__() when the type defines it. Only a type without the method is
+/// tolerated (the capsule's device then decides; the conformance checker reports the gap):
+/// an exception raised by the method itself, an AttributeError included, is the producer's
+/// and propagates.
+inline bool ask_device(PyObject* x, Offer& offer) {
+    const AcquireStatics& s = statics();
+    if (!type_defines(Py_TYPE(x), s.dlpack_device)) return true;
+    PyObject* device = PyObject_CallMethodNoArgs(x, s.dlpack_device);
+    if (device == nullptr) return false;
+    const bool ok = read_device_tuple(device, &offer.reported_device);
+    Py_DECREF(device);
+    offer.has_reported_device = ok;
+    return ok;
+}
+
+/// The stream argument under `policy` (a borrowed reference).
+inline PyObject* stream_argument(StreamPolicy policy, const Offer& offer) {
+    if (policy == StreamPolicy::host_read || !offer.has_reported_device) return Py_None;
+    const DeviceTypeInfo* info = find_device_type(static_cast<std::int32_t>(offer.reported_device.device_type));
+    return (info != nullptr && info->stream_device) ? statics().minus_one : Py_None;
+}
+
+/// __dlpack__ with the keywords the producer takes: (stream, max_version), then (stream), then
+/// none, each next one only after a TypeError. A new reference, or nullptr with an exception.
+inline PyObject* call_dlpack(PyObject* x, PyObject* stream) {
+    const AcquireStatics& s = statics();
+    PyObject* args[3] = {x, stream, s.max_version};
+    const size_t nargs = 1 | PY_VECTORCALL_ARGUMENTS_OFFSET;
+    PyObject* capsule = PyObject_VectorcallMethod(s.dlpack, args, nargs, s.kwnames_full);
+    if (capsule != nullptr || !PyErr_ExceptionMatches(PyExc_TypeError)) return capsule;
+    PyErr_Clear();  // a producer from before DLPack 2023.12: no max_version keyword
+    capsule = PyObject_VectorcallMethod(s.dlpack, args, nargs, s.kwnames_stream);
+    if (capsule != nullptr || !PyErr_ExceptionMatches(PyExc_TypeError)) return capsule;
+    PyErr_Clear();  // no keywords at all
+    return PyObject_VectorcallMethod(s.dlpack, args, nargs, nullptr);
+}
+
+/// Whether the pending exception from __dlpack__(stream=-1, ...) deserves one more call with
+/// stream=None. JAX 0.11 on CUDA takes the spec's -1 ("do not synchronise") for a stream
+/// handle and fails with a RuntimeError (CUDA_ERROR_INVALID_HANDLE); the spec's default
+/// stream still gives a correct, synchronised export. Never after a RecursionError (a
+/// producer that recurses into the validator would be asked 2^depth times) nor while the
+/// interpreter shuts down.
+inline bool retry_with_default_stream() {
+    if (!PyErr_ExceptionMatches(PyExc_RuntimeError) || PyErr_ExceptionMatches(PyExc_RecursionError)) return false;
+#if PY_VERSION_HEX >= 0x030D0000
+    if (PyErr_ExceptionMatches(PyExc_PythonFinalizationError)) return false;
+#endif
+    return true;
+}
+
+/// The pending exception, taken out of the interpreter until restore() (dropped otherwise).
+class FetchedError {
+public:
+    FetchedError() {
+#if PY_VERSION_HEX >= 0x030C0000
+        value_ = PyErr_GetRaisedException();
+#else
+        PyErr_Fetch(&type_, &value_, &traceback_);
+#endif
+    }
+    FetchedError(const FetchedError&) = delete;
+    FetchedError& operator=(const FetchedError&) = delete;
+    ~FetchedError() noexcept(false) {  // dropping an exception may run its __del__
+        Py_XDECREF(value_);
+#if PY_VERSION_HEX < 0x030C0000
+        Py_XDECREF(type_);
+        Py_XDECREF(traceback_);
+#endif
+    }
+
+    /// Sets the exception again (once).
+    void restore() {
+#if PY_VERSION_HEX >= 0x030C0000
+        PyErr_SetRaisedException(value_);
+#else
+        PyErr_Restore(type_, value_, traceback_);
+        type_ = traceback_ = nullptr;
+#endif
+        value_ = nullptr;
+    }
+
+private:
+    PyObject* value_ = nullptr;
+#if PY_VERSION_HEX < 0x030C0000
+    PyObject* type_ = nullptr;
+    PyObject* traceback_ = nullptr;
+#endif
+};
+
+/// Turns the AttributeError of an object without __dlpack__ into the TypeError the caller
+/// documents. Decided by a lookup on the type made with the error fetched, so no Python code
+/// runs with an exception set; when the type defines __dlpack__, the AttributeError came from
+/// inside the producer and is left as it is.
+inline void explain_missing_dlpack(PyObject* x) {
+    if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return;
+    bool defined = false;
+    {
+        FetchedError producer_error;
+        defined = type_defines(Py_TYPE(x), statics().dlpack);
+        if (defined) producer_error.restore();
+    }  // otherwise dropped here
+    if (defined) return;
+    PyErr_Format(PyExc_TypeError, "expected a DLPack capsule or an object with __dlpack__, got %.200s",
+                 Py_TYPE(x)->tp_name);
+}
+
+/// Calls __dlpack__ with `stream` (and the retry above). A new reference to a PyCapsule,
+/// or nullptr with an exception set.
+inline PyObject* ask_dlpack(PyObject* x, PyObject* stream) {
+    PyObject* capsule = call_dlpack(x, stream);
+    if (capsule == nullptr && stream != Py_None && retry_with_default_stream()) {
+        PyErr_Clear();
+        capsule = call_dlpack(x, Py_None);
+    }
+    if (capsule == nullptr) {
+        explain_missing_dlpack(x);
+        return nullptr;
+    }
+    if (!PyCapsule_CheckExact(capsule)) {
+        PyErr_Format(PyExc_TypeError, "%.200s.__dlpack__() returned %.200s, not a PyCapsule", Py_TYPE(x)->tp_name,
+                     Py_TYPE(capsule)->tp_name);
+        Py_DECREF(capsule);
+        return nullptr;
+    }
+    return capsule;
+}
+
+}  // namespace detail
+
+/// The one negotiation with a producer: asks `x` (anything but a capsule) for its tensor
+/// under `policy`, into `offer`. `borrow_into`: a DLTensor that the exchange API may fill in
+/// place, valid while `x` lives unchanged (StreamPolicy::no_read only); nullptr when the
+/// caller needs an owned tensor. Returns false with a Python exception set.
+inline bool negotiate(PyObject* x, StreamPolicy policy, Offer& offer, DLTensor* borrow_into = nullptr) {
+    const detail::AcquireStatics& s = detail::statics();
+    if (!s.ready()) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        return false;
+    }
+    if (const DLPackExchangeAPI* api = detail::exchange_api_of(Py_TYPE(x))) {
+        switch (detail::ask_table(x, *api, policy, offer, borrow_into)) {
+            case detail::TableAnswer::tensor:
+                return true;
+            case detail::TableAnswer::error:
+                return false;
+            case detail::TableAnswer::ask_dlpack:
+                break;
+        }
+    }
+    // __dlpack_device__ first: it decides the stream argument, and must agree with the capsule.
+    if (policy == StreamPolicy::no_read && !detail::ask_device(x, offer)) return false;
+    offer.capsule = detail::ask_dlpack(x, detail::stream_argument(policy, offer));
+    return offer.capsule != nullptr;
+}
+
 /// What the caller needs from the tensor beyond its DLTensor.
 enum class Need : std::uint8_t {
     tensor,      ///< the DLTensor alone (borrowed exchange path allowed)
     everything,  ///< version and flags too
 };
 
-/// Obtains the tensor of `x` into `source`. Returns SourceError::none on success; otherwise a
-/// Python exception is set (python_error) or the capsule was already consumed (consumed).
-inline SourceError acquire(PyObject* x, Source& source, Need need) noexcept {
+/// Obtains the tensor of `x` into `source` for reading its description (StreamPolicy::no_read).
+/// Returns SourceError::none on success; otherwise a Python exception is set (python_error)
+/// or the capsule was already consumed (consumed).
+inline SourceError acquire(PyObject* x, Source& source, Need need) {
     if (PyCapsule_CheckExact(x)) return source.from_capsule(x);
-    const auto& s = detail::statics();
-    if (!s.ready()) {
-        if (!PyErr_Occurred()) PyErr_NoMemory();
+    Offer offer;
+    DLTensor borrowed{};
+    if (!negotiate(x, StreamPolicy::no_read, offer, need == Need::tensor ? &borrowed : nullptr)) {
         return SourceError::python_error;
     }
-
-    if (const DLPackExchangeAPI* api = detail::exchange_api_of(Py_TYPE(x))) {
-        if (need == Need::tensor && api->dltensor_from_py_object_no_sync != nullptr) {
-            DLTensor* slot = source.borrow_slot(x, api->header.version);
-            if (api->dltensor_from_py_object_no_sync(x, slot) != 0) {
-                if (!PyErr_Occurred()) PyErr_SetString(PyExc_BufferError, "the exchange API failed without an error");
-                return SourceError::python_error;
-            }
-            return SourceError::none;
-        }
-        if (api->managed_tensor_from_py_object_no_sync != nullptr) {
-            DLManagedTensorVersioned* managed = nullptr;
-            if (api->managed_tensor_from_py_object_no_sync(x, &managed) != 0 || managed == nullptr) {
-                if (!PyErr_Occurred()) PyErr_SetString(PyExc_BufferError, "the exchange API returned no tensor");
-                return SourceError::python_error;
-            }
-            source.adopt(managed, x);
-            return SourceError::none;
-        }
+    source.has_reported_device = offer.has_reported_device;
+    source.reported_device = offer.reported_device;
+    if (offer.borrowed) {
+        *source.borrow_slot(x, offer.table_version) = borrowed;
+        return SourceError::none;
     }
-
-    // __dlpack_device__ first: it decides the stream argument, and must agree with the capsule.
-    PyObject* device = PyObject_CallMethodNoArgs(x, s.dlpack_device);
-    if (device != nullptr) {
-        bool ok = detail::read_device_tuple(device, &source.reported_device);
-        Py_DECREF(device);
-        if (!ok) return SourceError::python_error;
-        source.has_reported_device = true;
-    } else if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
-        PyErr_Clear();  // tolerated here; the conformance checker reports it
-    } else {
-        return SourceError::python_error;
+    if (offer.managed != nullptr) {
+        source.adopt(offer.take_managed(), x);
+        return SourceError::none;
     }
-    const DeviceTypeInfo* info =
-        source.has_reported_device ? find_device_type(static_cast<std::int32_t>(source.reported_device.device_type))
-                                   : nullptr;
-    PyObject* stream = (info != nullptr && info->stream_device) ? s.minus_one : Py_None;
-
-    PyObject* args[3] = {x, stream, s.max_version};
-    const size_t nargs = 1 | PY_VECTORCALL_ARGUMENTS_OFFSET;
-    PyObject* capsule = PyObject_VectorcallMethod(s.dlpack, args, nargs, s.kwnames_full);
-    if (capsule == nullptr && stream == s.minus_one && PyErr_ExceptionMatches(PyExc_RuntimeError)) {
-        // JAX 0.11 on CUDA takes the spec's -1 ("do not synchronise") for a stream handle and
-        // fails with CUDA_ERROR_INVALID_HANDLE. The spec's default stream (None) still gives a
-        // correct, synchronised export, so ask once more with it.
-        PyErr_Clear();
-        args[1] = Py_None;
-        capsule = PyObject_VectorcallMethod(s.dlpack, args, nargs, s.kwnames_full);
-    }
-    if (capsule == nullptr && PyErr_ExceptionMatches(PyExc_TypeError)) {
-        PyErr_Clear();  // a pre-2023.12 producer: no max_version keyword
-        capsule = PyObject_VectorcallMethod(s.dlpack, args, nargs, s.kwnames_stream);
-    }
-    if (capsule == nullptr) {
-        if (PyErr_ExceptionMatches(PyExc_AttributeError) && !PyObject_HasAttr(x, s.dlpack)) {
-            PyErr_Clear();
-            PyErr_Format(PyExc_TypeError,
-                         "expected a DLPack capsule or an object with __dlpack__, got %.200s",
-                         Py_TYPE(x)->tp_name);
-        }
-        return SourceError::python_error;
-    }
-    if (!PyCapsule_CheckExact(capsule)) {
-        PyErr_Format(PyExc_TypeError, "%.200s.__dlpack__() returned %.200s, not a PyCapsule", Py_TYPE(x)->tp_name,
-                     Py_TYPE(capsule)->tp_name);
-        Py_DECREF(capsule);
-        return SourceError::python_error;
-    }
-    SourceError result = source.from_capsule(capsule);
-    Py_DECREF(capsule);  // the source holds it now; releasing it runs the producer's deleter
+    SourceError result = source.from_capsule(offer.capsule);  // the source holds the capsule now
     source.kind = SourceKind::dunder_dlpack;
     return result;
 }

@@ -109,18 +109,123 @@ inline std::string hex(const void* p) {
 
 }  // namespace detail
 
+/// Nothing is ever mapped in the first page of an address space: a pointer below it is a
+/// small integer that landed in a pointer's place, never an array.
+inline constexpr std::uintptr_t kFirstMappableAddress = 4096;
+
+/// Whether `p` may be followed as an int64 array: past the first page and aligned for
+/// int64_t (reading through a misaligned int64_t* is undefined behaviour). Only the address
+/// is judged: a pointer that passes may still be wrong, one that fails is never followed.
+inline bool plausible_int64_array(const std::int64_t* p) noexcept {
+    const auto address = reinterpret_cast<std::uintptr_t>(p);
+    return address >= kFirstMappableAddress && address % alignof(std::int64_t) == 0;
+}
+
+/// The largest component a DLPackVersion word is believed to hold. DLPack counts its minor
+/// versions one by one; a larger number is another field read as a version.
+inline constexpr std::uint32_t kMaxPlausibleVersionComponent = 255;
+
 /// The shape of a legacy managed tensor read by mistake from a versioned struct: its data
-/// word then holds a DLPackVersion {1, minor}. No real data pointer looks like that.
+/// word then holds a DLPackVersion {1, minor}. Real data pointers can look like that too (an
+/// empty byte tensor at address 0x1, a buffer at 0x20_0000_0001): on its own, this proves
+/// nothing, and no rule rejects a tensor for it.
 inline bool looks_like_version_word(const void* data) noexcept {
     auto word = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(data));
-    return (word & 0xffffffffu) == 1u && (word >> 32) <= 255u;
+    return (word & 0xffffffffu) == 1u && (word >> 32) <= kMaxPlausibleVersionComponent;
 }
+
+namespace detail {
+
+/// A DLManagedTensorVersioned read through the legacy name: besides the version word in
+/// `data`, its deleter lies where ndim and dtype should be (the top 16 bits of a user-space
+/// address, read as lanes, are 0) and its flags where shape should be (never an array
+/// address). Each of those breaks a structural rule by itself, so this only names the cause
+/// of a tensor that is malformed anyway, and reads nothing but the struct's own fields.
+inline bool reads_as_misnamed_versioned(const DLTensor& t) noexcept {
+    if (!looks_like_version_word(t.data)) return false;
+    if (t.ndim < 0 || t.ndim > kMaxNdim || t.dtype.lanes == 0) return true;
+    return t.ndim > 0 &&
+           (!plausible_int64_array(t.shape) || (t.strides != nullptr && !plausible_int64_array(t.strides)));
+}
+
+/// Whether a version word read from a versioned capsule is something other than a version:
+/// a legacy struct's data pointer, read through the versioned name.
+inline bool implausible_version(const DLPackVersion& version) noexcept {
+    return version.major > kMaxPlausibleVersionComponent || version.minor > kMaxPlausibleVersionComponent;
+}
+
+/// Whether a versioned capsule's flags word holds an address rather than flag bits: bits
+/// DLPack does not define are set, and the value is an aligned user-space address. That is
+/// a legacy struct's shape pointer, read through the versioned name; such flags are invalid
+/// anyway (flags.unknown), and the tensor that would follow lies past the legacy struct.
+inline bool flags_hold_an_address(std::uint64_t flags) noexcept {
+    constexpr std::uint64_t kUserSpaceEnd = std::uint64_t{1} << 56;  // no user-space address reaches it
+    return (flags & ~kKnownFlags) != 0 && flags >= kFirstMappableAddress &&
+           flags % alignof(std::int64_t) == 0 && flags < kUserSpaceEnd;
+}
+
+inline std::string version_text(const DLPackVersion& version) {
+    return std::to_string(version.major) + "." + std::to_string(version.minor);
+}
+
+/// The rules of a versioned capsule's header (version and flags). Returns false when
+/// nothing past `flags` may be read: another major version, or no versioned struct at all.
+inline bool check_versioned_header(const ManagedView& view, Report& report) {
+    if (implausible_version(view.version)) {
+        // A legacy struct under the versioned name: its dl_tensor would lie past its end.
+        report.add("capsule.layout", "capsule", "a DLManagedTensorVersioned under the name 'dltensor_versioned'",
+                   "a version word of " + version_text(view.version) +
+                       " (a legacy DLManagedTensor under the versioned name?)");
+        return false;
+    }
+    if (view.version.major != DLPACK_MAJOR_VERSION) {
+        report.add("version.major", "version", "major version 1", version_text(view.version),
+                   FailureKind::version);
+        return false;  // a different major may lay out dl_tensor differently
+    }
+    if (flags_hold_an_address(view.flags)) {
+        report.add("capsule.layout", "capsule", "a DLManagedTensorVersioned under the name 'dltensor_versioned'",
+                   "flags " + hex(reinterpret_cast<const void*>(static_cast<std::uintptr_t>(view.flags))) +
+                       " that read as an address (a legacy DLManagedTensor under the versioned name, its "
+                       "shape pointer where flags should be?)");
+        return false;
+    }
+    if ((view.flags & ~kKnownFlags) != 0) {
+        char bits[2 + 16 + 1];
+        std::snprintf(bits, sizeof bits, "0x%llx", static_cast<unsigned long long>(view.flags));
+        report.add("flags.unknown", "flags", "only bits 0-2 (READ_ONLY, IS_COPIED, IS_SUBBYTE_TYPE_PADDED)",
+                   bits);
+    }
+    return true;
+}
+
+/// The address rules of shape and strides, which decide whether they may be read.
+inline bool check_array_addresses(const DLTensor& t, Report& report) {
+    bool ok = true;
+    if (!plausible_int64_array(t.shape)) {
+        report.add("shape.address", "shape",
+                   "the address of " + to_str(t.ndim) + " int64 extents (past the first page, 8-byte aligned)",
+                   hex(t.shape));
+        ok = false;
+    }
+    if (t.strides != nullptr && !plausible_int64_array(t.strides)) {
+        report.add("strides.address", "strides",
+                   "the address of " + to_str(t.ndim) + " int64 strides (past the first page, 8-byte aligned)",
+                   hex(t.strides));
+        ok = false;
+    }
+    return ok;
+}
+
+}  // namespace detail
 
 /// Applies every structural rule of DLPack 1.3. Returns true when the tensor is valid;
 /// otherwise records each violation in `report`. Reads nothing past `flags` of a versioned
-/// tensor whose major version is not 1, and never dereferences shape or strides before
-/// their pointers and ndim are known to be sane. Rules that can still be checked after one
-/// fails are checked too, so a report lists every broken rule that can be known.
+/// tensor whose major version is not 1 or whose header is no versioned header at all (a
+/// legacy struct under the versioned name is 16 bytes shorter than the tensor would need),
+/// and never dereferences shape or strides before ndim is in range and their addresses are
+/// plausible. Rules that can still be checked after one fails are checked too, so a report
+/// lists every broken rule that can be known.
 ///
 /// `geometry` (optional) is filled whenever shape and strides could be read, even if some
 /// other rule failed: `geometry->readable` says so, and the declared constraints of
@@ -134,32 +239,12 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
         return false;
     }
     if (view.versioned) {
-        if (view.version.major != DLPACK_MAJOR_VERSION) {
-            if (view.version.major > 255) {
-                // The first word is not a version at all: a legacy struct under a versioned name.
-                // Its dl_tensor would lie past the end of the smaller legacy struct: read nothing.
-                report.add("capsule.layout", "capsule",
-                           "a DLManagedTensorVersioned under the name 'dltensor_versioned'",
-                           "a version word of " + std::to_string(view.version.major) + "." +
-                               std::to_string(view.version.minor) +
-                               " (a legacy DLManagedTensor under the versioned name?)");
-            } else {
-                report.add("version.major", "version", "major version 1",
-                           std::to_string(view.version.major) + "." + std::to_string(view.version.minor),
-                           FailureKind::version);
-            }
-            return false;  // a different major may lay out dl_tensor differently
-        }
-        if ((view.flags & ~kKnownFlags) != 0) {
-            char bits[2 + 16 + 1];
-            std::snprintf(bits, sizeof bits, "0x%llx", static_cast<unsigned long long>(view.flags));
-            report.add("flags.unknown", "flags", "only bits 0-2 (READ_ONLY, IS_COPIED, IS_SUBBYTE_TYPE_PADDED)",
-                       bits);
-        }
-    } else if (looks_like_version_word(view.tensor->data)) {
+        if (!detail::check_versioned_header(view, report)) return false;
+    } else if (detail::reads_as_misnamed_versioned(*view.tensor)) {
         report.add("capsule.layout", "capsule", "a legacy DLManagedTensor under the name 'dltensor'",
                    "what looks like a DLManagedTensorVersioned (its first word reads as version 1." +
-                       std::to_string(reinterpret_cast<std::uintptr_t>(view.tensor->data) >> 32) + ")");
+                       std::to_string(reinterpret_cast<std::uintptr_t>(view.tensor->data) >> 32) +
+                       ", and the fields after it break the rules of a DLTensor)");
         return false;
     }
 
@@ -219,6 +304,7 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
         report.add("shape.null", "shape", "a shape array of " + to_str(t.ndim) + " extents", "NULL");
         return false;
     }
+    if (t.ndim > 0 && !detail::check_array_addresses(t, report)) return false;
     const bool strides_null = t.ndim > 0 && t.strides == nullptr;
     if (strides_null && view.versioned && view.version.minor >= 2) {
         report.add("strides.null_since_1_2", "strides",
@@ -300,14 +386,17 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
     std::int64_t nbytes = 0;
     std::int64_t low = offset, high = offset;
     if (element_bits != 0) {
-        std::int64_t span = 0, below = 0;
+        std::int64_t below = 0, end = 0, above = 0;
         bool fits = detail::span_bytes(size, element_bits, padded, &nbytes);
         if (fits && !empty) {
-            std::int64_t count = 0;  // elements from the lowest to the highest reached, inclusive
-            fits = !detail::sub_overflows(max_off, min_off, &count) && !detail::add_overflows(count, 1, &count) &&
-                   detail::span_bytes(count, element_bits, padded, &span) &&
-                   detail::span_bytes(-min_off, element_bits, padded, &below) &&
-                   !detail::add_overflows(offset, -below, &low) && !detail::add_overflows(low, span, &high);
+            // Element k holds bits [k * w, (k + 1) * w) past byte_offset (w: its width, a whole
+            // byte for padded sub-byte types): the bytes addressed run from the one holding the
+            // lowest element's first bit, floor(min_off * w / 8) = -ceil(-min_off * w / 8), to
+            // the one holding the highest element's last bit, ceil((max_off + 1) * w / 8). (For
+            // sub-byte elements the byte count is not the span of max - min + 1 elements.)
+            fits = detail::span_bytes(-min_off, element_bits, padded, &below) &&
+                   !detail::add_overflows(max_off, 1, &end) && detail::span_bytes(end, element_bits, padded, &above) &&
+                   !detail::add_overflows(offset, -below, &low) && !detail::add_overflows(offset, above, &high);
         }
         if (!fits) {
             report.add("extent.overflow", "shape", "a byte extent that fits in int64",
@@ -347,18 +436,34 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
     return ok && report.violations().size() == violations_before;
 }
 
+/// The compact row-major stride (in elements) of `axis`, as a reader fills it in for NULL
+/// strides; extents of 0 count as 1. Only an empty tensor can have compact strides that do not
+/// fit in int64 (check_structure bounds the element count of any other), and no stride of an
+/// empty tensor is ever stepped along: a stride that does not fit is 0.
+inline std::int64_t implied_stride(const DLTensor& t, std::int32_t axis) noexcept {
+    std::int64_t implied = 1;
+    for (std::int32_t i = t.ndim - 1; i > axis; --i) {
+        if (detail::mul_overflows(implied, t.shape[i] > 0 ? t.shape[i] : 1, &implied)) return 0;
+    }
+    return implied;
+}
+
 /// Writes the tensor's strides (in elements) into `out[0..ndim)`, computing compact
-/// row-major strides when the producer sent NULL (legal before DLPack 1.2).
+/// row-major strides when the producer sent NULL (legal before DLPack 1.2). Extents of 0
+/// count as 1 there, so a non-empty axis keeps its usual stride. Call it on a tensor that
+/// passed check_structure.
 inline void fill_strides(const DLTensor& t, std::int64_t* out) noexcept {
     if (t.ndim <= 0) return;
     if (t.strides != nullptr) {
         for (std::int32_t i = 0; i < t.ndim; ++i) out[i] = t.strides[i];
         return;
     }
+    // implied_stride for every axis, in one pass from the innermost
     std::int64_t implied = 1;
+    bool overflowed = false;
     for (std::int32_t i = t.ndim - 1; i >= 0; --i) {
-        out[i] = implied;
-        implied *= t.shape[i] > 0 ? t.shape[i] : 1;
+        out[i] = overflowed ? 0 : implied;
+        overflowed = overflowed || detail::mul_overflows(implied, t.shape[i] > 0 ? t.shape[i] : 1, &implied);
     }
 }
 

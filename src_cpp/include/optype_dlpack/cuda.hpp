@@ -7,6 +7,10 @@
 ///
 /// OPTYPE_DLPACK_DISABLE_CUDA=1 in the environment (read once, at first use) keeps the
 /// driver closed: CUDA capsules are then checked structurally and reported unverified.
+///
+/// These functions are noexcept on purpose: they call only the C driver and the C library,
+/// never the Python C API, so no forced unwind of a finishing interpreter thread can start
+/// below them.
 #pragma once
 
 #include <cstddef>
@@ -54,6 +58,19 @@ bool driver_loaded_in_process() noexcept;
 /// Asks the driver about `ptr`. Never creates or changes a current CUDA context.
 /// Host memory the driver does not know is Status::ok with MemoryType::host_unregistered.
 Status query_pointer(const void* ptr, PointerFacts* out, std::string* error) noexcept;
+
+/// Whether every byte of a range of device memory is mapped to memory.
+enum class Mapped : std::uint8_t { all, not_all, unknown };
+
+/// Asks the driver whether every byte of [first, first + bytes) is mapped. Device memory may
+/// be an address range reserved with CUDA's virtual memory management (cuMemAddressReserve:
+/// PyTorch's expandable segments, stream-ordered pools) of which only parts are mapped; the
+/// range PointerFacts reports is then the whole reservation, mapped or not. The mappings are
+/// walked one by one (drivers of CUDA 12 and later say where each ends; with older ones, in
+/// blocks of the 2 MiB allocation granularity). Mapped::not_all puts the first unmapped
+/// address in `*unmapped`; Mapped::unknown (the driver cannot tell, or the range spans too
+/// many blocks) puts the reason in `*why`. Never creates or changes a current CUDA context.
+Mapped range_mapped(const void* first, std::size_t bytes, std::uintptr_t* unmapped, std::string* why) noexcept;
 
 /// The number of CUDA devices the driver sees.
 Status device_count(int* out, std::string* error) noexcept;

@@ -10,9 +10,14 @@
 ///   kDLCPU          memory the CPU can read: ordinary, page-locked or managed host memory,
 ///                   never device memory                         device.cpu_pointer_is_device
 /// and, for all four, that every addressed byte lies in the one allocation that holds the
-/// tensor (device.extent). Managed memory labelled kDLCPU passes: the CPU can read it (it
-/// migrates on access), so a CPU consumer is safe; the precise label is kDLCUDAManaged.
-/// Other device types cannot be checked with the CUDA driver.
+/// tensor (device.extent) and, for device memory, that every addressed byte is mapped
+/// (device.unmapped): an address range reserved with CUDA's virtual memory management
+/// (PyTorch's expandable segments) is reported whole by the driver, mapped or not. A kDLCUDA
+/// label on managed memory must still name a GPU that exists (device.ordinal). Managed
+/// memory labelled kDLCPU passes: the CPU can read it (it migrates on access), so a CPU
+/// consumer is safe; the precise label is kDLCUDAManaged. Other device types cannot be
+/// checked with the CUDA driver. Where the driver cannot tell, the answer is "unknown",
+/// never "verified".
 #pragma once
 
 #include "check.hpp"
@@ -52,20 +57,29 @@ inline bool offset_address(std::uintptr_t base, std::int64_t offset, std::uintpt
     return !__builtin_sub_overflow(base, static_cast<std::uint64_t>(-(offset + 1)) + 1u, out);
 }
 
-/// Empty tensors address no memory: only the label can be checked (a kDLCUDA device_id
-/// must name a GPU that exists).
-inline std::int8_t verify_empty_label(const DLTensor& t, Report& report) {
-    if (t.device.device_type != kDLCUDA) return 1;
+/// Whether a kDLCUDA label's device_id names a GPU that exists. Records the violation (or
+/// the driver's error) when it does not.
+inline bool cuda_ordinal_exists(const DLTensor& t, Report& report) {
     int count = 0;
     std::string error;
-    if (cuda::device_count(&count, &error) != cuda::Status::ok) return report_driver_error(report, error);
+    if (cuda::device_count(&count, &error) != cuda::Status::ok) {
+        report_driver_error(report, error);
+        return false;
+    }
     if (t.device.device_id >= count) {
         report.add("device.ordinal", "device.device_id",
                    "the ordinal of a CUDA device (" + std::to_string(count) + " present)",
                    std::to_string(t.device.device_id));
-        return 0;
+        return false;
     }
-    return 1;
+    return true;
+}
+
+/// Empty tensors address no memory: only the label can be checked (a kDLCUDA device_id
+/// must name a GPU that exists).
+inline std::int8_t verify_empty_label(const DLTensor& t, Report& report) {
+    if (t.device.device_type != kDLCUDA) return 1;
+    return cuda_ordinal_exists(t, report) ? 1 : 0;
 }
 
 /// Checks the memory kind at the lowest addressed byte against the label.
@@ -79,8 +93,10 @@ inline bool label_matches(const DLTensor& t, const cuda::PointerFacts& facts, st
                            memory_at(facts, low));
                 return false;
             }
-            // Managed memory is reachable from every GPU; device memory only from its own.
-            if (facts.type == MemoryType::device && facts.device_ordinal != t.device.device_id) {
+            // Managed memory is reachable from every GPU, so any GPU that exists will do;
+            // device memory only from its own.
+            if (facts.type == MemoryType::managed) return cuda_ordinal_exists(t, report);
+            if (facts.device_ordinal != t.device.device_id) {
                 report.add("device.ordinal", "device.device_id",
                            std::to_string(facts.device_ordinal) + " (the GPU that holds the data at " +
                                hex(reinterpret_cast<const void*>(low)) + ")",
@@ -115,8 +131,32 @@ inline bool label_matches(const DLTensor& t, const cuda::PointerFacts& facts, st
     }
 }
 
+/// Device memory: every addressed byte must be mapped, not merely reserved.
+inline std::int8_t verify_mapped(const DLTensor& t, const cuda::PointerFacts& at_low, std::uintptr_t low,
+                                 std::uintptr_t high, VerifyDevice mode, Report& report) {
+    std::uintptr_t unmapped = 0;
+    std::string why_unknown;
+    const cuda::Mapped answer =
+        cuda::range_mapped(reinterpret_cast<const void*>(low), high - low, &unmapped, &why_unknown);
+    if (answer == cuda::Mapped::all) return 1;
+    if (answer == cuda::Mapped::unknown) {
+        return mode == VerifyDevice::require ? report_unverified(report, why_unknown) : -1;
+    }
+    std::string reservation;
+    if (at_low.range_holds(low)) {
+        reservation = " in the reserved address range " +
+                      byte_range(at_low.range_start, at_low.range_start + at_low.range_size);
+    }
+    report.add("device.unmapped", unmapped == low ? "data" : "shape",
+               "addressed bytes " + byte_range(low, high) + " mapped to device memory",
+               "byte " + hex(reinterpret_cast<const void*>(unmapped)) + " unmapped" + reservation + " (data " +
+                   hex(t.data) + ")");
+    return 0;
+}
+
 /// Asks the driver about the addressed bytes [data + byte_low, data + byte_high).
-inline std::int8_t verify_addressed_memory(const DLTensor& t, const Geometry& geometry, Report& report) {
+inline std::int8_t verify_addressed_memory(const DLTensor& t, const Geometry& geometry, VerifyDevice mode,
+                                           Report& report) {
     const auto data = reinterpret_cast<std::uintptr_t>(t.data);
     std::uintptr_t low = 0, high = 0;
     if (!offset_address(data, geometry.byte_low, &low) || !offset_address(data, geometry.byte_high, &high)) {
@@ -165,18 +205,21 @@ inline std::int8_t verify_addressed_memory(const DLTensor& t, const Geometry& ge
                    "bytes " + byte_range(low, high) + ", " + std::to_string(high - end) + " of them past its end");
         return 0;
     }
+    if (at_low.type == cuda::MemoryType::device) return verify_mapped(t, at_low, low, high, mode, report);
     return 1;
 }
 
 }  // namespace detail
 
-/// Result of asking the driver: -1 unknown (not asked or no driver), 0 failed (each lie is
-/// in `report`), 1 verified. Call it on a tensor that passed check_structure.
+/// Result of asking the driver: -1 unknown (not asked, no driver, or the driver cannot tell),
+/// 0 failed (each lie is in `report`), 1 verified: never 1 for a byte the driver does not
+/// confirm. Call it on a tensor that passed check_structure.
 ///   automatic: asks when the driver can be used, else -1. A kDLCPU tensor is only asked
 ///              about when libcuda is already loaded into the process (otherwise none of its
 ///              pointers can be CUDA memory, and starting the driver would cost far more
 ///              than the check is worth).
-///   require:   as automatic, but "cannot ask" is the violation device.unverified.
+///   require:   as automatic, but "cannot ask" and "cannot tell" are the violation
+///              device.unverified, with the reason.
 ///   skip:      -1 without asking.
 inline std::int8_t verify_device(const ManagedView& view, const Geometry& geometry, VerifyDevice mode,
                                  Report& report) {
@@ -200,7 +243,7 @@ inline std::int8_t verify_device(const ManagedView& view, const Geometry& geomet
         return detail::report_unverified(report, cuda::driver_unavailable_reason());
     }
     if (geometry.size == 0) return detail::verify_empty_label(t, report);
-    return detail::verify_addressed_memory(t, geometry, report);
+    return detail::verify_addressed_memory(t, geometry, mode, report);
 }
 
 }  // namespace optype_dlpack

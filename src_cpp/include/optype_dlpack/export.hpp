@@ -67,7 +67,9 @@ struct ExportBlock {
     ExportContext context;
 };
 
-inline void release_context(ExportContext& context) noexcept {
+/// Not noexcept: PyGILState_Ensure on a thread of a finalizing interpreter ends the thread with a
+/// forced unwind, which must pass through (a noexcept frame would terminate the process).
+inline void release_context(ExportContext& context) {
     if (context.keepalive != nullptr && python_usable()) {
         // Deleters may run on any thread, with or without the GIL: take it for the DECREF.
         PyGILState_STATE state = PyGILState_Ensure();
@@ -78,7 +80,7 @@ inline void release_context(ExportContext& context) noexcept {
 }
 
 template <class Managed>
-void export_deleter(Managed* self) noexcept {
+void export_deleter(Managed* self) {
     if (self == nullptr) return;
     auto* block = reinterpret_cast<ExportBlock<Managed>*>(self);  // managed is the first member
     release_context(block->context);
@@ -88,13 +90,13 @@ void export_deleter(Managed* self) noexcept {
 
 /// The PyCapsule destructor of the Python specification: frees the tensor only if no
 /// consumer renamed the capsule (a consumer that renamed it owns the deleter call).
-inline void versioned_capsule_destructor(PyObject* capsule) noexcept {
+inline void versioned_capsule_destructor(PyObject* capsule) {
     if (!PyCapsule_IsValid(capsule, kVersionedName)) return;  // consumed (renamed): nothing to do
     auto* managed = static_cast<DLManagedTensorVersioned*>(PyCapsule_GetPointer(capsule, kVersionedName));
     if (managed != nullptr && managed->deleter != nullptr) managed->deleter(managed);
 }
 
-inline void legacy_capsule_destructor(PyObject* capsule) noexcept {
+inline void legacy_capsule_destructor(PyObject* capsule) {
     if (!PyCapsule_IsValid(capsule, kLegacyName)) return;
     auto* managed = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule, kLegacyName));
     if (managed != nullptr && managed->deleter != nullptr) managed->deleter(managed);

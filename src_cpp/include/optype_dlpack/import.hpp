@@ -3,16 +3,16 @@
 /// "used_*" exactly once, only when the caller takes the tensor (after its checks passed),
 /// and the taker calls the deleter exactly once.
 ///
-/// The request differs from acquire.hpp's (which never reads the data): the host reads right
-/// after __dlpack__ returns, so the producer must synchronise with the legacy default stream
-/// (where the driver's synchronous copies run): stream=None in the DLPack specification.
-/// That is also the keyword's specified default, so producers are asked
-/// __dlpack__(max_version=(1, 3)), then __dlpack__() if they reject the keyword, as NumPy asks.
-/// The one producer known to default to something else is torch >= 2.10 (stream=-1, no
-/// synchronisation), and torch >= 2.10 has the DLPack 1.3 C exchange API: objects whose type
-/// has it are read through it when the tensor is host memory, and a device tensor from it is
-/// released and asked for again with an explicit __dlpack__(stream=None, max_version=(1, 3)).
+/// Producers are asked through acquire.hpp's negotiate() with StreamPolicy::host_read: the
+/// host reads right after __dlpack__ returns, so the producer must synchronise with the legacy
+/// default stream (stream=None, passed explicitly); a device tensor from the DLPack 1.3 C
+/// exchange API is released and asked for again through __dlpack__(stream=None, ...).
 /// __dlpack_device__() is not asked: the capsule's own device decides what the caller may do.
+///
+/// Anything the caller does between acquire() and take() that can run Python (an import, a
+/// __del__, another thread taking the GIL) can let another consumer take the same capsule.
+/// take() therefore re-checks the capsule at the moment it renames it, and verify_unconsumed()
+/// lets the caller re-check before it reads the tensor again after such a step.
 ///
 /// Needs <Python.h> (included first by the including translation unit).
 #pragma once
@@ -23,36 +23,23 @@
 #include <Python.h>
 
 #include <cstdint>
-#include <cstring>
 
 namespace optype_dlpack {
-
-/// Memory the host may read in place, without synchronising with a device.
-inline bool host_memory(std::int32_t device_type) noexcept {
-    return device_type == kDLCPU || device_type == kDLCUDAHost || device_type == kDLROCMHost;
-}
-
-/// Memory the host may read in place: host memory and CUDA managed memory.
-inline bool host_accessible(std::int32_t device_type) noexcept {
-    return host_memory(device_type) || device_type == kDLCUDAManaged;
-}
 
 /// A managed tensor whose ownership was handed over: call `release()` exactly once.
 struct TakenTensor {
     void* managed = nullptr;  ///< DLManagedTensorVersioned* or DLManagedTensor*
     bool versioned = false;
 
-    /// Runs the producer's deleter (if any). Safe to call on an empty TakenTensor.
-    void release() noexcept {
+    /// Runs the producer's deleter (if any) once. Safe to call on an empty TakenTensor. Not
+    /// noexcept: a deleter is producer code and may run Python.
+    void release() {
         void* m = managed;
         managed = nullptr;
-        if (m == nullptr) return;
         if (versioned) {
-            auto* t = static_cast<DLManagedTensorVersioned*>(m);
-            if (t->deleter != nullptr) t->deleter(t);
+            release_managed(static_cast<DLManagedTensorVersioned*>(m));
         } else {
-            auto* t = static_cast<DLManagedTensor*>(m);
-            if (t->deleter != nullptr) t->deleter(t);
+            release_managed(static_cast<DLManagedTensor*>(m));
         }
     }
 };
@@ -65,10 +52,9 @@ public:
     HostImport() = default;
     HostImport(const HostImport&) = delete;
     HostImport& operator=(const HostImport&) = delete;
-    ~HostImport() {
-        TakenTensor pending{exchanged_, true};
-        exchanged_ = nullptr;
-        pending.release();
+    ~HostImport() noexcept(false) {  // a deleter or a capsule destructor may run Python
+        if (!thread_holds_gil()) return;  // a forced unwind at exit: leave everything
+        release_managed(exchanged_);
         Py_XDECREF(capsule_);  // an unconsumed capsule frees its tensor in its own destructor
     }
 
@@ -76,89 +62,68 @@ public:
     const char* consumed_name = nullptr;  ///< set with SourceError::consumed
 
     /// Obtains the tensor of `x`: a capsule (borrowed, not consumed until take()), or a
-    /// producer's, through its type's exchange API or __dlpack__(stream=None, max_version=(1, 3)).
-    SourceError acquire(PyObject* x) noexcept {
+    /// producer's, asked under StreamPolicy::host_read.
+    SourceError acquire(PyObject* x) {
         if (PyCapsule_CheckExact(x)) return read_capsule(x);
-        const auto& s = detail::statics();
-        if (!s.ready()) return SourceError::python_error;
-        bool explicit_stream = false;  // set for a device tensor whose exchange API cannot synchronise
+        Offer offer;
+        if (!negotiate(x, StreamPolicy::host_read, offer)) return SourceError::python_error;
+        if (offer.managed != nullptr) {
+            hold_exchanged(offer.take_managed());
+            return SourceError::none;
+        }
+        return read_capsule(offer.capsule);  // held by capsule_ now; dropped unconsumed, it frees the tensor
+    }
 
-        if (const DLPackExchangeAPI* api = detail::exchange_api_of(Py_TYPE(x))) {
-            if (api->managed_tensor_from_py_object_no_sync != nullptr) {
-                DLManagedTensorVersioned* managed = nullptr;
-                if (api->managed_tensor_from_py_object_no_sync(x, &managed) != 0 || managed == nullptr) {
-                    if (!PyErr_Occurred()) PyErr_SetString(PyExc_BufferError, "the exchange API returned no tensor");
-                    return SourceError::python_error;
-                }
-                const bool usable = managed->version.major != DLPACK_MAJOR_VERSION ||  // the checks report it
-                                    host_memory(static_cast<std::int32_t>(managed->dl_tensor.device.device_type));
-                if (usable) {
-                    exchanged_ = managed;
-                    view.versioned = true;
-                    view.version = managed->version;
-                    view.flags = managed->version.major == DLPACK_MAJOR_VERSION ? managed->flags : 0;
-                    view.tensor = &managed->dl_tensor;
-                    return SourceError::none;
-                }
-                // Device memory: ask again through __dlpack__, which synchronises when asked.
-                TakenTensor{managed, true}.release();
-                explicit_stream = true;
-            }
-        }
-
-        const Keywords& k = keywords();
-        if (k.max_version == nullptr || k.stream_max_version == nullptr || k.stream == nullptr) {
-            return SourceError::python_error;
-        }
-        PyObject* args[3] = {x, explicit_stream ? Py_None : s.max_version, s.max_version};
-        const size_t nargs = 1 | PY_VECTORCALL_ARGUMENTS_OFFSET;
-        PyObject* capsule =
-            PyObject_VectorcallMethod(s.dlpack, args, nargs, explicit_stream ? k.stream_max_version : k.max_version);
-        if (capsule == nullptr && PyErr_ExceptionMatches(PyExc_TypeError)) {
-            PyErr_Clear();  // a pre-2023.12 producer: no max_version keyword
-            capsule = PyObject_VectorcallMethod(s.dlpack, args, nargs, explicit_stream ? k.stream : nullptr);
-        }
-        if (capsule == nullptr) {
-            if (PyErr_ExceptionMatches(PyExc_AttributeError) && !PyObject_HasAttr(x, s.dlpack)) {
-                PyErr_Clear();
-                PyErr_Format(PyExc_TypeError, "expected a DLPack capsule or an object with __dlpack__, got %.200s",
-                             Py_TYPE(x)->tp_name);
-            }
-            return SourceError::python_error;
-        }
-        if (!PyCapsule_CheckExact(capsule)) {
-            PyErr_Format(PyExc_TypeError, "%.200s.__dlpack__() returned %.200s, not a PyCapsule",
-                         Py_TYPE(x)->tp_name, Py_TYPE(capsule)->tp_name);
-            Py_DECREF(capsule);
-            return SourceError::python_error;
-        }
-        SourceError result = read_capsule(capsule);
-        Py_DECREF(capsule);  // held by capsule_ now; dropping it unconsumed frees the tensor
-        return result;
+    /// Whether the tensor read by acquire() is still there to take: true for a tensor from the
+    /// exchange API (owned already), and for a capsule that still has the unconsumed name it
+    /// was read under and still points at the same managed tensor. Otherwise sets a
+    /// BufferError and returns false: the view must not be read again. Runs no Python code.
+    bool verify_unconsumed() {
+        if (exchanged_ != nullptr || capsule_ == nullptr) return true;
+        bool intact = false;
+#ifdef Py_GIL_DISABLED
+        Py_BEGIN_CRITICAL_SECTION(capsule_);
+#endif
+        intact = capsule_intact();
+#ifdef Py_GIL_DISABLED
+        Py_END_CRITICAL_SECTION();
+#endif
+        if (!intact) raise_taken_elsewhere();
+        return intact;
     }
 
     /// Takes ownership: a capsule is renamed to "used_dltensor[_versioned]" here and nowhere
-    /// else. The caller must `release()` the result exactly once.
-    TakenTensor take() noexcept {
+    /// else, right after checking (with no Python code in between) that it still has the
+    /// unconsumed name it was read under and still points at the same managed tensor. If
+    /// another consumer took it meanwhile, returns an empty TakenTensor with a BufferError
+    /// set: nothing was taken, and the view must not be read again. Otherwise the caller must
+    /// `release()` the result exactly once.
+    TakenTensor take() {
         if (exchanged_ != nullptr) {
             TakenTensor out{exchanged_, true};
             exchanged_ = nullptr;
             return out;
         }
         if (capsule_ == nullptr) return TakenTensor{};
-        TakenTensor out{managed_, view.versioned};
-        // Cannot fail: capsule_ is a capsule, read under its unconsumed name just before.
-        if (PyCapsule_SetName(capsule_, view.versioned ? kUsedVersionedName : kUsedLegacyName) != 0) {
-            PyErr_Clear();
+        bool renamed = false;
+#ifdef Py_GIL_DISABLED
+        Py_BEGIN_CRITICAL_SECTION(capsule_);
+#endif
+        renamed = capsule_intact() && PyCapsule_SetName(capsule_, used_name()) == 0;
+#ifdef Py_GIL_DISABLED
+        Py_END_CRITICAL_SECTION();
+#endif
+        if (!renamed) {
+            raise_taken_elsewhere();
             return TakenTensor{};
         }
-        Py_CLEAR(capsule_);
-        return out;
+        Py_CLEAR(capsule_);  // renamed: its destructor no longer frees the tensor
+        return TakenTensor{managed_, view.versioned};
     }
 
 private:
     /// Reads a capsule by its name (as Source::from_capsule does), keeping a reference to it.
-    SourceError read_capsule(PyObject* capsule) noexcept {
+    SourceError read_capsule(PyObject* capsule) {
         SourceError error = read_dlpack_capsule(capsule, &view, &managed_, &consumed_name);
         if (error != SourceError::none) return error;
         Py_INCREF(capsule);
@@ -166,21 +131,28 @@ private:
         return SourceError::none;
     }
 
-    /// Keyword-name tuples of interned strings: producers' argument parsers (NumPy's,
-    /// pybind11's, CPython's) match interned keywords by pointer first.
-    struct Keywords {
-        PyObject* max_version;         // ("max_version",)
-        PyObject* stream_max_version;  // ("stream", "max_version")
-        PyObject* stream;              // ("stream",)
-    };
+    /// Keeps a managed tensor from the exchange API (owned) and describes it in `view`.
+    void hold_exchanged(DLManagedTensorVersioned* managed) {
+        exchanged_ = managed;
+        view.versioned = true;
+        view.version = managed->version;
+        view.flags = managed->version.major == DLPACK_MAJOR_VERSION ? managed->flags : 0;
+        view.tensor = &managed->dl_tensor;
+    }
 
-    static const Keywords& keywords() noexcept {
-        static const Keywords k{  // kept for good, like acquire.hpp's statics
-            Py_BuildValue("(N)", PyUnicode_InternFromString("max_version")),
-            Py_BuildValue("(NN)", PyUnicode_InternFromString("stream"), PyUnicode_InternFromString("max_version")),
-            Py_BuildValue("(N)", PyUnicode_InternFromString("stream")),
-        };
-        return k;
+    const char* unconsumed_name() const noexcept { return view.versioned ? kVersionedName : kLegacyName; }
+    const char* used_name() const noexcept { return view.versioned ? kUsedVersionedName : kUsedLegacyName; }
+
+    /// Whether capsule_ still has the name it was read under and the same managed tensor.
+    /// Compares names and pointers only: no Python code runs and no exception is set.
+    bool capsule_intact() const {
+        return PyCapsule_IsValid(capsule_, unconsumed_name()) &&
+               PyCapsule_GetPointer(capsule_, unconsumed_name()) == managed_;
+    }
+
+    static void raise_taken_elsewhere() {
+        PyErr_SetString(PyExc_BufferError,
+                        "the capsule was consumed by another consumer while it was being imported; nothing was taken");
     }
 
     PyObject* capsule_ = nullptr;  ///< the capsule read, until take() consumes it

@@ -56,19 +56,53 @@ inline pybind11::handle errors_module() {
     return *module;
 }
 
+/// A pybind11 object that gives up its reference, without dropping it, when destroyed by a
+/// forced unwind in a thread that lost the GIL to the exiting interpreter (see
+/// thread_holds_gil). For a reference that is the only one to its object and is held across a
+/// call into Python.
+template <class Object>
+class unwind_safe : public Object {
+public:
+    explicit unwind_safe(Object owned) : Object(std::move(owned)) {}
+    unwind_safe(const unwind_safe&) = delete;
+    unwind_safe& operator=(const unwind_safe&) = delete;
+    ~unwind_safe() {
+        if (!thread_holds_gil()) this->release();
+    }
+};
+
+/// A reference held across calls into Python, dropped when it goes out of scope only while
+/// the thread holds the GIL (a forced unwind at exit leaves it: see thread_holds_gil). Plain
+/// C API on purpose: pybind11 temporaries would be dropped by such an unwind.
+struct HeldReference {
+    PyObject* object;
+    explicit HeldReference(PyObject* owned) : object(owned) {
+        if (object == nullptr) throw pybind11::error_already_set();
+    }
+    HeldReference(const HeldReference&) = delete;
+    HeldReference& operator=(const HeldReference&) = delete;
+    ~HeldReference() {
+        if (thread_holds_gil()) Py_DECREF(object);
+    }
+};
+
 /// Raises the report as DLPackValidationError / DLPackVersionError / DLPackConsumedError.
 [[noreturn]] inline void raise_report(const Report& report) {
-    namespace py = pybind11;
-    py::handle mod = errors_module();
-    py::object violation = mod.attr("Violation");
-    py::list records;
-    for (const auto& v : report.violations()) records.append(violation(v.rule, v.field, v.expected, v.got));
+    PyObject* mod = errors_module().ptr();
     const char* cls = "DLPackValidationError";
     if (report.kind() == FailureKind::version) cls = "DLPackVersionError";
     if (report.kind() == FailureKind::consumed) cls = "DLPackConsumedError";
-    py::object error = mod.attr(cls)(records);
-    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
-    throw py::error_already_set();
+    HeldReference violation(PyObject_GetAttrString(mod, "Violation"));
+    HeldReference records(PyList_New(0));
+    for (const auto& v : report.violations()) {
+        HeldReference record(PyObject_CallFunction(violation.object, "ssss", v.rule, v.field, v.expected.c_str(),
+                                                   v.got.c_str()));
+        if (PyList_Append(records.object, record.object) != 0) throw pybind11::error_already_set();
+    }
+    HeldReference error_class(PyObject_GetAttrString(mod, cls));
+    HeldReference error(PyObject_CallOneArg(error_class.object, records.object));
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.object)), error.object);
+    throw pybind11::error_already_set();
 }
 
 [[noreturn]] inline void raise_consumed(const char* name) {
@@ -188,7 +222,8 @@ class dlpack_tensor {
 public:
     dlpack_tensor() = default;
     dlpack_tensor(dlpack_tensor&&) noexcept = default;
-    dlpack_tensor& operator=(dlpack_tensor&&) noexcept = default;
+    // Not noexcept: assigning releases the tensor held before, which runs its producer's deleter.
+    dlpack_tensor& operator=(dlpack_tensor&&) = default;
 
     /// Reads `x` (a capsule or a producer) and checks it; raises on any violation.
     static dlpack_tensor from_python(pybind11::handle x) {
@@ -223,10 +258,7 @@ public:
     /// Stride in elements along `axis`, computed (compact row-major) when the capsule had NULL.
     std::int64_t stride(std::int32_t axis) const noexcept {
         const DLTensor& t = tensor();
-        if (t.strides != nullptr) return t.strides[axis];
-        std::int64_t implied = 1;
-        for (std::int32_t i = t.ndim - 1; i > axis; --i) implied *= t.shape[i] > 0 ? t.shape[i] : 1;
-        return implied;
+        return t.strides != nullptr ? t.strides[axis] : implied_stride(t, axis);
     }
     std::int64_t size() const noexcept { return geometry_.size; }
     DLDevice device() const noexcept { return tensor().device; }

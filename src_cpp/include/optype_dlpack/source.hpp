@@ -21,12 +21,21 @@ enum class SourceKind : std::uint8_t { capsule, dunder_dlpack, exchange_api };
 /// Why a tensor could not be obtained, when no Python exception says it already.
 enum class SourceError : std::uint8_t { none, consumed, python_error };
 
+/// Runs a managed tensor's deleter, if it has one (and the tensor is not NULL). A deleter is
+/// producer code and may run Python, so neither overload is noexcept.
+inline void release_managed(DLManagedTensorVersioned* managed) {
+    if (managed != nullptr && managed->deleter != nullptr) managed->deleter(managed);
+}
+inline void release_managed(DLManagedTensor* managed) {
+    if (managed != nullptr && managed->deleter != nullptr) managed->deleter(managed);
+}
+
 /// Reads a capsule by its name (the name selects the layout) into `view`, and the managed
 /// tensor's address into `managed`. Reads nothing else and changes nothing: the caller still
 /// owns the capsule. A used_* capsule returns SourceError::consumed (its name in
 /// `consumed_name`); any other name sets a Python TypeError.
 inline SourceError read_dlpack_capsule(PyObject* capsule, ManagedView* view, void** managed,
-                                       const char** consumed_name) noexcept {
+                                       const char** consumed_name) {
     const char* name = PyCapsule_GetName(capsule);
     if (name == nullptr && PyErr_Occurred()) return SourceError::python_error;
     if (name != nullptr && std::strcmp(name, kVersionedName) == 0) {
@@ -59,6 +68,14 @@ inline SourceError read_dlpack_capsule(PyObject* capsule, ManagedView* view, voi
     return SourceError::python_error;
 }
 
+/// Whether this thread may drop Python references and run deleters now. False only while a
+/// forced unwind destroys our objects: when the interpreter exits while a daemon thread is
+/// inside a call into Python, CPython (3.13 and older) ends that thread with pthread_exit from
+/// the point where it would take the GIL back, and the unwind runs our destructors without the
+/// GIL. Freeing an object then races the main thread's final collection (a crash at exit), so
+/// such references and tensors are left: the process is ending.
+inline bool thread_holds_gil() noexcept { return PyGILState_Check() != 0; }
+
 /// Keeps whatever the tensor borrows from alive, and releases it exactly once.
 class Source {
 public:
@@ -67,14 +84,14 @@ public:
     Source& operator=(const Source&) = delete;
     /// Moves ownership: the moved-from source holds nothing and releases nothing.
     Source(Source&& other) noexcept { take(other); }
-    Source& operator=(Source&& other) noexcept {
+    Source& operator=(Source&& other) {  // releases what this source held: may run Python
         if (this != &other) {
             release();
             take(other);
         }
         return *this;
     }
-    ~Source() { release(); }
+    ~Source() noexcept(false) { release(); }  // a deleter may run Python: let a forced unwind through
 
     ManagedView view;
     SourceKind kind = SourceKind::capsule;
@@ -83,12 +100,14 @@ public:
     const char* consumed_name = nullptr;  ///< set with SourceError::consumed
 
     /// Releases the tensor now (the producer's deleter runs if we own it).
-    void release() noexcept {
-        if (owned_ != nullptr) {
-            DLManagedTensorVersioned* owned = owned_;
-            owned_ = nullptr;
-            if (owned->deleter != nullptr) owned->deleter(owned);
+    void release() {
+        DLManagedTensorVersioned* owned = owned_;
+        owned_ = nullptr;
+        if (!thread_holds_gil()) {  // a forced unwind at exit: leave everything (see thread_holds_gil)
+            capsule_ = object_ = nullptr;
+            return;
         }
+        release_managed(owned);
         Py_CLEAR(capsule_);
         Py_CLEAR(object_);
     }
@@ -98,7 +117,7 @@ public:
 
     /// Reads a capsule. Borrowed: the caller keeps owning it. Sets a Python TypeError for
     /// a capsule of another kind; returns SourceError::consumed for a used_* capsule.
-    SourceError from_capsule(PyObject* capsule) noexcept {
+    SourceError from_capsule(PyObject* capsule) {
         kind = SourceKind::capsule;
         void* managed = nullptr;
         SourceError error = read_dlpack_capsule(capsule, &view, &managed, &consumed_name);
@@ -109,7 +128,7 @@ public:
     }
 
     /// Takes ownership of a managed tensor received from the exchange API.
-    void adopt(DLManagedTensorVersioned* managed, PyObject* producer) noexcept {
+    void adopt(DLManagedTensorVersioned* managed, PyObject* producer) {
         owned_ = managed;
         kind = SourceKind::exchange_api;
         view.versioned = true;
@@ -122,7 +141,7 @@ public:
 
     /// Points at a DLTensor filled by dltensor_from_py_object_no_sync, valid while the
     /// producer object lives (it is held here) and is not mutated.
-    DLTensor* borrow_slot(PyObject* producer, DLPackVersion api_version) noexcept {
+    DLTensor* borrow_slot(PyObject* producer, DLPackVersion api_version) {
         kind = SourceKind::exchange_api;
         view.versioned = true;
         view.version = api_version;

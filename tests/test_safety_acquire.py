@@ -1,0 +1,586 @@
+"""How producers are asked for their tensors: one negotiation for the validator and the importer.
+
+Each test names the safety property it holds the negotiation to: keyword fallbacks that reach
+producers of every age, the stream a reading consumer must pass explicitly, an exchange-API
+table chain that is walked with a bound and never through an implausible address, no
+exponential retries, producer exceptions that propagate, no Python code run while an
+exception is set, and a capsule taken by exactly one consumer. Cases that would crash or hang
+the interpreter run in a child process, so they fail instead of stopping the test session.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+import optype_dlpack as od
+from optype_dlpack import Expect, from_dlpack, inspect, validate
+
+KDL_CPU = 1
+KDL_CUDA = 2
+FAR = 0x7F00_1234_5000  # a plausible address that nothing reads (verify_device="skip")
+PACKAGE_PARENT = str(Path(od.__file__).resolve().parent.parent)
+CHILD_TIMEOUT = 60  # seconds; the failures these children catch are hangs and crashes
+
+
+def run_child(code: str, **env: str) -> dict[str, Any]:
+    """Runs `code` in a fresh interpreter; returns the JSON it prints last. A crash, a hang or
+    any output on stderr fails the test with what the child said."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            capture_output=True,
+            text=True,
+            timeout=CHILD_TIMEOUT,
+            env={**os.environ, **env},
+            check=False,
+            # `-c` puts the working directory first on sys.path, and in a source checkout that
+            # holds the uncompiled package; the package's own parent holds the one under test.
+            cwd=PACKAGE_PARENT,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the child process did not finish within {CHILD_TIMEOUT} s (a hang)")
+    assert done.returncode == 0, f"the child process failed ({done.returncode}):\n{done.stderr}"
+    assert done.stderr == "", done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+# ---------------------------------------------------------------------------------------
+# Keyword fallbacks and the stream argument
+
+
+class NoArguments:
+    """A producer from before DLPack's stream keyword: __dlpack__ takes no arguments."""
+
+    def __init__(self, make: Callable[[], object]) -> None:
+        self.make = make
+        self.calls = 0
+
+    def __dlpack__(self) -> object:
+        self.calls += 1
+        return self.make()
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (KDL_CPU, 0)
+
+
+def test_no_argument_producer_is_read_by_validate_and_from_dlpack(tensors_freed: ModuleType) -> None:
+    def make() -> object:
+        return tensors_freed.make_capsule(shape=[3], allocate=True)
+
+    checked = NoArguments(make)
+    assert validate(checked, shape=(3,), dtype="float32").shape == (3,)
+    assert checked.calls == 1  # the keyword calls were refused before the method ran
+    imported = NoArguments(make)
+    assert from_dlpack(imported).tolist() == [0.0, 0.0, 0.0]
+    assert imported.calls == 1
+    gc.collect()
+    assert tensors_freed.deleter_calls() == 2
+
+
+class Recorder:
+    """Records the keywords of each __dlpack__ call; `stream` defaults to -1, as torch's does."""
+
+    def __init__(self, make: Callable[[], object], device: tuple[int, int] = (KDL_CPU, 0)) -> None:
+        self.make = make
+        self.device = device
+        self.calls: list[dict[str, object]] = []
+
+    def __dlpack__(self, *, stream: object = -1, **kwargs: object) -> object:
+        self.calls.append({"stream": stream, **kwargs})
+        return self.make()
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return self.device
+
+
+def test_from_dlpack_passes_stream_none_explicitly(tensors_freed: ModuleType) -> None:
+    # The host reads the data at once: the producer must synchronise (stream=None). Leaving the
+    # keyword out would let this producer, like torch >= 2.10, default to -1 (no synchronisation).
+    recorder = Recorder(lambda: tensors_freed.make_capsule(shape=[2], allocate=True))
+    from_dlpack(recorder)
+    assert recorder.calls == [{"stream": None, "max_version": (1, 3)}]
+
+
+def test_validate_passes_the_stream_of_a_reader_that_never_reads(tensors_freed: ModuleType) -> None:
+    host = Recorder(lambda: tensors_freed.make_capsule(shape=[2], allocate=True))
+    validate(host)
+    assert host.calls == [{"stream": None, "max_version": (1, 3)}]
+    device = Recorder(lambda: tensors_freed.make_capsule(device=(KDL_CUDA, 0), shape=[2], data=FAR), (KDL_CUDA, 0))
+    validate(device, verify_device="skip")
+    assert device.calls == [{"stream": -1, "max_version": (1, 3)}]  # -1: do not synchronise
+
+
+def test_keyword_fallback_goes_from_both_keywords_to_stream_to_none(tensors_freed: ModuleType) -> None:
+    class Refuses:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def __dlpack__(self, **kwargs: object) -> object:
+            self.calls += 1
+            raise TypeError(f"refused {sorted(kwargs)}")
+
+    for consumer in (validate, inspect, from_dlpack):
+        refuses = Refuses()
+        with pytest.raises(TypeError, match=r"refused \[\]"):
+            consumer(refuses)
+        assert refuses.calls == 3
+
+
+# ---------------------------------------------------------------------------------------
+# Producer exceptions
+
+
+def test_attribute_error_inside_dlpack_device_propagates(tensors_freed: ModuleType) -> None:
+    class Broken:
+        def __dlpack__(self, **kwargs: object) -> object:
+            return tensors_freed.make_capsule(shape=[1], allocate=True)
+
+        def __dlpack_device__(self) -> tuple[int, int]:
+            raise AttributeError("the device handle went away")
+
+    for consumer in (validate, inspect, Expect(ndim=1).check):
+        with pytest.raises(AttributeError, match="the device handle went away"):
+            consumer(Broken())
+    assert tensors_freed.deleter_calls() == 0  # __dlpack__ was never asked
+
+
+def test_a_type_without_dlpack_device_is_tolerated(tensors_freed: ModuleType) -> None:
+    class NoDevice:
+        def __dlpack__(self, **kwargs: object) -> object:
+            return tensors_freed.make_capsule(shape=[1], allocate=True)
+
+    assert validate(NoDevice()).shape == (1,)  # the capsule alone decides
+
+
+def test_attribute_error_inside_dlpack_propagates(tensors_freed: ModuleType) -> None:
+    class Broken:
+        def __dlpack__(self, **kwargs: object) -> object:
+            raise AttributeError("no such buffer")
+
+    for consumer in (validate, from_dlpack):
+        with pytest.raises(AttributeError, match="no such buffer"):
+            consumer(Broken())
+
+
+class Recursing:
+    """Reports a CUDA device (so the validator asks with stream=-1) and validates itself from
+    inside __dlpack__, down to `depth` levels, where it raises RecursionError as the
+    interpreter would."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self.level = 0
+        self.calls = 0
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (KDL_CUDA, 0)
+
+    def __dlpack__(self, **kwargs: object) -> object:
+        self.calls += 1
+        if self.level == self.depth:
+            raise RecursionError("maximum recursion depth exceeded")
+        self.level += 1
+        try:
+            return validate(self)
+        finally:
+            self.level -= 1
+
+
+def test_recursion_error_is_never_retried() -> None:
+    producer = Recursing(depth=10)
+    with pytest.raises(RecursionError):
+        validate(producer)
+    assert producer.calls == 11  # one call per level; a retry at each level would make 2047
+
+
+def test_real_recursion_into_validate_ends_in_linear_calls() -> None:
+    outcome = run_child(
+        """
+        import json, sys
+        from optype_dlpack import validate
+
+        class Recursing:
+            calls = 0
+            def __dlpack_device__(self):
+                return (2, 0)
+            def __dlpack__(self, **kwargs):
+                Recursing.calls += 1
+                return validate(self)
+
+        sys.setrecursionlimit(150)
+        try:
+            validate(Recursing())
+        except RecursionError:
+            error = "RecursionError"
+        print(json.dumps({"error": error, "calls": Recursing.calls}))
+        """
+    )
+    assert outcome["error"] == "RecursionError"
+    assert 0 < outcome["calls"] <= 150
+
+
+# ---------------------------------------------------------------------------------------
+# No Python code runs while an exception is set
+
+
+def test_missing_dlpack_is_looked_up_once_and_device_on_the_type() -> None:
+    class Probe:
+        def __init__(self) -> None:
+            self.lookups: list[str] = []
+
+        def __getattr__(self, name: str) -> object:
+            self.lookups.append(name)
+            raise AttributeError(name)
+
+    for consumer in (validate, inspect, from_dlpack):
+        probe = Probe()
+        with pytest.raises(TypeError, match="expected a DLPack capsule or an object with __dlpack__, got Probe"):
+            consumer(probe)
+        # one lookup of __dlpack__, none made while its AttributeError was pending, and
+        # __dlpack_device__ decided on the type, where __getattr__ is never consulted
+        assert probe.lookups == ["__dlpack__"]
+
+
+@pytest.mark.parametrize("value", [[1, 2, 3], None, 1.5, "text"], ids=repr)
+def test_non_dlpack_objects_raise_nothing_unraisable(monkeypatch: pytest.MonkeyPatch, value: object) -> None:
+    # Python 3.13 reports "Exception ignored in PyObject_HasAttr()" when an attribute lookup
+    # runs with an exception set; earlier versions hide it.
+    unraisable: list[str] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda report: unraisable.append(repr(report.exc_value)))
+    for consumer in (validate, inspect, from_dlpack):
+        with pytest.raises(TypeError, match="expected a DLPack capsule or an object with __dlpack__"):
+            consumer(value)
+    assert unraisable == []
+
+
+# ---------------------------------------------------------------------------------------
+# The DLPack C exchange API, built with ctypes
+
+
+class Version(ctypes.Structure):
+    _fields_ = [("major", ctypes.c_uint32), ("minor", ctypes.c_uint32)]
+
+
+class Device(ctypes.Structure):
+    _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
+
+
+class DataType(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
+
+
+class Tensor(ctypes.Structure):
+    _fields_ = [
+        ("data", ctypes.c_void_p),
+        ("device", Device),
+        ("ndim", ctypes.c_int32),
+        ("dtype", DataType),
+        ("shape", ctypes.POINTER(ctypes.c_int64)),
+        ("strides", ctypes.POINTER(ctypes.c_int64)),
+        ("byte_offset", ctypes.c_uint64),
+    ]
+
+
+class Managed(ctypes.Structure):
+    pass
+
+
+Deleter = ctypes.CFUNCTYPE(None, ctypes.POINTER(Managed))
+Managed._fields_ = [
+    ("version", Version),
+    ("manager_ctx", ctypes.c_void_p),
+    ("deleter", Deleter),
+    ("flags", ctypes.c_uint64),
+    ("dl_tensor", Tensor),
+]
+
+
+class Header(ctypes.Structure):
+    pass
+
+
+Header._fields_ = [("version", Version), ("prev_api", ctypes.POINTER(Header))]
+
+ManagedFromObject = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.POINTER(Managed)))
+TensorFromObject = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(Tensor))
+
+
+class ExchangeAPI(ctypes.Structure):
+    _fields_ = [
+        ("header", Header),
+        ("managed_tensor_allocator", ctypes.c_void_p),
+        ("managed_tensor_from_py_object_no_sync", ManagedFromObject),
+        ("managed_tensor_to_py_object_no_sync", ctypes.c_void_p),
+        ("dltensor_from_py_object_no_sync", TensorFromObject),
+        ("current_work_stream", ctypes.c_void_p),
+    ]
+
+
+class TableProducer:
+    """An exchange table whose functions hand out a float32 vector [0, 1, 2, 3] on `device`
+    (host memory of its own) and count what they did; the tables in front of it in a chain
+    are other major versions."""
+
+    def __init__(self, device: tuple[int, int] = (KDL_CPU, 0)) -> None:
+        self.device = device
+        self.memory = (ctypes.c_float * 4)(0.0, 1.0, 2.0, 3.0)
+        self.shape = (ctypes.c_int64 * 1)(4)
+        self.strides = (ctypes.c_int64 * 1)(1)
+        self.exports = 0
+        self.deleted = 0
+        self.live: list[Managed] = []
+        self.deleter = Deleter(self._delete)
+        self.table = ExchangeAPI()
+        self.table.header.version = Version(1, 3)
+        self.table.managed_tensor_from_py_object_no_sync = ManagedFromObject(self._managed)
+        self.table.dltensor_from_py_object_no_sync = TensorFromObject(self._tensor)
+        self.chain: list[Header] = []
+
+    def _fill(self, tensor: Tensor) -> None:
+        tensor.data = ctypes.addressof(self.memory)
+        tensor.device = Device(*self.device)
+        tensor.ndim = 1
+        tensor.dtype = DataType(2, 32, 1)
+        tensor.shape = self.shape
+        tensor.strides = self.strides
+        tensor.byte_offset = 0
+
+    def _managed(self, _obj: int, out: Any) -> int:
+        self.exports += 1
+        managed = Managed()
+        managed.version = Version(1, 3)
+        managed.deleter = self.deleter
+        self._fill(managed.dl_tensor)
+        self.live.append(managed)
+        out[0] = ctypes.pointer(managed)
+        return 0
+
+    def _tensor(self, _obj: int, out: Any) -> int:
+        self.exports += 1
+        self._fill(out.contents)
+        return 0
+
+    def _delete(self, managed: Any) -> None:
+        self.deleted += 1
+
+    def newest(self, links: int) -> int:
+        """The address of a chain of `links` tables of major 2 in front of the real one."""
+        previous = ctypes.cast(ctypes.pointer(self.table.header), ctypes.POINTER(Header))
+        self.chain = []
+        for _ in range(links):
+            header = Header(Version(2, 0), previous)
+            self.chain.append(header)
+            previous = ctypes.pointer(header)
+        return ctypes.addressof(self.chain[-1]) if links else ctypes.addressof(self.table)
+
+
+def producer_class(
+    address: int, make: Callable[[], object], *, form: str = "int"
+) -> tuple[type, list[dict[str, object]]]:
+    """A producer type publishing `address` as its exchange API (the DLPack 1.2 integer or
+    the 1.3 capsule), and the list of the keywords of each of its __dlpack__ calls."""
+    calls: list[dict[str, object]] = []
+
+    def __dlpack__(self: object, **kwargs: object) -> object:
+        calls.append(kwargs)
+        return make()
+
+    attributes: dict[str, object] = {"__dlpack__": __dlpack__}
+    if form == "int":
+        attributes["__c_dlpack_exchange_api__"] = address
+    else:
+        attributes["__dlpack_c_exchange_api__"] = capsule_at(address)
+    return type("TableBacked", (), attributes), calls
+
+
+_API_NAME = ctypes.create_string_buffer(b"dlpack_exchange_api")
+
+
+def capsule_at(address: int) -> object:
+    new = ctypes.pythonapi.PyCapsule_New
+    new.restype = ctypes.py_object
+    new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+    return new(address, ctypes.cast(_API_NAME, ctypes.c_char_p), None)
+
+
+@pytest.mark.parametrize("links", [0, 1, 16])
+@pytest.mark.parametrize("form", ["int", "capsule"])
+def test_exchange_table_within_the_bound_is_used(tensors_freed: ModuleType, links: int, form: str) -> None:
+    tables = TableProducer()
+    cls, calls = producer_class(
+        tables.newest(links), lambda: tensors_freed.make_capsule(shape=[4], allocate=True), form=form
+    )
+    assert validate(cls(), shape=(4,)).shape == (4,)  # an owned tensor
+    Expect(shape=(4,)).check(cls())  # a borrowed DLTensor
+    assert from_dlpack(cls()).tolist() == [0.0, 1.0, 2.0, 3.0]
+    gc.collect()
+    assert (tables.exports, tables.deleted) == (3, 2)
+    assert calls == []
+
+
+def test_exchange_table_beyond_the_bound_is_not_used(tensors_freed: ModuleType) -> None:
+    tables = TableProducer()
+    cls, calls = producer_class(tables.newest(17), lambda: tensors_freed.make_capsule(shape=[4], allocate=True))
+    assert validate(cls()).shape == (4,)
+    assert from_dlpack(cls()).tolist() == [0.0, 0.0, 0.0, 0.0]  # the test producer's zeros
+    assert tables.exports == 0
+    assert len(calls) == 2
+
+
+def test_host_read_of_a_device_tensor_from_the_table_asks_dlpack_with_stream_none(
+    tensors_freed: ModuleType,
+) -> None:
+    tables = TableProducer(device=(KDL_CUDA, 0))
+    cls, calls = producer_class(tables.newest(0), lambda: tensors_freed.make_capsule(shape=[4], allocate=True))
+    assert from_dlpack(cls()).tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert (tables.exports, tables.deleted) == (1, 1)  # released at once, unread
+    assert calls == [{"stream": None, "max_version": (1, 3)}]
+
+
+CHILD_TABLES = """
+import ctypes, json, sys
+import numpy as np
+from optype_dlpack import Expect, from_dlpack, validate
+
+class Version(ctypes.Structure):
+    _fields_ = [("major", ctypes.c_uint32), ("minor", ctypes.c_uint32)]
+class Header(ctypes.Structure):
+    pass
+Header._fields_ = [("version", Version), ("prev_api", ctypes.c_void_p)]
+NAME = ctypes.create_string_buffer(b"dlpack_exchange_api")
+new_capsule = ctypes.pythonapi.PyCapsule_New
+new_capsule.restype = ctypes.py_object
+new_capsule.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+
+def producer(attribute, value):
+    def dlpack(self, **kwargs):
+        return np.arange(3, dtype=np.float32).__dlpack__(**kwargs)
+    return type("P", (), {"__dlpack__": dlpack, attribute: value})()
+
+def read_all(obj):
+    return [validate(obj).shape[0], Expect(ndim=1).validate(obj).shape[0], len(from_dlpack(obj))]
+"""
+
+
+def test_cyclic_exchange_chains_end() -> None:
+    outcome = run_child(
+        CHILD_TABLES
+        + """
+a, b, c = Header(Version(2, 0)), Header(Version(2, 0)), Header(Version(0, 9))
+a.prev_api, b.prev_api = ctypes.addressof(b), ctypes.addressof(a)  # a -> b -> a
+c.prev_api = ctypes.addressof(c)  # c -> c
+results = {}
+for name, table in (("two-cycle", a), ("self-loop", c)):
+    for attribute, value in (
+        ("__c_dlpack_exchange_api__", ctypes.addressof(table)),
+        ("__dlpack_c_exchange_api__", new_capsule(ctypes.addressof(table), NAME, None)),
+    ):
+        results[f"{name} {attribute}"] = read_all(producer(attribute, value))
+print(json.dumps(results))
+"""
+    )
+    assert outcome and all(shapes == [3, 3, 3] for shapes in outcome.values()), outcome
+
+
+def test_implausible_table_addresses_are_not_read() -> None:
+    outcome = run_child(
+        CHILD_TABLES
+        + """
+misaligned = ctypes.create_string_buffer(64)
+results = {}
+for value in (16, 1, 4095, ctypes.addressof(misaligned) + 4, -1, -4096, 2**64 + 4096, 2**80, True):
+    results[f"int {value}"] = read_all(producer("__c_dlpack_exchange_api__", value))
+for value in (16, 1, 4095, ctypes.addressof(misaligned) + 4):
+    results[f"capsule {value}"] = read_all(producer("__dlpack_c_exchange_api__", new_capsule(value, NAME, None)))
+# a chain whose link leads somewhere implausible
+old = Header(Version(2, 0))
+for link in (16, 8, ctypes.addressof(misaligned) + 4):
+    old.prev_api = link
+    results[f"link {link}"] = read_all(producer("__c_dlpack_exchange_api__", ctypes.addressof(old)))
+print(json.dumps(results))
+"""
+    )
+    assert outcome and all(shapes == [3, 3, 3] for shapes in outcome.values()), outcome
+
+
+# ---------------------------------------------------------------------------------------
+# One taker per capsule
+
+
+def test_capsule_taken_by_another_consumer_during_import_is_not_taken_twice(producer: ModuleType) -> None:
+    # from_dlpack of a bfloat16 capsule imports ml_dtypes after reading the capsule and before
+    # taking it; an import hook takes the same capsule (with torch) in that window. Exactly
+    # one consumer may own the tensor, and its deleter must run exactly once.
+    outcome = run_child(
+        """
+        import gc, importlib.util, json, os, sys
+        import torch.utils.dlpack
+        from optype_dlpack import from_dlpack
+
+        spec = importlib.util.spec_from_file_location("dlpack_test_producer", os.environ["PRODUCER"])
+        producer = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(producer)
+        assert "ml_dtypes" not in sys.modules, "the window under test is the first import of ml_dtypes"
+
+        capsule = producer.make_capsule(dtype=(4, 16, 1), shape=[4], allocate=True)
+        taken = []
+
+        class TakeDuringImport:
+            def find_spec(self, name, path=None, target=None):
+                if name == "ml_dtypes" and not taken:
+                    taken.append(torch.utils.dlpack.from_dlpack(capsule))
+                return None
+
+        sys.meta_path.insert(0, TakeDuringImport())
+        try:
+            imported = from_dlpack(capsule)
+            error = None
+        except Exception as exc:
+            imported, error = None, f"{type(exc).__name__}: {exc}"
+        owners = len(taken) + (imported is not None)
+        del taken[:], imported, capsule
+        gc.collect()
+        print(json.dumps({"owners": owners, "error": error, "deleter_calls": producer.deleter_calls(),
+                          "live": producer.live_tensors()}))
+        """,
+        PRODUCER=producer.__file__,
+    )
+    assert outcome["owners"] == 1, outcome
+    # Refused; with from_dlpack checking take()'s result: "BufferError: the capsule was
+    # consumed by another consumer while it was being imported; nothing was taken".
+    assert outcome["error"] is not None, outcome
+    assert (outcome["deleter_calls"], outcome["live"]) == (1, 0), outcome
+
+
+def test_subclass_overriding_dlpack_is_asked_not_its_base_exchange_table() -> None:
+    # torch.Tensor publishes a C exchange table; a subclass that overrides __dlpack__ without
+    # publishing its own must be asked through its own method, by every entry point.
+    import torch
+
+    class Refusing(torch.Tensor):
+        def __dlpack__(self, *args: object, **kwargs: object) -> object:
+            raise BufferError("this subclass does not export")
+
+    class Plain(torch.Tensor):
+        pass
+
+    base = torch.arange(3.0)
+    refusing = base.as_subclass(Refusing)
+    for entry_point in (inspect, validate, from_dlpack, Expect(ndim=1).check):
+        with pytest.raises(BufferError, match="does not export"):
+            entry_point(refusing)
+    assert validate(base.as_subclass(Plain)).shape == (3,)
+    assert from_dlpack(base.as_subclass(Plain)).tolist() == [0.0, 1.0, 2.0]
