@@ -109,6 +109,9 @@ CORE_SEEDS: dict[str, bytes] = {
     "finding-legacy-read-as-versioned-overread": core_seed(versioned=False, read_versioned=True, data=0x7F12_0000_0001),
     # int2 with a negative stride: byte_high misses the byte element 0 lies in.
     "finding-subbyte-byte-high-short": core_seed(dtype=(KDL_INT, 2, 1), shape=(4,), strides=(-1,), byte_offset=8),
+    # The lowest offset reached is exactly INT64_MIN (128 * -2**56): negating it to count the
+    # bytes below element 0 overflows (check.hpp, UBSan: negation of -9223372036854775808).
+    "finding-min-offset-negation-overflow": core_seed(shape=(2, 129), strides=(0, -(2**56))),
 }
 
 # --- python_fuzzer.py: FIELDS in order, then one byte per extent and one per stride.
