@@ -394,7 +394,9 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
             // lowest element's first bit, floor(min_off * w / 8) = -ceil(-min_off * w / 8), to
             // the one holding the highest element's last bit, ceil((max_off + 1) * w / 8). (For
             // sub-byte elements the byte count is not the span of max - min + 1 elements.)
-            fits = detail::span_bytes(-min_off, element_bits, padded, &below) &&
+            std::int64_t lowest = 0;  // -min_off: overflows for an offset of INT64_MIN
+            fits = !detail::sub_overflows(0, min_off, &lowest) &&
+                   detail::span_bytes(lowest, element_bits, padded, &below) &&
                    !detail::add_overflows(max_off, 1, &end) && detail::span_bytes(end, element_bits, padded, &above) &&
                    !detail::add_overflows(offset, -below, &low) && !detail::add_overflows(offset, above, &high);
         }
