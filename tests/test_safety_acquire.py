@@ -27,6 +27,7 @@ import pytest
 
 import optype_dlpack as od
 from optype_dlpack import Expect, from_dlpack, inspect, validate
+from tests.frameworks import needs
 
 KDL_CPU = 1
 KDL_CUDA = 2
@@ -520,6 +521,7 @@ print(json.dumps(results))
 # One taker per capsule
 
 
+@needs("torch")
 def test_capsule_taken_by_another_consumer_during_import_is_not_taken_twice(producer: ModuleType) -> None:
     # from_dlpack of a bfloat16 capsule imports ml_dtypes after reading the capsule and before
     # taking it; an import hook takes the same capsule (with torch) in that window. Exactly
@@ -565,6 +567,7 @@ def test_capsule_taken_by_another_consumer_during_import_is_not_taken_twice(prod
     assert (outcome["deleter_calls"], outcome["live"]) == (1, 0), outcome
 
 
+@needs("torch")
 def test_subclass_overriding_dlpack_is_asked_not_its_base_exchange_table() -> None:
     # torch.Tensor publishes a C exchange table; a subclass that overrides __dlpack__ without
     # publishing its own must be asked through its own method, by every entry point.

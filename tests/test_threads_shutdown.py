@@ -51,7 +51,13 @@ if __name__ != "__main__":
     # Imported while the session collects, so that conftest's gc.freeze() moves its objects
     # out of the collector's sight. The child processes (this file run as a script) do
     # without: importing torch takes seconds.
-    import torch
+    from tests.frameworks import needs, optional_import
+
+    torch = optional_import("torch")
+else:
+
+    def needs(*names: str) -> pytest.MarkDecorator:  # the children collect no tests
+        return pytest.mark.skipif(False, reason="")
 
 THREADS = 8
 ROUNDS = 60
@@ -211,8 +217,8 @@ def own_capsule(dtype: str, seed: int) -> SharedCapsule:
 CAPSULE_KINDS = (
     "numpy-versioned",
     "numpy-legacy",
-    "torch-versioned",
-    "torch-legacy",
+    pytest.param("torch-versioned", marks=needs("torch")),
+    pytest.param("torch-legacy", marks=needs("torch")),
     "producer-versioned",
     "producer-legacy",
     "to_dlpack-bfloat16",
@@ -400,10 +406,12 @@ def calls_on_producer(x: object, expected: np.ndarray) -> list[Callable[[], obje
 def shared_producers(producer: ModuleType) -> dict[str, tuple[object, np.ndarray, Callable[[], object]]]:
     """name -> (producer, its values, what must be back to its starting value afterwards)."""
     array = np.arange(12, dtype=np.float32).reshape(3, 4)
-    tensor = torch.arange(12, dtype=torch.float64).reshape(4, 3)
-    return {
+    producers: dict[str, tuple[object, np.ndarray, Callable[[], object]]] = {}
+    if torch is not None:
+        tensor = torch.arange(12, dtype=torch.float64).reshape(4, 3)
+        producers["torch"] = (tensor, tensor.numpy().copy(), lambda: tensor._use_count())
+    return producers | {
         "numpy": (array, array.copy(), lambda: sys.getrefcount(array)),
-        "torch": (tensor, tensor.numpy().copy(), lambda: tensor._use_count()),
         "python": (PythonProducer(array), array.copy(), lambda: sys.getrefcount(array)),
         "test-producer": (
             producer.Producer(shape=(2, 5), dtype=(2, 32, 1), allocate=True),
@@ -414,7 +422,9 @@ def shared_producers(producer: ModuleType) -> dict[str, tuple[object, np.ndarray
     }
 
 
-@pytest.mark.parametrize("name", ["numpy", "torch", "python", "test-producer", "DLPackObject"])
+@pytest.mark.parametrize(
+    "name", ["numpy", pytest.param("torch", marks=needs("torch")), "python", "test-producer", "DLPackObject"]
+)
 @pytest.mark.usefixtures("frequent_switches")
 def test_threads_sharing_a_producer_each_get_their_own_tensor(name: str, tensors_freed: ModuleType) -> None:
     x, expected, balance = shared_producers(tensors_freed)[name]
@@ -487,7 +497,11 @@ def assert_clean_exit(result: subprocess.CompletedProcess[str]) -> None:
 
 @pytest.mark.parametrize(
     "source",
-    [pytest.param("producer", id="producer-1"), pytest.param("producer", id="producer-2"), "torch"],
+    [
+        pytest.param("producer", id="producer-1"),
+        pytest.param("producer", id="producer-2"),
+        pytest.param("torch", marks=needs("torch")),
+    ],
 )
 def test_threads_racing_through_the_first_ml_dtypes_import_consume_once(source: str, producer: ModuleType) -> None:
     """One race per fresh interpreter (ml_dtypes is imported only once in each); twice for
