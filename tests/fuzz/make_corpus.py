@@ -123,14 +123,15 @@ def byte_for(field: str, value: Any) -> int:
     return int(next(b for b in (0, *range(0xC0, 0x100)) if harness.choose(values, b) == value))
 
 
-def python_seed(*, shape: tuple[int, ...] = (2, 3), compact_strides: bool = True, **fields: Any) -> bytes:
-    """One input: fields by name (VALUES fields by value, the others as raw bytes or bytes)."""
+def python_seed(*, shape: tuple[int, ...] = (2, 3), strides: bytes | None = None, **fields: Any) -> bytes:
+    """One input: fields by name (VALUES fields by value, the others as raw bytes or bytes);
+    `strides` one byte per axis as stride() reads them (default: compact)."""
     raw: dict[str, Any] = {name: (b"" if fmt.endswith("s") else 0) for name, fmt in harness.FIELDS}
     fields.setdefault("ndim", len(shape))
     for name, value in fields.items():
         raw[name] = byte_for(name, value) if name in harness.VALUES else value
     extents = bytes(n if 0 <= n < 5 else next(b for b in range(0xF0, 0x100) if harness.extent(b) == n) for n in shape)
-    strides = bytes(0 if compact_strides else 0x80 + 6 + i for i in range(len(shape)))
+    strides = bytes(len(shape)) if strides is None else strides
     return harness.HEADER.pack(*(raw[name] for name, _ in harness.FIELDS)) + extents + strides
 
 
@@ -149,7 +150,7 @@ PYTHON_SEEDS: dict[str, bytes] = {
     "capsule-used": python_seed(name=b"used_dltensor_versioned"),
     "capsule-version-2": python_seed(major=2),
     "capsule-mislabelled": python_seed(memory="legacy"),
-    "capsule-strided": python_seed(shape=(4, 3), compact_strides=False),
+    "capsule-strided": python_seed(shape=(4, 3), strides=bytes((0x80 + 6, 0x80 + 7))),
     "capsule-empty": python_seed(shape=(0, 3), pointers=0b0011),
     "capsule-int4-padded": python_seed(code=0, bits=4, flags=4),
     "capsule-readonly-constrained": python_seed(flags=1, constraints=bytes((1, 1, 3, 2, 2, 1, 2))),
@@ -174,6 +175,9 @@ PYTHON_SEEDS: dict[str, bytes] = {
     # from_dlpack(copy=True) of an empty tensor of shape (2**63-1, 0): the capsule is consumed,
     # then NumPy refuses the array ("array is too big"), so the call fails with the capsule used.
     "finding-from-dlpack-consumes-then-numpy-refuses": python_seed(shape=(2**63 - 1, 0), code=1, copy=1),
+    # Stride -2**63 on an axis of 2: the lowest offset is INT64_MIN, whose negation overflows
+    # in check_structure (a UBSan report in the fuzzing build).
+    "finding-min-offset-negation-overflow": python_seed(shape=(2,), strides=bytes((0xF7,))),
 }
 
 
