@@ -1543,8 +1543,13 @@ PyObject* dlpack_method(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
 PyObject* dlpack_device_method(PyObject* self, PyObject*) {
     return guarded([&]() -> PyObject* {
         Wrapped& w = wrapped_of(self);
-        if (w.kind == WrapKind::producer) {
-            PyObject* out = PyObject_CallMethod(w.source, "__dlpack_device__", nullptr);
+        const auto& names = od::detail::statics();
+        if (!names.ready()) {
+            if (!PyErr_Occurred()) PyErr_NoMemory();
+            throw py::error_already_set();
+        }
+        if (w.kind == WrapKind::producer && od::detail::type_defines(Py_TYPE(w.source), names.dlpack_device)) {
+            PyObject* out = PyObject_CallMethodNoArgs(w.source, names.dlpack_device);
             if (out == nullptr) throw py::error_already_set();
             return out;
         }
@@ -1553,9 +1558,12 @@ PyObject* dlpack_device_method(PyObject* self, PyObject*) {
             return w.device_tuple;
         }
         DLDevice device = w.described.spec.device;
-        if (w.kind == WrapKind::capsule) {
+        if (w.kind == WrapKind::capsule || w.kind == WrapKind::producer) {
+            // A capsule, or a producer from before __dlpack_device__ (2021.12): its capsule's
+            // own device, read without consuming or copying anything.
             od::Source source;
-            od::SourceError got = source.from_capsule(w.source);
+            od::SourceError got = w.kind == WrapKind::capsule ? source.from_capsule(w.source)
+                                                               : od::acquire(w.source, source, od::Need::tensor);
             if (got == od::SourceError::consumed) buffer_error("__dlpack_device__(): the wrapped capsule was already consumed");
             if (got != od::SourceError::none) throw py::error_already_set();
             if (source.view.versioned && source.view.version.major != DLPACK_MAJOR_VERSION) {

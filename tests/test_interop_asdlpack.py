@@ -613,3 +613,18 @@ def test_no_growth_over_many_exports() -> None:
             asdlpack(source).__dlpack__(copy=True)
         gc.collect()
         assert (sys.getrefcount(source), sys.getrefcount(data)) == before
+
+
+def test_producer_without_dlpack_device_reports_its_capsules_device() -> None:
+    # A producer from before __dlpack_device__ (2021.12): the wrapper answers with the device of
+    # the producer's capsule, which it reads without consuming or copying anything.
+    class OldProducer:
+        def __init__(self) -> None:
+            self.source = np.arange(3.0)
+
+        def __dlpack__(self, stream: object = None) -> object:
+            return self.source.__dlpack__(stream=stream)
+
+    wrapped = asdlpack(OldProducer())
+    assert wrapped.__dlpack_device__() == (KDL_CPU, 0)
+    assert from_dlpack(wrapped).tolist() == [0.0, 1.0, 2.0]
