@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 HARNESS = Path(__file__).with_name("python_fuzzer.py")
+INTERRUPTED = 72  # libFuzzer's exit status after SIGINT or SIGTERM
 SEED_CORPUS = Path(__file__).with_name("corpus") / "python"
 
 
@@ -112,6 +113,9 @@ def fuzz(args: argparse.Namespace, scratch: Path) -> tuple[int, list[str]]:
         status, count, output = run_child(args, scratch, seed, args.runs - executed, left)
         executed += max(count, 1)
         if status == 0:
+            break
+        if status == INTERRUPTED:  # a signal from outside (SIGINT, SIGTERM), not an input
+            findings.append(f"seed {seed}: the child was interrupted (no finding; the run is incomplete)")
             break
         saved = re.search(r"Test unit written to (\S+)", output)
         findings.append(f"seed {seed}, exit {status}, input {saved.group(1) if saved else '(not saved)'}\n"
