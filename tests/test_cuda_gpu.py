@@ -82,6 +82,15 @@ def torch() -> Any:
     return torch
 
 
+@pytest.fixture(autouse=True)
+def on_gpu_0(request: pytest.FixtureRequest) -> None:
+    """Makes GPU 0 current for torch's "cuda" before each test that uses torch: another
+    framework initialising every GPU (JAX does, at its first array) can leave GPU 1's context
+    current on this thread, and the tests' expectations name device 0."""
+    if "torch" in request.fixturenames:
+        request.getfixturevalue("torch").cuda.set_device(0)
+
+
 @pytest.fixture(scope="module")
 def cupy() -> Any:
     return quietly_import("cupy")
