@@ -57,40 +57,14 @@ namespace {
     throw py::error_already_set();
 }
 
-/// A pending Python exception, set aside while code runs that must not see one: a DLPack
-/// deleter may run Python code, which a pending exception would break or be cleared by.
-struct PendingError {
-#if PY_VERSION_HEX >= 0x030C0000
-    PyObject* exception = nullptr;
-    static PendingError set_aside() {
-        PendingError out;
-        out.exception = PyErr_GetRaisedException();
-        return out;
-    }
-    void restore() {
-        if (exception != nullptr) PyErr_SetRaisedException(exception);
-        exception = nullptr;
-    }
-#else
-    PyObject* type = nullptr;
-    PyObject* value = nullptr;
-    PyObject* traceback = nullptr;
-    static PendingError set_aside() {
-        PendingError out;
-        PyErr_Fetch(&out.type, &out.value, &out.traceback);
-        return out;
-    }
-    void restore() {
-        if (type != nullptr) PyErr_Restore(type, value, traceback);
-        type = value = traceback = nullptr;
-    }
-#endif
-};
-
 /// Runs the producer's deleter of a taken tensor, leaving any pending exception as it was.
 /// (Not noexcept: the deleter may run Python code, and so may see a forced unwind.)
 void release_taken(od::TakenTensor& taken) {
-    PendingError pending = PendingError::set_aside();
+    if (PyErr_Occurred() == nullptr) {
+        taken.release();
+        return;
+    }
+    od::detail::FetchedError pending;  // the one fetch-and-restore helper (acquire.hpp)
     taken.release();
     pending.restore();
 }

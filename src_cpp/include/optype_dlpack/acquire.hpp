@@ -377,6 +377,7 @@ public:
     FetchedError(const FetchedError&) = delete;
     FetchedError& operator=(const FetchedError&) = delete;
     ~FetchedError() noexcept(false) {  // dropping an exception may run its __del__
+        if (!thread_holds_gil()) return;  // a forced unwind at exit: leave it (see thread_holds_gil)
         Py_XDECREF(value_);
 #if PY_VERSION_HEX < 0x030C0000
         Py_XDECREF(type_);
