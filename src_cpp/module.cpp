@@ -3,7 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include "python_call.hpp"
+#include "boundary.hpp"
 #include "optype_dlpack/acquire.hpp"
 #include "optype_dlpack/check.hpp"
 #include "optype_dlpack/cuda.hpp"
@@ -16,6 +16,8 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
+#include <stdexcept>
 #ifdef Py_GIL_DISABLED
 #include <mutex>
 #include <new>
@@ -27,11 +29,12 @@
 namespace py = pybind11;
 namespace od = optype_dlpack;
 
-void register_interop(py::module_& m);  // interop.cpp
+void register_interop(py::module_& m);  // dlpack_object.cpp
 
 namespace {
 
 using od::detail::acquire_or_raise;
+using od::detail::guarded;
 
 // ---------------------------------------------------------------------------------------
 // Constraint spellings → od::Constraints. A value of the wrong kind raises TypeError, a value
@@ -372,35 +375,17 @@ Expect make_expect(py::handle device, py::handle dtype, py::handle ndim, py::han
 // ---------------------------------------------------------------------------------------
 // Header tables, compiled from dlpack.h (the generated list names every enumerator).
 
-py::dict header_device_types() {
-    py::dict out;
-#define OPTYPE_DLPACK_DEVICE_TYPE(name) out[#name] = static_cast<long long>(name);
-#define OPTYPE_DLPACK_DTYPE_CODE(name)
-#define OPTYPE_DLPACK_FLAG(name)
-#include "optype_dlpack_header_enums.inc"
-#undef OPTYPE_DLPACK_DEVICE_TYPE
-#undef OPTYPE_DLPACK_DTYPE_CODE
-#undef OPTYPE_DLPACK_FLAG
-    return out;
-}
+enum class HeaderEnum : std::uint8_t { device_type, dtype_code, flag };
 
-py::dict header_dtype_codes() {
+/// {enumerator name: value} of one enum of dlpack.h.
+py::dict header_enum(HeaderEnum which) {
     py::dict out;
-#define OPTYPE_DLPACK_DEVICE_TYPE(name)
-#define OPTYPE_DLPACK_DTYPE_CODE(name) out[#name] = static_cast<long long>(name);
-#define OPTYPE_DLPACK_FLAG(name)
-#include "optype_dlpack_header_enums.inc"
-#undef OPTYPE_DLPACK_DEVICE_TYPE
-#undef OPTYPE_DLPACK_DTYPE_CODE
-#undef OPTYPE_DLPACK_FLAG
-    return out;
-}
-
-py::dict header_flags() {
-    py::dict out;
-#define OPTYPE_DLPACK_DEVICE_TYPE(name)
-#define OPTYPE_DLPACK_DTYPE_CODE(name)
-#define OPTYPE_DLPACK_FLAG(name) out[#name] = static_cast<unsigned long long>(name);
+    const auto add = [&](HeaderEnum kind, const char* name, long long value) {
+        if (kind == which) out[name] = value;
+    };
+#define OPTYPE_DLPACK_DEVICE_TYPE(name) add(HeaderEnum::device_type, #name, static_cast<long long>(name));
+#define OPTYPE_DLPACK_DTYPE_CODE(name) add(HeaderEnum::dtype_code, #name, static_cast<long long>(name));
+#define OPTYPE_DLPACK_FLAG(name) add(HeaderEnum::flag, #name, static_cast<long long>(name));
 #include "optype_dlpack_header_enums.inc"
 #undef OPTYPE_DLPACK_DEVICE_TYPE
 #undef OPTYPE_DLPACK_DTYPE_CODE
@@ -447,6 +432,33 @@ PyObject* refuse_new(PyTypeObject* type, PyObject*, PyObject*) {
     return nullptr;
 }
 
+std::string tensor_info_text(const od::TensorInfo& t) {
+    std::string out = "TensorInfo(device=" + od::format_device(static_cast<std::int32_t>(t.device.device_type),
+                                                              t.device.device_id);
+    out += ", dtype=" + od::format_dtype(t.dtype.code, t.dtype.bits, t.dtype.lanes);
+    out += ", shape=" + py::repr(dims_tuple(t.shape)).cast<std::string>();
+    out += ", strides=" + py::repr(dims_tuple(t.strides)).cast<std::string>();
+    out += ", byte_offset=" + std::to_string(t.byte_offset);
+    out += t.versioned ? ", version=" + std::to_string(t.version.major) + "." + std::to_string(t.version.minor)
+                       : std::string(", version=legacy");
+    if (t.flags != 0) out += ", flags=" + std::to_string(t.flags);
+    return out + ")";
+}
+
+PyObject* tensor_info_repr(PyObject* self, PyObject*) {
+    return guarded([&] { return py::str(tensor_info_text(py::handle(self).cast<const od::TensorInfo&>())).release().ptr(); });
+}
+
+/// __class_getitem__ of the classes that are generic in the stubs (TensorInfo[DeviceTypeT]):
+/// subscripting works at run time too, and gives the class itself (bound as `cls`).
+PyObject* class_getitem(PyObject* cls, PyObject*) { return Py_NewRef(cls); }
+
+PyMethodDef tensor_info_repr_def = {"__repr__", &tensor_info_repr, METH_NOARGS,
+                                    "__repr__($self, /)\n--\n\n__repr__(self: optype_dlpack._core.TensorInfo) -> str\n"};
+
+PyMethodDef class_getitem_def = {"__class_getitem__", &class_getitem, METH_O,
+                                 "__class_getitem__(item, /)\n--\n\n__class_getitem__(item: object, /) -> type\n"};
+
 void bind_tensor_info(py::module_& m) {
     using TI = od::TensorInfo;
     auto cls = py::class_<TI>(m, "TensorInfo", py::is_final(),
@@ -475,48 +487,25 @@ void bind_tensor_info(py::module_& m) {
         .def_property_readonly("nbytes", [](const TI& t) { return t.nbytes; })
         .def_property_readonly("is_c_contiguous", [](const TI& t) { return t.c_contiguous; })
         .def_property_readonly("is_f_contiguous", [](const TI& t) { return t.f_contiguous; })
-        .def_property_readonly("device_verified", [](const TI& t) { return verified_object(t.device_verified); })
-        // Generic in the stubs (TensorInfo[DeviceTypeT]); subscripting works at run time too.
-        .def_static("__class_getitem__", [](const py::object&) { return py::type::of<TI>(); }, py::arg("item"))
-        .def("__repr__", [](const TI& t) {
-            std::string out = "TensorInfo(device=" + od::format_device(static_cast<std::int32_t>(t.device.device_type),
-                                                                      t.device.device_id);
-            out += ", dtype=" + od::format_dtype(t.dtype.code, t.dtype.bits, t.dtype.lanes);
-            out += ", shape=" + py::repr(dims_tuple(t.shape)).cast<std::string>();
-            out += ", strides=" + py::repr(dims_tuple(t.strides)).cast<std::string>();
-            out += ", byte_offset=" + std::to_string(t.byte_offset);
-            out += t.versioned ? ", version=" + std::to_string(t.version.major) + "." + std::to_string(t.version.minor)
-                               : std::string(", version=legacy");
-            if (t.flags != 0) out += ", flags=" + std::to_string(t.flags);
-            return out + ")";
-        });
+        .def_property_readonly("device_verified", [](const TI& t) { return verified_object(t.device_verified); });
+    od::detail::add_method(cls, &tensor_info_repr_def);
+    od::detail::add_static_method(cls, &class_getitem_def, cls);
 }
 
 // ---------------------------------------------------------------------------------------
-// Hot paths in CPython's vectorcall convention. pybind11's dispatcher costs more than the
-// checks themselves (it looks up the instance's type info under a lock for every method
-// call, and takes a dict-building slow path as soon as a keyword is passed), so inspect,
-// validate and Expect.check are plain METH_FASTCALL functions. Their docstrings open with
-// the same signature line pybind11 writes, which tests/test_stub_parity.py reads.
+// Functions and methods in CPython's vectorcall convention (boundary.hpp). pybind11's
+// dispatcher costs more than the checks themselves (it looks up the instance's type info
+// under a lock for every method call, and takes a dict-building slow path as soon as a
+// keyword is passed), so inspect, validate and Expect's methods are plain METH_FASTCALL
+// functions.
 
-using optype_dlpack::detail::guarded;
+using od::detail::Parameters;
 
-bool one_positional(const char* function, Py_ssize_t nargs) {
-    if (nargs == 1) return true;
-    PyErr_Format(PyExc_TypeError, "%s() takes exactly one positional argument (%zd given)", function, nargs);
-    return false;
-}
-
-/// The keyword-only constraints of validate(), in the order make_constraints takes them.
+/// The keyword-only constraints of validate() and Expect(), in the order make_constraints
+/// takes them.
 constexpr const char* kConstraintNames[] = {"device", "dtype", "ndim", "shape", "writable", "layout",
                                             "verify_device"};
-constexpr std::size_t kConstraintCount = sizeof(kConstraintNames) / sizeof(kConstraintNames[0]);
-
-PyObject* interned_constraint_name(std::size_t i) {
-    static PyObject* names[kConstraintCount] = {};  // created under the GIL at module init
-    if (names[i] == nullptr) names[i] = PyUnicode_InternFromString(kConstraintNames[i]);
-    return names[i];
-}
+constexpr std::size_t kConstraintCount = std::size(kConstraintNames);
 
 PyObject* auto_string() {
     static PyObject* value = PyUnicode_InternFromString("auto");
@@ -524,76 +513,177 @@ PyObject* auto_string() {
 }
 
 PyObject* fast_inspect(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-    if (!one_positional("inspect", nargs)) return nullptr;
+    static const Parameters parameters("inspect", 1);
+    if (!parameters.parse(args, nargs, nullptr, nullptr)) return nullptr;
     return guarded([&] {
         return py::cast(describe(args[0], nullptr, od::VerifyDevice::automatic)).release().ptr();
     });
 }
 
 PyObject* fast_validate(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-    if (!one_positional("validate", nargs)) return nullptr;
-    PyObject* values[kConstraintCount] = {Py_None, Py_None, Py_None, Py_None, Py_None, Py_None, auto_string()};
-    const Py_ssize_t nkw = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
-    for (Py_ssize_t k = 0; k < nkw; ++k) {
-        PyObject* name = PyTuple_GET_ITEM(kwnames, k);
-        std::size_t found = kConstraintCount;
-        for (std::size_t i = 0; i < kConstraintCount && found == kConstraintCount; ++i) {
-            if (name == interned_constraint_name(i)) found = i;  // keyword names are interned
-        }
-        for (std::size_t i = 0; i < kConstraintCount && found == kConstraintCount; ++i) {
-            if (PyUnicode_CompareWithASCIIString(name, kConstraintNames[i]) == 0) found = i;
-        }
-        if (found == kConstraintCount) {
-            PyErr_Format(PyExc_TypeError, "validate() got an unexpected keyword argument '%U'", name);
-            return nullptr;
-        }
-        values[found] = args[nargs + k];
-    }
+    static const Parameters parameters("validate", 1, kConstraintNames);
+    PyObject* given[kConstraintCount];
+    if (!parameters.parse(args, nargs, kwnames, given)) return nullptr;
     return guarded([&] {
-        od::Constraints c = make_constraints(values[0], values[1], values[2], values[3], values[4], values[5],
-                                             values[6]);
+        const auto value = [&](std::size_t i, PyObject* omitted) { return given[i] != nullptr ? given[i] : omitted; };
+        od::Constraints c = make_constraints(value(0, Py_None), value(1, Py_None), value(2, Py_None), value(3, Py_None),
+                                             value(4, Py_None), value(5, Py_None), value(6, auto_string()));
         return py::cast(describe(args[0], &c, c.verify)).release().ptr();
     });
 }
 
 PyObject* fast_expect_check(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-    if (!one_positional("check", nargs)) return nullptr;
+    static const Parameters parameters("check", 1);
+    if (!parameters.parse(args, nargs, nullptr, nullptr)) return nullptr;
     return guarded([&] {
         initialised_expect(self, "check").check(args[0]);
         Py_RETURN_NONE;
     });
 }
 
+PyObject* fast_expect_validate(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+    static const Parameters parameters("validate", 1);
+    if (!parameters.parse(args, nargs, nullptr, nullptr)) return nullptr;
+    return guarded([&] { return py::cast(initialised_expect(self, "validate").validate(args[0])).release().ptr(); });
+}
+
+PyObject* expect_repr(PyObject* self, PyObject*) {
+    return guarded([&] {
+        const Expect* expect = expect_of(self);
+        if (expect == nullptr) return PyUnicode_FromString("<optype_dlpack.Expect, not initialised: create it with Expect(...)>");
+        return Py_NewRef(expect->repr().ptr());
+    });
+}
+
+/// pybind11's constructor of Expect (py::init), which __init__ calls with its arguments as
+/// given: __init__ itself is a fast-call method, for its text signature.
+PyObject* pybind11_expect_init = nullptr;
+
+PyObject* expect_init(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+    return guarded([&] {
+        const Py_ssize_t count = nargs + (kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0);
+        std::vector<PyObject*> call(static_cast<std::size_t>(count + 1));
+        call[0] = self;
+        for (Py_ssize_t i = 0; i < count; ++i) call[static_cast<std::size_t>(i + 1)] = args[i];
+        return PyObject_Vectorcall(pybind11_expect_init, call.data(), static_cast<std::size_t>(nargs + 1), kwnames);
+    });
+}
+
+#define OPTYPE_DLPACK_CONSTRAINT_SIGNATURE                                                                  \
+    "*, device=None, dtype=None, ndim=None, shape=None, writable=None, layout=None, verify_device='auto')"
+#define OPTYPE_DLPACK_CONSTRAINT_PARAMETERS                                                                  \
+    "*, device: object = None, dtype: object = None, ndim: object = None, shape: object = None, "            \
+    "writable: object = None, layout: object = None, verify_device: object = 'auto')"
+
 PyMethodDef fast_inspect_def = {
-    "inspect", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fast_inspect)), METH_FASTCALL,
+    "inspect", od::detail::as_method(&fast_inspect), METH_FASTCALL,
+    "inspect(x, /)\n--\n\n"
     "inspect(x: object, /) -> optype_dlpack._core.TensorInfo\n\n"
     "Describe a DLPack capsule or producer after the structural checks of DLPack 1.3.\n"};
 
 PyMethodDef fast_validate_def = {
-    "validate", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fast_validate)),
-    METH_FASTCALL | METH_KEYWORDS,
-    "validate(x: object, /, *, device: object = None, dtype: object = None, ndim: object = None, "
-    "shape: object = None, writable: object = None, layout: object = None, verify_device: object = 'auto') "
-    "-> optype_dlpack._core.TensorInfo\n\n"
+    "validate", od::detail::as_method(&fast_validate), METH_FASTCALL | METH_KEYWORDS,
+    "validate(x, /, " OPTYPE_DLPACK_CONSTRAINT_SIGNATURE "\n--\n\n"
+    "validate(x: object, /, " OPTYPE_DLPACK_CONSTRAINT_PARAMETERS " -> optype_dlpack._core.TensorInfo\n\n"
     "inspect() plus the declared constraints; raises DLPackValidationError listing every violation.\n"};
 
-PyMethodDef fast_expect_check_def = {
-    "check", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fast_expect_check)), METH_FASTCALL,
-    "check(self: optype_dlpack._core.Expect, x: object, /) -> None\n\n"
-    "Check x against the constraints; returns None, raises DLPackValidationError.\n"};
+PyMethodDef expect_methods[] = {
+    {"__init__", od::detail::as_method(&expect_init), METH_FASTCALL | METH_KEYWORDS,
+     "__init__($self, /, " OPTYPE_DLPACK_CONSTRAINT_SIGNATURE "\n--\n\n"
+     "__init__(self: optype_dlpack._core.Expect, " OPTYPE_DLPACK_CONSTRAINT_PARAMETERS " -> None\n\n"
+     "Read the constraints, once (a second __init__ changes nothing).\n"},
+    {"check", od::detail::as_method(&fast_expect_check), METH_FASTCALL,
+     "check($self, x, /)\n--\n\n"
+     "check(self: optype_dlpack._core.Expect, x: object, /) -> None\n\n"
+     "Check x against the constraints; returns None, raises DLPackValidationError.\n"},
+    {"validate", od::detail::as_method(&fast_expect_validate), METH_FASTCALL,
+     "validate($self, x, /)\n--\n\n"
+     "validate(self: optype_dlpack._core.Expect, x: object, /) -> optype_dlpack._core.TensorInfo\n\n"
+     "Check x against the constraints and return its TensorInfo.\n"},
+    {"__repr__", &expect_repr, METH_NOARGS, "__repr__($self, /)\n--\n\n__repr__(self: optype_dlpack._core.Expect) -> str\n"},
+};
 
-void add_function(py::module_& m, PyMethodDef* def) {
-    py::object function = py::reinterpret_steal<py::object>(PyCFunction_NewEx(def, nullptr, m.attr("__name__").ptr()));
-    if (!function) throw py::error_already_set();
-    m.attr(def->ml_name) = function;
+void bind_expect(py::module_& m) {
+    auto cls = py::class_<Expect>(
+        m, "Expect", py::is_final(),
+        "Constraints compiled once; .check(x) is the allocation-free hot path.\n\n"
+        "Final: it cannot be subclassed (wrap an Expect to add behaviour). Immutable: the constraints "
+        "are read once, by __init__.")
+        .def(py::init(&make_expect), py::kw_only(), py::arg("device") = py::none(), py::arg("dtype") = py::none(),
+             py::arg("ndim") = py::none(), py::arg("shape") = py::none(), py::arg("writable") = py::none(),
+             py::arg("layout") = py::none(), py::arg("verify_device") = "auto");
+    expect_type = reinterpret_cast<PyTypeObject*>(cls.ptr());
+    pybind11_expect_init = py::object(cls.attr("__init__")).release().ptr();  // kept for the process
+    for (PyMethodDef& def : expect_methods) od::detail::add_method(cls, &def);
+    od::detail::add_static_method(cls, &class_getitem_def, cls);
 }
 
-void add_method(py::handle cls, PyMethodDef* def) {
-    auto* type = reinterpret_cast<PyTypeObject*>(cls.ptr());
-    py::object descriptor = py::reinterpret_steal<py::object>(PyDescr_NewMethod(type, def));
-    if (!descriptor || PyObject_SetAttrString(cls.ptr(), def->ml_name, descriptor.ptr()) != 0) {
-        throw py::error_already_set();
+// ---------------------------------------------------------------------------------------
+// Names and the CUDA driver: pybind11 functions (their conversions and messages), each called
+// through a fast-call function that carries its text signature.
+
+PyMethodDef signed_functions[] = {
+    {"parse_dtype", od::detail::as_method(&od::detail::call_bound), METH_FASTCALL | METH_KEYWORDS,
+     "parse_dtype(name, /)\n--\n\nparse_dtype(name: str, /) -> tuple[int, int, int]\n\n"
+     "(code, bits, lanes) of a dtype name such as 'float32' or 'bfloat16'.\n"},
+    {"format_dtype", od::detail::as_method(&od::detail::call_bound), METH_FASTCALL | METH_KEYWORDS,
+     "format_dtype(code, bits, lanes, /)\n--\n\nformat_dtype(code: int, bits: int, lanes: int, /) -> str\n\n"
+     "The name of a dtype ('float32', 'float32x4', 'code20_bits8').\n"},
+    {"parse_device", od::detail::as_method(&od::detail::call_bound), METH_FASTCALL | METH_KEYWORDS,
+     "parse_device(name, /)\n--\n\nparse_device(name: str, /) -> tuple[int, int]\n\n"
+     "(device_type, device_id) of a device name such as 'cpu' or 'cuda:1'.\n"},
+    {"format_device", od::detail::as_method(&od::detail::call_bound), METH_FASTCALL | METH_KEYWORDS,
+     "format_device(device_type, device_id, /)\n--\n\nformat_device(device_type: int, device_id: int, /) -> str\n\n"
+     "The name of a device ('cpu', 'cuda:1').\n"},
+    {"cuda_driver_available", od::detail::as_method(&od::detail::call_bound), METH_FASTCALL | METH_KEYWORDS,
+     "cuda_driver_available()\n--\n\ncuda_driver_available() -> bool\n\nWhether libcuda could be loaded.\n"},
+    {"cuda_driver_status", od::detail::as_method(&od::detail::call_bound), METH_FASTCALL | METH_KEYWORDS,
+     "cuda_driver_status()\n--\n\ncuda_driver_status() -> str\n\n'loaded', or why libcuda could not be loaded.\n"},
+};
+
+PyMethodDef& signed_function(const char* name) {
+    for (PyMethodDef& def : signed_functions) {
+        if (std::strcmp(def.ml_name, name) == 0) return def;
     }
+    throw std::logic_error(std::string("no signature for ") + name);
+}
+
+/// Defines `function` in the module under `name`, through its entry in signed_functions.
+template <class Function, class... Extra>
+void def_signed(py::module_& m, const char* name, Function&& function, const Extra&... extra) {
+    py::cpp_function bound(std::forward<Function>(function), py::name(name), extra...);
+    od::detail::add_signed_function(m, &signed_function(name), bound);
+}
+
+void bind_names(py::module_& m) {
+    def_signed(m, "parse_dtype", [](const std::string& name) {
+        DLDataType dtype{};
+        if (!od::parse_dtype(name, &dtype)) {
+            throw py::value_error("not a DLPack dtype name: '" + name +
+                                  "' (expected e.g. 'float32', 'uint8', 'bfloat16', 'bool', 'float8_e4m3fn', "
+                                  "'complex64', 'float32x4')");
+        }
+        return py::make_tuple(dtype.code, dtype.bits, dtype.lanes);
+    }, py::arg("name"), py::pos_only());
+    def_signed(m, "format_dtype", [](unsigned code, unsigned bits, unsigned lanes) {
+        if (code > 255 || bits > 255 || lanes > 65535) throw py::value_error("dtype field out of range");
+        return od::format_dtype(static_cast<std::uint8_t>(code), static_cast<std::uint8_t>(bits),
+                                static_cast<std::uint16_t>(lanes));
+    }, py::arg("code"), py::arg("bits"), py::arg("lanes"), py::pos_only());
+    def_signed(m, "parse_device", [](const std::string& name) {
+        DLDevice device{};
+        if (!od::parse_device(name, &device)) {
+            throw py::value_error("not a DLPack device name: '" + name +
+                                  "' (expected e.g. 'cpu', 'cuda', 'cuda:1', 'cuda_host', 'rocm:0')");
+        }
+        return py::make_tuple(static_cast<std::int32_t>(device.device_type), device.device_id);
+    }, py::arg("name"), py::pos_only());
+    def_signed(m, "format_device", [](std::int32_t type, std::int32_t id) { return od::format_device(type, id); },
+               py::arg("device_type"), py::arg("device_id"), py::pos_only());
+    def_signed(m, "cuda_driver_available", &od::cuda::driver_available);
+    def_signed(m, "cuda_driver_status", []() -> std::string {
+        return od::cuda::driver_available() ? "loaded" : od::cuda::driver_unavailable_reason();
+    });
 }
 
 }  // namespace
@@ -610,9 +700,9 @@ PYBIND11_MODULE(_core, m) {
     m.doc() = "optype_dlpack's C++ core: DLPack capsule reading and validation";
 
     m.attr("DLPACK_HEADER_VERSION") = py::make_tuple(DLPACK_MAJOR_VERSION, DLPACK_MINOR_VERSION);
-    m.attr("HEADER_DEVICE_TYPES") = header_device_types();
-    m.attr("HEADER_DTYPE_CODES") = header_dtype_codes();
-    m.attr("HEADER_FLAGS") = header_flags();
+    m.attr("HEADER_DEVICE_TYPES") = header_enum(HeaderEnum::device_type);
+    m.attr("HEADER_DTYPE_CODES") = header_enum(HeaderEnum::dtype_code);
+    m.attr("HEADER_FLAGS") = header_enum(HeaderEnum::flag);
     {
         py::dict known_devices, known_codes;
         for (const auto& info : od::kDeviceTypes) known_devices[info.header_name] = info.code;
@@ -621,64 +711,14 @@ PYBIND11_MODULE(_core, m) {
         m.attr("KNOWN_DTYPE_CODES") = known_codes;
     }
 
-    m.def("parse_dtype", [](const std::string& name) {
-        DLDataType dtype{};
-        if (!od::parse_dtype(name, &dtype)) {
-            throw py::value_error("not a DLPack dtype name: '" + name +
-                                  "' (expected e.g. 'float32', 'uint8', 'bfloat16', 'bool', 'float8_e4m3fn', "
-                                  "'complex64', 'float32x4')");
-        }
-        return py::make_tuple(dtype.code, dtype.bits, dtype.lanes);
-    }, py::arg("name"), py::pos_only());
-    m.def("format_dtype", [](unsigned code, unsigned bits, unsigned lanes) {
-        if (code > 255 || bits > 255 || lanes > 65535) throw py::value_error("dtype field out of range");
-        return od::format_dtype(static_cast<std::uint8_t>(code), static_cast<std::uint8_t>(bits),
-                                static_cast<std::uint16_t>(lanes));
-    }, py::arg("code"), py::arg("bits"), py::arg("lanes"), py::pos_only());
-    m.def("parse_device", [](const std::string& name) {
-        DLDevice device{};
-        if (!od::parse_device(name, &device)) {
-            throw py::value_error("not a DLPack device name: '" + name +
-                                  "' (expected e.g. 'cpu', 'cuda', 'cuda:1', 'cuda_host', 'rocm:0')");
-        }
-        return py::make_tuple(static_cast<std::int32_t>(device.device_type), device.device_id);
-    }, py::arg("name"), py::pos_only());
-    m.def("format_device", [](std::int32_t type, std::int32_t id) { return od::format_device(type, id); },
-          py::arg("device_type"), py::arg("device_id"), py::pos_only());
-
+    bind_names(m);
     // The floor the benchmarks compare against: a pybind11 call that does nothing with its argument.
     m.def("_noop", [](py::handle) {}, py::arg("x"), py::pos_only());
 
-    m.def("cuda_driver_available", &od::cuda::driver_available);
-    m.def("cuda_driver_status", []() -> std::string {
-        return od::cuda::driver_available() ? "loaded" : od::cuda::driver_unavailable_reason();
-    });
-
     bind_tensor_info(m);
-
-    for (std::size_t i = 0; i < kConstraintCount; ++i) interned_constraint_name(i);
-    add_function(m, &fast_inspect_def);
-    add_function(m, &fast_validate_def);
-
-    auto expect_class = py::class_<Expect>(
-        m, "Expect", py::is_final(),
-        "Constraints compiled once; .check(x) is the allocation-free hot path.\n\n"
-        "Final: it cannot be subclassed (wrap an Expect to add behaviour). Immutable: the constraints "
-        "are read once, by __init__.")
-        .def(py::init(&make_expect), py::kw_only(), py::arg("device") = py::none(), py::arg("dtype") = py::none(),
-             py::arg("ndim") = py::none(), py::arg("shape") = py::none(), py::arg("writable") = py::none(),
-             py::arg("layout") = py::none(), py::arg("verify_device") = "auto")
-        .def_static("__class_getitem__", [](const py::object&) { return py::type::of<Expect>(); }, py::arg("item"))
-        .def("validate", [](py::handle self, py::handle x) { return initialised_expect(self, "validate").validate(x); },
-             py::arg("x"), py::pos_only(), "Check x against the constraints and return its TensorInfo.")
-        .def("__repr__", [](py::handle self) -> py::str {
-            const Expect* expect = expect_of(self);
-            if (expect == nullptr) return py::str("<optype_dlpack.Expect, not initialised: create it with Expect(...)>");
-            return expect->repr();
-        });
-
-    expect_type = reinterpret_cast<PyTypeObject*>(expect_class.ptr());
-    add_method(expect_class, &fast_expect_check_def);
+    od::detail::add_function(m, &fast_inspect_def);
+    od::detail::add_function(m, &fast_validate_def);
+    bind_expect(m);
 
     register_interop(m);
 }

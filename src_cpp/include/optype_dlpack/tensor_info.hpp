@@ -13,19 +13,29 @@ namespace optype_dlpack {
 class Dims {
 public:
     Dims() = default;
-    void assign_shape(const DLTensor& t) { resize(t.ndim); for (std::int32_t i = 0; i < t.ndim; ++i) data()[i] = t.shape[i]; }
+    void assign_shape(const DLTensor& t) { assign(t.shape, t.shape + (t.ndim > 0 ? t.ndim : 0)); }
     void assign_strides(const DLTensor& t) { resize(t.ndim); fill_strides(t, data()); }
-    std::int32_t size() const noexcept { return n_; }
-    const std::int64_t* data() const noexcept { return n_ <= kInline ? inline_ : heap_.data(); }
-    std::int64_t* data() noexcept { return n_ <= kInline ? inline_ : heap_.data(); }
-    std::int64_t operator[](std::int32_t i) const noexcept { return data()[i]; }
-
-private:
-    static constexpr std::int32_t kInline = 6;
+    /// Copies a range of integers (extents or strides of any integer type).
+    template <class T>
+    void assign(const T* first, const T* last) {
+        resize(static_cast<std::int32_t>(last - first));
+        for (std::int32_t i = 0; i < n_; ++i) data()[i] = static_cast<std::int64_t>(first[i]);
+    }
+    /// n entries, their values unspecified until written.
     void resize(std::int32_t n) {
         n_ = n < 0 ? 0 : n;
         if (n_ > kInline) heap_.resize(static_cast<std::size_t>(n_));
     }
+    std::int32_t size() const noexcept { return n_; }
+    const std::int64_t* data() const noexcept { return n_ <= kInline ? inline_ : heap_.data(); }
+    std::int64_t* data() noexcept { return n_ <= kInline ? inline_ : heap_.data(); }
+    std::int64_t operator[](std::int32_t i) const noexcept { return data()[i]; }
+    std::int64_t& operator[](std::int32_t i) noexcept { return data()[i]; }
+    const std::int64_t* begin() const noexcept { return data(); }
+    const std::int64_t* end() const noexcept { return data() + n_; }
+
+private:
+    static constexpr std::int32_t kInline = 6;
     std::int32_t n_ = 0;
     std::int64_t inline_[kInline] = {};
     std::vector<std::int64_t> heap_;
