@@ -492,12 +492,22 @@ PyType_Spec dlpack_object_spec = {
     dlpack_object_slots,
 };
 
-PyMethodDef asdlpack_def = {
-    "asdlpack", od::detail::as_method(&py_asdlpack), METH_FASTCALL | METH_KEYWORDS,
-    "asdlpack(obj, /)\n--\n\n"
-    "asdlpack(obj, /)\n\n"
-    "A DLPackObject offering obj through __dlpack__ / __dlpack_device__: DLPack producers and capsules,\n"
-    "__cuda_array_interface__ (v2, v3), __array_interface__ (v3) and buffer-protocol objects."};
+PyMethodDef interop_functions[] = {
+    {"from_dlpack", od::detail::as_method(&py_from_dlpack), METH_FASTCALL | METH_KEYWORDS,
+     "from_dlpack(x, /, *, copy=None)\n--\n\nfrom_dlpack(x, /, *, copy=None)\n\n"
+     "A NumPy array over a DLPack tensor (a capsule or a producer), validated first and consumed once.\n"
+     "Zero-copy for CPU-accessible memory; copy=True returns an independent array (also from CUDA);\n"
+     "copy=False never copies."},
+    {"to_dlpack", od::detail::as_method(&py_to_dlpack), METH_FASTCALL | METH_KEYWORDS,
+     "to_dlpack(obj, /, *, versioned=True, readonly=None)\n--\n\nto_dlpack(obj, /, *, versioned=True, readonly=None)\n\n"
+     "A DLPack capsule over a NumPy array or a buffer-protocol object, without copying.\n"
+     "versioned=False gives a legacy 'dltensor' capsule; readonly=True marks the tensor READ_ONLY."},
+    {"asdlpack", od::detail::as_method(&py_asdlpack), METH_FASTCALL | METH_KEYWORDS,
+     "asdlpack(obj, /)\n--\n\nasdlpack(obj, /)\n\n"
+     "A DLPackObject offering obj through __dlpack__ / __dlpack_device__: DLPack producers and capsules,\n"
+     "__cuda_array_interface__ (v2, v3), __array_interface__ (v3) and buffer-protocol objects."},
+    {nullptr, nullptr, 0, nullptr},
+};
 
 }  // namespace
 
@@ -509,7 +519,5 @@ void register_interop(pybind11::module_& m) {
     if (type == nullptr) throw pybind11::error_already_set();
     interop::dlpack_object_type = reinterpret_cast<PyTypeObject*>(type);  // the module's reference keeps it alive
     if (PyModule_AddObjectRef(m.ptr(), "DLPackObject", type) != 0) throw pybind11::error_already_set();
-    optype_dlpack::detail::add_function(m, &interop::asdlpack_def);
-    interop::register_from_dlpack(m);
-    interop::register_to_dlpack(m);
+    if (PyModule_AddFunctions(m.ptr(), interop::interop_functions) != 0) throw pybind11::error_already_set();
 }

@@ -510,6 +510,8 @@ PyObject* to_dlpack_impl(PyObject* obj, const ExportRequest& request) {
     return export_described(d, view.ptr(), request);  // the memoryview holds the buffer export
 }
 
+}  // namespace
+
 PyObject* py_to_dlpack(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
     static const char* const keywords[] = {"versioned", "readonly"};
     static const od::detail::Parameters parameters("to_dlpack", 1, keywords);
@@ -527,16 +529,5 @@ PyObject* py_to_dlpack(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObj
         return to_dlpack_impl(args[0], request);
     });
 }
-
-PyMethodDef to_dlpack_def = {
-    "to_dlpack", od::detail::as_method(&py_to_dlpack), METH_FASTCALL | METH_KEYWORDS,
-    "to_dlpack(obj, /, *, versioned=True, readonly=None)\n--\n\n"
-    "to_dlpack(obj, /, *, versioned=True, readonly=None)\n\n"
-    "A DLPack capsule over a NumPy array or a buffer-protocol object, without copying.\n"
-    "versioned=False gives a legacy 'dltensor' capsule; readonly=True marks the tensor READ_ONLY."};
-
-}  // namespace
-
-void register_to_dlpack(py::module_& m) { od::detail::add_function(m, &to_dlpack_def); }
 
 }  // namespace optype_dlpack::interop

@@ -235,6 +235,8 @@ PyObject* from_dlpack_impl(PyObject* x, std::optional<bool> copy) {
     return import_host_tensor(import, descr_holder.release().ptr(), strides, empty, copy);
 }
 
+}  // namespace
+
 PyObject* py_from_dlpack(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
     static const char* const keywords[] = {"copy"};
     static const od::detail::Parameters parameters("from_dlpack", 1, keywords);
@@ -244,17 +246,5 @@ PyObject* py_from_dlpack(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyO
         return from_dlpack_impl(args[0], od::detail::optional_bool(given[0], "from_dlpack", "copy"));
     });
 }
-
-PyMethodDef from_dlpack_def = {
-    "from_dlpack", od::detail::as_method(&py_from_dlpack), METH_FASTCALL | METH_KEYWORDS,
-    "from_dlpack(x, /, *, copy=None)\n--\n\n"
-    "from_dlpack(x, /, *, copy=None)\n\n"
-    "A NumPy array over a DLPack tensor (a capsule or a producer), validated first and consumed once.\n"
-    "Zero-copy for CPU-accessible memory; copy=True returns an independent array (also from CUDA);\n"
-    "copy=False never copies."};
-
-}  // namespace
-
-void register_from_dlpack(py::module_& m) { od::detail::add_function(m, &from_dlpack_def); }
 
 }  // namespace optype_dlpack::interop

@@ -183,9 +183,9 @@ PyObject* export_described(const Described& d, PyObject* keepalive, const Export
 PyObject* view_of_ndarray(PyObject* x, std::optional<bool> copy);
 
 // ---------------------------------------------------------------------------------------
-// Registration: each unit adds its functions (or type) to the module.
+// The module's functions (METH_FASTCALL | METH_KEYWORDS), registered by dlpack_object.cpp
 
-void register_from_dlpack(py::module_& m);
-void register_to_dlpack(py::module_& m);
+PyObject* py_from_dlpack(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames);
+PyObject* py_to_dlpack(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames);
 
 }  // namespace optype_dlpack::interop

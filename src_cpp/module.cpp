@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include "boundary.hpp"
+#include "constraints.hpp"
 #include "optype_dlpack/acquire.hpp"
 #include "optype_dlpack/check.hpp"
 #include "optype_dlpack/cuda.hpp"
@@ -13,15 +14,10 @@
 #include "optype_dlpack/tables.hpp"
 #include "optype_dlpack/tensor_info.hpp"
 
-#include <array>
 #include <cstdint>
 #include <cstring>
 #include <iterator>
 #include <stdexcept>
-#ifdef Py_GIL_DISABLED
-#include <mutex>
-#include <new>
-#endif
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,251 +30,8 @@ void register_interop(py::module_& m);  // dlpack_object.cpp
 namespace {
 
 using od::detail::acquire_or_raise;
+using od::constraints::make_constraints;
 using od::detail::guarded;
-
-// ---------------------------------------------------------------------------------------
-// Constraint spellings → od::Constraints. A value of the wrong kind raises TypeError, a value
-// of the right kind that no tensor can have raises ValueError; both name the constraint.
-
-std::string type_name(py::handle value) {
-    return Py_TYPE(value.ptr())->tp_name;
-}
-
-/// The UTF-8 text of a str, with what UTF-8 cannot hold (lone surrogates) escaped: such a
-/// text is never a valid name, and reading it must not fail with a cast error.
-std::string text_of_str(py::handle text) {
-    auto bytes = py::reinterpret_steal<py::object>(PyUnicode_AsEncodedString(text.ptr(), "utf-8", "backslashreplace"));
-    if (!bytes) throw py::error_already_set();
-    return std::string(PyBytes_AS_STRING(bytes.ptr()), static_cast<std::size_t>(PyBytes_GET_SIZE(bytes.ptr())));
-}
-
-/// repr(value) for an error message.
-std::string repr_text(py::handle value) {
-    return text_of_str(py::repr(value));
-}
-
-/// Reads an integer constraint value: an int or anything with __index__ (NumPy integers,
-/// 0-d integer arrays), never a bool. TypeError naming the constraint for anything else,
-/// ValueError outside [low, high].
-long long read_integer(py::handle value, const std::string& constraint, long long low, long long high) {
-    const bool integer = !PyBool_Check(value.ptr()) && PyIndex_Check(value.ptr());
-    auto index = py::reinterpret_steal<py::object>(integer ? PyNumber_Index(value.ptr()) : nullptr);
-    if (!index) {
-        // __index__ may refuse (a 2-d NumPy array); any error but TypeError is the object's own
-        if (integer && !PyErr_ExceptionMatches(PyExc_TypeError)) throw py::error_already_set();
-        PyErr_Clear();
-        throw py::type_error(constraint + ": expected an int, got " + type_name(value));
-    }
-    int overflow = 0;
-    const long long result = PyLong_AsLongLongAndOverflow(index.ptr(), &overflow);
-    if (result == -1 && PyErr_Occurred()) throw py::error_already_set();
-    if (overflow != 0 || result < low || result > high) {
-        throw py::value_error(constraint + ": " + repr_text(index) + " is out of range (expected " +
-                              std::to_string(low) + " to " + std::to_string(high) + ")");
-    }
-    return result;
-}
-
-std::int32_t read_int32(py::handle value, const std::string& constraint) {
-    return static_cast<std::int32_t>(read_integer(value, constraint, INT32_MIN, INT32_MAX));
-}
-
-void parse_device_constraint(py::handle value, od::Constraints& c) {
-    if (value.is_none()) return;
-    if (PyUnicode_Check(value.ptr())) {
-        std::string name = text_of_str(value);
-        DLDevice device{};
-        if (od::parse_device(name, &device)) {
-            c.has_device_type = true;
-            c.device_type = static_cast<std::int32_t>(device.device_type);
-            c.has_device_id = name.find(':') != std::string::npos;
-            c.device_id = device.device_id;
-            return;
-        }
-        throw py::value_error("device: cannot read '" + name + "' as a device (try 'cpu', 'cuda', 'cuda:1')");
-    }
-    if (PyTuple_Check(value.ptr())) {  // (type, id) and DLDevice
-        auto items = py::reinterpret_borrow<py::tuple>(value);
-        if (items.size() != 2) {
-            throw py::value_error("device: a tuple must be (device_type, device_id), got " + repr_text(value));
-        }
-        c.device_type = read_int32(items[0], "device: device_type");
-        c.device_id = read_int32(items[1], "device: device_id");
-        c.has_device_type = c.has_device_id = true;
-        return;
-    }
-    if (PyIndex_Check(value.ptr()) && !PyBool_Check(value.ptr())) {  // DLDeviceType member or int: any id
-        c.device_type = read_int32(value, "device");
-        c.has_device_type = true;
-        return;
-    }
-    throw py::type_error("device: expected a DLDeviceType, a (device_type, device_id) tuple, a DLDevice or a "
-                         "string such as 'cuda:1', got " + type_name(value));
-}
-
-/// Reads numpy/torch/ml_dtypes dtype objects by name: "float32", "torch.bfloat16",
-/// numpy scalar types through __name__ ("float32", "bool_").
-bool dtype_from_object_name(py::handle value, DLDataType* out) {
-    py::object text = PyType_Check(value.ptr()) ? py::str(value.attr("__name__")) : py::str(value);
-    std::string name = text_of_str(text);
-    if (name.rfind("torch.", 0) == 0) name = name.substr(6);
-    if (!name.empty() && name.back() == '_') name.pop_back();  // numpy's bool_, object_
-    return od::parse_dtype(name, out);
-}
-
-DLDataType parse_dtype_constraint(py::handle value) {
-    DLDataType dtype{};
-    if (PyUnicode_Check(value.ptr())) {
-        std::string name = text_of_str(value);
-        if (od::parse_dtype(name, &dtype)) return dtype;
-        throw py::value_error("dtype: cannot read '" + name + "' as a DLPack dtype (try 'float32', 'bfloat16')");
-    }
-    if (PyTuple_Check(value.ptr())) {  // DLDataType and (code, bits[, lanes])
-        auto items = py::reinterpret_borrow<py::tuple>(value);
-        if (items.size() != 2 && items.size() != 3) {
-            throw py::value_error("dtype: a tuple must be (code, bits) or (code, bits, lanes), got " +
-                                  repr_text(value));
-        }
-        const auto code = read_integer(items[0], "dtype: code", 0, UINT8_MAX);
-        const auto bits = read_integer(items[1], "dtype: bits", 0, UINT8_MAX);
-        const auto lanes = items.size() == 3 ? read_integer(items[2], "dtype: lanes", 0, UINT16_MAX) : 1;
-        return DLDataType{static_cast<std::uint8_t>(code), static_cast<std::uint8_t>(bits),
-                          static_cast<std::uint16_t>(lanes)};
-    }
-    if (dtype_from_object_name(value, &dtype)) return dtype;
-    throw py::type_error("dtype: cannot read " + repr_text(value) +
-                         " as a DLPack dtype (pass a DLDataType, a name such as 'float32', a numpy dtype "
-                         "or a torch dtype)");
-}
-
-/// Non-string dtype objects (numpy and torch dtypes are singletons) are cached by identity.
-DLDataType cached_dtype_constraint(py::handle value) {
-    if (PyUnicode_Check(value.ptr()) || PyTuple_Check(value.ptr())) return parse_dtype_constraint(value);
-    struct Entry {
-        PyObject* key = nullptr;
-        DLDataType dtype{};
-    };
-    static std::array<Entry, 32> cache{};
-    static std::size_t next = 0;
-#ifdef Py_GIL_DISABLED
-    static std::mutex lock;  // no GIL serialises callers
-    std::unique_lock<std::mutex> guard(lock);
-#endif
-    for (const auto& entry : cache) {
-        if (entry.key == value.ptr()) return entry.dtype;
-    }
-#ifdef Py_GIL_DISABLED
-    guard.unlock();  // parsing runs Python code
-#endif
-    DLDataType dtype = parse_dtype_constraint(value);
-#ifdef Py_GIL_DISABLED
-    guard.lock();
-#endif
-    Entry& slot = cache[next++ % cache.size()];
-    Py_XDECREF(slot.key);
-    slot.key = value.inc_ref().ptr();  // the cache keeps its key alive, so identity stays valid
-    slot.dtype = dtype;
-    return dtype;
-}
-
-void parse_ndim_constraint(py::handle value, od::Constraints& c) {
-    if (value.is_none()) return;
-    c.ndim = static_cast<std::int32_t>(read_integer(value, "ndim", 0, od::kMaxNdim));
-}
-
-/// A shape is a sequence (a tuple, a list, a 1-d NumPy integer array) of extents and Nones.
-void parse_shape_constraint(py::handle value, od::Constraints& c) {
-    if (value.is_none()) return;
-    const char* expected = "shape: expected a sequence of int or None, got ";
-    // text is a sequence too, of characters or of bytes, but never a shape
-    if (PyUnicode_Check(value.ptr()) || PyBytes_Check(value.ptr()) || PyByteArray_Check(value.ptr()) ||
-        !PySequence_Check(value.ptr())) {
-        throw py::type_error(expected + type_name(value));
-    }
-    // the only reference to a new list (when shape is neither list nor tuple), held while the
-    // items' __index__ runs
-    od::detail::unwind_safe<py::object> items{py::reinterpret_steal<py::object>(PySequence_Fast(value.ptr(), "shape"))};
-    if (!items) {
-        if (!PyErr_ExceptionMatches(PyExc_TypeError)) throw py::error_already_set();
-        PyErr_Clear();  // a sequence type that cannot be iterated: a 0-d NumPy array
-        throw py::type_error(expected + type_name(value));
-    }
-    const Py_ssize_t count = PySequence_Fast_GET_SIZE(items.ptr());
-    if (count > od::kMaxNdim) {
-        throw py::value_error("shape: " + std::to_string(count) + " extents, at most " +
-                              std::to_string(od::kMaxNdim) + " allowed");
-    }
-    c.has_shape = true;
-    c.shape.clear();
-    for (Py_ssize_t i = 0; i < count; ++i) {
-        py::handle item = PySequence_Fast_GET_ITEM(items.ptr(), i);
-        c.shape.push_back(item.is_none() ? od::kAnyExtent
-                                         : read_integer(item, "shape[" + std::to_string(i) + "]", 0, INT64_MAX));
-    }
-}
-
-void parse_writable_constraint(py::handle value, od::Constraints& c) {
-    if (value.is_none()) return;
-    if (!PyBool_Check(value.ptr())) {
-        throw py::type_error("writable: expected True, False or None, got " + type_name(value));
-    }
-    c.writable = value.ptr() == Py_True ? 1 : 0;
-}
-
-/// The text of a str-valued constraint; TypeError naming it for anything else.
-std::string keyword_text(py::handle value, const char* constraint, const char* choices) {
-    if (!PyUnicode_Check(value.ptr())) {
-        throw py::type_error(std::string(constraint) + ": expected " + choices + ", got " + type_name(value));
-    }
-    return text_of_str(value);
-}
-
-void parse_layout_constraint(py::handle value, od::Constraints& c) {
-    if (value.is_none()) return;
-    const char* choices = "'C', 'F' or 'any'";
-    const std::string text = keyword_text(value, "layout", choices);
-    if (text == "C" || text == "c") {
-        c.layout = od::LayoutRequirement::c;
-    } else if (text == "F" || text == "f") {
-        c.layout = od::LayoutRequirement::f;
-    } else if (text != "any" && text != "A") {
-        throw py::value_error(std::string("layout: expected ") + choices + ", got " + repr_text(value));
-    }
-}
-
-void parse_verify_constraint(py::handle value, od::Constraints& c) {
-    const char* choices = "'auto', 'require' or 'skip'";
-    const std::string text = keyword_text(value, "verify_device", choices);
-    if (text == "auto") {
-        c.verify = od::VerifyDevice::automatic;
-    } else if (text == "require") {
-        c.verify = od::VerifyDevice::require;
-    } else if (text == "skip") {
-        c.verify = od::VerifyDevice::skip;
-    } else {
-        throw py::value_error(std::string("verify_device: expected ") + choices + ", got " + repr_text(value));
-    }
-}
-
-od::Constraints make_constraints(py::handle device, py::handle dtype, py::handle ndim, py::handle shape,
-                                 py::handle writable, py::handle layout, py::handle verify_device) {
-    od::Constraints c;
-    parse_device_constraint(device, c);
-    if (!dtype.is_none()) {
-        c.has_dtype = true;
-        c.dtype = cached_dtype_constraint(dtype);
-    }
-    parse_ndim_constraint(ndim, c);
-    parse_shape_constraint(shape, c);
-    if (c.has_shape && c.ndim >= 0 && static_cast<std::size_t>(c.ndim) != c.shape.size()) {
-        throw py::value_error("ndim and shape disagree: ndim=" + std::to_string(c.ndim) + " but shape has " +
-                              std::to_string(c.shape.size()) + " extents");
-    }
-    parse_writable_constraint(writable, c);
-    parse_layout_constraint(layout, c);
-    parse_verify_constraint(verify_device, c);
-    return c;
-}
 
 // ---------------------------------------------------------------------------------------
 // The checks. `check` returns the verification result (-1/0/1) and raises on any violation.
@@ -330,7 +83,7 @@ PyTypeObject* expect_type = nullptr;  // set once the class is bound
 /// nullptr when Expect.__new__ made it without __init__.
 const Expect* expect_of(py::handle self) {
     if (expect_type == nullptr || Py_TYPE(self.ptr()) != expect_type) {
-        throw py::type_error("expected an optype_dlpack.Expect, got " + type_name(self));
+        throw py::type_error(std::string("expected an optype_dlpack.Expect, got ") + Py_TYPE(self.ptr())->tp_name);
     }
     auto holder = reinterpret_cast<py::detail::instance*>(self.ptr())->get_value_and_holder();
     return holder.holder_constructed() ? static_cast<const Expect*>(holder.value_ptr()) : nullptr;
@@ -622,23 +375,26 @@ void bind_expect(py::module_& m) {
 // Names and the CUDA driver: pybind11 functions (their conversions and messages), each called
 // through a fast-call function that carries its text signature.
 
+/// An entry of signed_functions: the pybind11 function called through call_bound, and its docstring.
+PyMethodDef signed_def(const char* name, const char* doc) {
+    return {name, od::detail::as_method(&od::detail::call_bound), METH_FASTCALL | METH_KEYWORDS, doc};
+}
+
 PyMethodDef signed_functions[] = {
-    {"parse_dtype", od::detail::as_method(&od::detail::call_bound), METH_FASTCALL | METH_KEYWORDS,
-     "parse_dtype(name, /)\n--\n\nparse_dtype(name: str, /) -> tuple[int, int, int]\n\n"
-     "(code, bits, lanes) of a dtype name such as 'float32' or 'bfloat16'.\n"},
-    {"format_dtype", od::detail::as_method(&od::detail::call_bound), METH_FASTCALL | METH_KEYWORDS,
-     "format_dtype(code, bits, lanes, /)\n--\n\nformat_dtype(code: int, bits: int, lanes: int, /) -> str\n\n"
-     "The name of a dtype ('float32', 'float32x4', 'code20_bits8').\n"},
-    {"parse_device", od::detail::as_method(&od::detail::call_bound), METH_FASTCALL | METH_KEYWORDS,
-     "parse_device(name, /)\n--\n\nparse_device(name: str, /) -> tuple[int, int]\n\n"
-     "(device_type, device_id) of a device name such as 'cpu' or 'cuda:1'.\n"},
-    {"format_device", od::detail::as_method(&od::detail::call_bound), METH_FASTCALL | METH_KEYWORDS,
-     "format_device(device_type, device_id, /)\n--\n\nformat_device(device_type: int, device_id: int, /) -> str\n\n"
-     "The name of a device ('cpu', 'cuda:1').\n"},
-    {"cuda_driver_available", od::detail::as_method(&od::detail::call_bound), METH_FASTCALL | METH_KEYWORDS,
-     "cuda_driver_available()\n--\n\ncuda_driver_available() -> bool\n\nWhether libcuda could be loaded.\n"},
-    {"cuda_driver_status", od::detail::as_method(&od::detail::call_bound), METH_FASTCALL | METH_KEYWORDS,
-     "cuda_driver_status()\n--\n\ncuda_driver_status() -> str\n\n'loaded', or why libcuda could not be loaded.\n"},
+    signed_def("parse_dtype", "parse_dtype(name, /)\n--\n\nparse_dtype(name: str, /) -> tuple[int, int, int]\n\n"
+                              "(code, bits, lanes) of a dtype name such as 'float32' or 'bfloat16'.\n"),
+    signed_def("format_dtype", "format_dtype(code, bits, lanes, /)\n--\n\n"
+                               "format_dtype(code: int, bits: int, lanes: int, /) -> str\n\n"
+                               "The name of a dtype ('float32', 'float32x4', 'code20_bits8').\n"),
+    signed_def("parse_device", "parse_device(name, /)\n--\n\nparse_device(name: str, /) -> tuple[int, int]\n\n"
+                               "(device_type, device_id) of a device name such as 'cpu' or 'cuda:1'.\n"),
+    signed_def("format_device", "format_device(device_type, device_id, /)\n--\n\n"
+                                "format_device(device_type: int, device_id: int, /) -> str\n\nThe name of a device "
+                                "('cpu', 'cuda:1').\n"),
+    signed_def("cuda_driver_available",
+               "cuda_driver_available()\n--\n\ncuda_driver_available() -> bool\n\nWhether libcuda could be loaded.\n"),
+    signed_def("cuda_driver_status",
+               "cuda_driver_status()\n--\n\ncuda_driver_status() -> str\n\n'loaded', or why libcuda could not be loaded.\n"),
 };
 
 PyMethodDef& signed_function(const char* name) {

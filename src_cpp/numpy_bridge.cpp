@@ -146,6 +146,48 @@ PyObject* const* ml_dtype_types(bool import) {
     return fresh;
 }
 
+/// NumPy's builtin types by DLPack code and width. (pybind11's NPY_COMPLEX*_ name the
+/// component type, not the complex one: NPY_CFLOAT_ and NPY_CDOUBLE_ are the complex types.)
+struct NumpyType {
+    std::uint8_t code;
+    std::uint8_t bits;
+    int type_num;
+};
+
+using npy_api = py::detail::npy_api;
+
+constexpr NumpyType kNumpyTypes[] = {
+    {kDLBool, 8, npy_api::NPY_BOOL_},       {kDLInt, 8, npy_api::NPY_INT8_},
+    {kDLInt, 16, npy_api::NPY_INT16_},      {kDLInt, 32, npy_api::NPY_INT32_},
+    {kDLInt, 64, npy_api::NPY_INT64_},      {kDLUInt, 8, npy_api::NPY_UINT8_},
+    {kDLUInt, 16, npy_api::NPY_UINT16_},    {kDLUInt, 32, npy_api::NPY_UINT32_},
+    {kDLUInt, 64, npy_api::NPY_UINT64_},    {kDLFloat, 16, kNpyHalf},
+    {kDLFloat, 32, npy_api::NPY_FLOAT_},    {kDLFloat, 64, npy_api::NPY_DOUBLE_},
+    {kDLComplex, 64, npy_api::NPY_CFLOAT_}, {kDLComplex, 128, npy_api::NPY_CDOUBLE_},
+};
+
+/// The DLPack code of a builtin NumPy type (its width is the item size), or -1.
+int builtin_code(int type_num) {
+    switch (type_num) {
+        case npy_api::NPY_BOOL_: return kDLBool;
+        case npy_api::NPY_BYTE_: case npy_api::NPY_SHORT_: case npy_api::NPY_INT_: case npy_api::NPY_LONG_:
+        case npy_api::NPY_LONGLONG_: return kDLInt;
+        case npy_api::NPY_UBYTE_: case npy_api::NPY_USHORT_: case npy_api::NPY_UINT_: case npy_api::NPY_ULONG_:
+        case npy_api::NPY_ULONGLONG_: return kDLUInt;
+        case kNpyHalf: case npy_api::NPY_FLOAT_: case npy_api::NPY_DOUBLE_: return kDLFloat;
+        case npy_api::NPY_CFLOAT_: case npy_api::NPY_CDOUBLE_: return kDLComplex;
+        default: return -1;
+    }
+}
+
+/// The builtin NumPy type number of a one-lane DLPack dtype, or -1.
+int numpy_type_number(const DLDataType& t) {
+    for (const auto& row : kNumpyTypes) {
+        if (row.code == t.code && row.bits == t.bits) return row.type_num;
+    }
+    return -1;
+}
+
 }  // namespace
 
 DTypeMatch dlpack_dtype_of_descr(PyObject* descr, const char* function) {
@@ -156,37 +198,10 @@ DTypeMatch dlpack_dtype_of_descr(PyObject* descr, const char* function) {
                      " has non-native byte order; DLPack tensors are native-endian (convert with "
                      "arr.astype(arr.dtype.newbyteorder('='))");
     }
-    const auto bits = static_cast<std::uint8_t>(itemsize * 8);
     DTypeMatch out;
-    switch (proxy->type_num) {
-        case py::detail::npy_api::NPY_BOOL_:
-            out.dtype = DLDataType{kDLBool, 8, 1};
-            return out;
-        case py::detail::npy_api::NPY_BYTE_:
-        case py::detail::npy_api::NPY_SHORT_:
-        case py::detail::npy_api::NPY_INT_:
-        case py::detail::npy_api::NPY_LONG_:
-        case py::detail::npy_api::NPY_LONGLONG_:
-            out.dtype = DLDataType{kDLInt, bits, 1};
-            return out;
-        case py::detail::npy_api::NPY_UBYTE_:
-        case py::detail::npy_api::NPY_USHORT_:
-        case py::detail::npy_api::NPY_UINT_:
-        case py::detail::npy_api::NPY_ULONG_:
-        case py::detail::npy_api::NPY_ULONGLONG_:
-            out.dtype = DLDataType{kDLUInt, bits, 1};
-            return out;
-        case kNpyHalf:
-        case py::detail::npy_api::NPY_FLOAT_:
-        case py::detail::npy_api::NPY_DOUBLE_:
-            out.dtype = DLDataType{kDLFloat, bits, 1};
-            return out;
-        case py::detail::npy_api::NPY_CFLOAT_:
-        case py::detail::npy_api::NPY_CDOUBLE_:
-            out.dtype = DLDataType{kDLComplex, bits, 1};
-            return out;
-        default:
-            break;
+    if (const int code = builtin_code(proxy->type_num); code >= 0) {
+        out.dtype = DLDataType{static_cast<std::uint8_t>(code), static_cast<std::uint8_t>(itemsize * 8), 1};
+        return out;
     }
     if (proxy->type_num >= 256) {  // NPY_USERDEF: user dtypes such as ml_dtypes'
         if (PyObject* const* types = ml_dtype_types(false)) {
@@ -209,35 +224,7 @@ PyObject* numpy_descr_for(const DLDataType& t, bool padded) {
         buffer_error("from_dlpack: dtype " + dtype_name(t) + " has " + std::to_string(t.lanes) +
                      " lanes; a NumPy array holds one value per element");
     }
-    int type_num = -1;
-    switch (t.code) {
-        case kDLBool:
-            if (t.bits == 8) type_num = py::detail::npy_api::NPY_BOOL_;
-            break;
-        case kDLInt:
-            if (t.bits == 8) type_num = py::detail::npy_api::NPY_INT8_;
-            if (t.bits == 16) type_num = py::detail::npy_api::NPY_INT16_;
-            if (t.bits == 32) type_num = py::detail::npy_api::NPY_INT32_;
-            if (t.bits == 64) type_num = py::detail::npy_api::NPY_INT64_;
-            break;
-        case kDLUInt:
-            if (t.bits == 8) type_num = py::detail::npy_api::NPY_UINT8_;
-            if (t.bits == 16) type_num = py::detail::npy_api::NPY_UINT16_;
-            if (t.bits == 32) type_num = py::detail::npy_api::NPY_UINT32_;
-            if (t.bits == 64) type_num = py::detail::npy_api::NPY_UINT64_;
-            break;
-        case kDLFloat:
-            if (t.bits == 16) type_num = kNpyHalf;
-            if (t.bits == 32) type_num = py::detail::npy_api::NPY_FLOAT_;
-            if (t.bits == 64) type_num = py::detail::npy_api::NPY_DOUBLE_;
-            break;
-        case kDLComplex:  // (pybind11's NPY_COMPLEX*_ name the component type, not the complex one)
-            if (t.bits == 64) type_num = py::detail::npy_api::NPY_CFLOAT_;
-            if (t.bits == 128) type_num = py::detail::npy_api::NPY_CDOUBLE_;
-            break;
-        default:
-            break;
-    }
+    const int type_num = numpy_type_number(t);
     if (type_num >= 0) {
         PyObject* descr = npy().PyArray_DescrFromType_(type_num);
         if (descr == nullptr) throw py::error_already_set();
