@@ -28,6 +28,7 @@ namespace py = pybind11;
 namespace od = optype_dlpack;
 
 void register_interop(py::module_& m);  // interop.cpp
+void register_rules(py::module_& m);     // rules_module.cpp
 
 namespace {
 
@@ -681,4 +682,5 @@ PYBIND11_MODULE(_core, m) {
     add_method(expect_class, &fast_expect_check_def);
 
     register_interop(m);
+    register_rules(m);
 }

@@ -45,11 +45,37 @@ inline constexpr DeviceTypeInfo kDeviceTypes[] = {
 };
 
 /// The standard device type with this code, or nullptr.
-inline const DeviceTypeInfo* find_device_type(std::int32_t code) noexcept {
+constexpr const DeviceTypeInfo* find_device_type(std::int32_t code) noexcept {
     for (const auto& info : kDeviceTypes) {
         if (info.code == code) return &info;
     }
     return nullptr;
+}
+
+/// Whether producers of this device type take a stream (a nonstandard type takes none).
+constexpr bool stream_device(std::int32_t device_type) noexcept {
+    const DeviceTypeInfo* info = find_device_type(device_type);
+    return info != nullptr && info->stream_device;
+}
+
+/// Memory the host may read in place: host memory and CUDA managed memory.
+constexpr bool host_accessible(std::int32_t device_type) noexcept {
+    const DeviceTypeInfo* info = find_device_type(device_type);
+    return info != nullptr && info->host_accessible;
+}
+
+/// Memory the host may read in place without synchronising with a device: host-accessible
+/// memory that no device stream writes (CPU, CUDA and ROCm page-locked memory; not managed
+/// memory).
+constexpr bool host_memory(std::int32_t device_type) noexcept {
+    const DeviceTypeInfo* info = find_device_type(device_type);
+    return info != nullptr && info->host_accessible && !info->stream_device;
+}
+
+/// The enumerator's name in dlpack.h ("kDLCUDA"), or "device type 20" for a code it lacks.
+inline std::string device_header_name(std::int32_t code) {
+    const DeviceTypeInfo* info = find_device_type(code);
+    return info != nullptr ? info->header_name : "device type " + std::to_string(code);
 }
 
 /// One standard dtype code and the bit widths valid for it.
@@ -83,11 +109,43 @@ inline constexpr DTypeCodeInfo kDTypeCodes[] = {
 };
 
 /// The standard dtype code with this value, or nullptr.
-inline const DTypeCodeInfo* find_dtype_code(std::uint8_t code) noexcept {
+constexpr const DTypeCodeInfo* find_dtype_code(std::uint8_t code) noexcept {
     for (const auto& info : kDTypeCodes) {
         if (info.code == code) return &info;
     }
     return nullptr;
+}
+
+namespace detail {
+
+/// Whether a table lists its codes in increasing order (code_ranges relies on it).
+template <class Info, std::size_t N>
+constexpr bool codes_increase(const Info (&table)[N]) noexcept {
+    for (std::size_t i = 1; i < N; ++i) {
+        if (!(table[i - 1].code < table[i].code)) return false;
+    }
+    return true;
+}
+
+static_assert(codes_increase(kDeviceTypes), "kDeviceTypes lists its codes in increasing order");
+static_assert(codes_increase(kDTypeCodes), "kDTypeCodes lists its codes in increasing order");
+
+}  // namespace detail
+
+/// The codes a table defines, as runs of consecutive codes: "1-4, 7-18" for kDeviceTypes,
+/// "0-17" for kDTypeCodes.
+template <class Info, std::size_t N>
+std::string code_ranges(const Info (&table)[N]) {
+    std::string out;
+    for (std::size_t first = 0; first < N;) {
+        std::size_t last = first;
+        while (last + 1 < N && table[last + 1].code == table[last].code + 1) ++last;
+        if (!out.empty()) out += ", ";
+        out += std::to_string(table[first].code);
+        if (last != first) out += "-" + std::to_string(table[last].code);
+        first = last + 1;
+    }
+    return out;
 }
 
 /// Whether `bits` is a valid width for a known dtype code.
