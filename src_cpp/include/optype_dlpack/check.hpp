@@ -290,7 +290,7 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
         ok = false;
     } else if (!dtype_bits_valid(*code, t.dtype.bits)) {
         report.add(Rule::dtype_bits,
-                   std::string(code->valid_bits) + " bits for " + code->header_name,
+                   valid_bits_text(*code) + " bits for " + code->header_name,
                    to_str(t.dtype.bits));
         ok = false;
     }
