@@ -195,8 +195,8 @@ inline bool check_versioned_header(const ManagedView& view, Report& report) {
         return false;
     }
     if (view.version.major != DLPACK_MAJOR_VERSION) {
-        report.add(Rule::version_major, "major version 1", version_text(view.version),
-                   FailureKind::version);
+        report.add(Rule::version_major, "major version " + std::to_string(DLPACK_MAJOR_VERSION),
+                   version_text(view.version), FailureKind::version);
         return false;  // a different major may lay out dl_tensor differently
     }
     if (flags_hold_an_address(view.flags)) {

@@ -101,7 +101,21 @@ inline bool memory_is(cuda::MemoryType claimed, Rule rule, const DLTensor& t, co
     return false;
 }
 
-/// Checks the memory kind at the lowest addressed byte against the label.
+/// Whether the CUDA driver can check this label: label_matches has a case for each.
+constexpr bool driver_checks_label(DLDeviceType type) noexcept {
+    switch (type) {
+        case kDLCUDA:
+        case kDLCUDAHost:
+        case kDLCUDAManaged:
+        case kDLCPU:
+            return true;
+        default:
+            return false;
+    }
+}
+
+/// Checks the memory kind at the lowest addressed byte against the label (one that
+/// driver_checks_label accepts).
 inline bool label_matches(const DLTensor& t, const cuda::PointerFacts& facts, std::uintptr_t low,
                           Report& report) {
     using cuda::MemoryType;
@@ -129,10 +143,10 @@ inline bool label_matches(const DLTensor& t, const cuda::PointerFacts& facts, st
         default:  // kDLCPU
             if (facts.type == MemoryType::device) {
                 report.add(Rule::device_cpu_pointer_is_device,
-                           "kDLCUDA with device_id " + std::to_string(facts.device_ordinal) + " (the data at " +
-                               hex(reinterpret_cast<const void*>(low)) + " is device memory on GPU " +
-                               std::to_string(facts.device_ordinal) + ")",
-                           "kDLCPU");
+                           device_header_name(kDLCUDA) + " with device_id " + std::to_string(facts.device_ordinal) +
+                               " (the data at " + hex(reinterpret_cast<const void*>(low)) +
+                               " is device memory on GPU " + std::to_string(facts.device_ordinal) + ")",
+                           device_header_name(kDLCPU));
                 return false;
             }
             return true;
@@ -234,9 +248,7 @@ inline std::int8_t verify_device(const ManagedView& view, const Geometry& geomet
     if (mode == VerifyDevice::skip || view.tensor == nullptr) return -1;
     const DLTensor& t = *view.tensor;
     const DLDeviceType type = t.device.device_type;
-    const bool cuda_label = type == kDLCUDA || type == kDLCUDAHost || type == kDLCUDAManaged;
-
-    if (!cuda_label && type != kDLCPU) {
+    if (!detail::driver_checks_label(type)) {
         if (mode != VerifyDevice::require) return -1;
         return detail::report_unverified(report, "the CUDA driver cannot check " +
                                                      device_header_name(static_cast<std::int32_t>(type)) + " memory");

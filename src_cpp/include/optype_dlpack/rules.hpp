@@ -127,7 +127,8 @@ enum class Rule : std::uint8_t {
 
 /// The registry, indexed by Rule.
 inline constexpr RuleInfo kRules[] = {
-#define OPTYPE_DLPACK_RULE_INFO(name, id, field, checks, reference, since) RuleInfo{id, field, checks, reference, since},
+#define OPTYPE_DLPACK_RULE_INFO(name, id, field, checks, reference, since) \
+    RuleInfo{id, field, checks, reference, since},
     OPTYPE_DLPACK_RULES(OPTYPE_DLPACK_RULE_INFO)
 #undef OPTYPE_DLPACK_RULE_INFO
 };

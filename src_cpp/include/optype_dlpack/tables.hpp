@@ -52,24 +52,27 @@ constexpr const DeviceTypeInfo* find_device_type(std::int32_t code) noexcept {
     return nullptr;
 }
 
-/// Whether producers of this device type take a stream (a nonstandard type takes none).
+/// Whether the standard device type `code` has `column` set (a nonstandard type has none).
+constexpr bool device_type_is(std::int32_t code, bool DeviceTypeInfo::*column) noexcept {
+    const DeviceTypeInfo* info = find_device_type(code);
+    return info != nullptr && info->*column;
+}
+
+/// Whether producers of this device type take a stream.
 constexpr bool stream_device(std::int32_t device_type) noexcept {
-    const DeviceTypeInfo* info = find_device_type(device_type);
-    return info != nullptr && info->stream_device;
+    return device_type_is(device_type, &DeviceTypeInfo::stream_device);
 }
 
 /// Memory the host may read in place: host memory and CUDA managed memory.
 constexpr bool host_accessible(std::int32_t device_type) noexcept {
-    const DeviceTypeInfo* info = find_device_type(device_type);
-    return info != nullptr && info->host_accessible;
+    return device_type_is(device_type, &DeviceTypeInfo::host_accessible);
 }
 
 /// Memory the host may read in place without synchronising with a device: host-accessible
 /// memory that no device stream writes (CPU, CUDA and ROCm page-locked memory; not managed
 /// memory).
 constexpr bool host_memory(std::int32_t device_type) noexcept {
-    const DeviceTypeInfo* info = find_device_type(device_type);
-    return info != nullptr && info->host_accessible && !info->stream_device;
+    return host_accessible(device_type) && !stream_device(device_type);
 }
 
 /// The enumerator's name in dlpack.h ("kDLCUDA"), or "device type 20" for a code it lacks.
