@@ -231,3 +231,16 @@ def test_conformance_check_ids_are_not_rule_ids() -> None:
     checked = {check.id for check in check_producer(np.arange(3.0)).checks}
     assert checked <= documented
     assert checked.isdisjoint(RULES)
+
+
+# ---------------------------------------------------------------------------------------
+# Device facts: the conformance checker reads the core's device table
+
+
+def test_stream_devices_come_from_the_core() -> None:
+    from optype_dlpack import DLDeviceType, _conformance, _core
+
+    assert _core.STREAM_DEVICE_TYPES == (DLDeviceType.CUDA, DLDeviceType.ROCM, DLDeviceType.CUDA_MANAGED)
+    stream_devices = vars(_conformance)["_STREAM_DEVICES"]  # private: the stubs leave it out
+    assert stream_devices == frozenset(DLDeviceType(code) for code in _core.STREAM_DEVICE_TYPES)
+    assert all(type(device) is DLDeviceType for device in stream_devices)
