@@ -19,6 +19,7 @@ from ._enums import (
     DLPackVersion,
 )
 from ._errors import (
+    RULES,
     DLPackConsumedError,
     DLPackError,
     DLPackValidationError,
@@ -37,6 +38,7 @@ from ._validate import Expect, TensorInfo, inspect, validate
 
 __all__ = [
     "DLPACK_VERSION",
+    "RULES",
     "CanDLPack",
     "CanDLPackCompat",
     "CanDLPackDevice",

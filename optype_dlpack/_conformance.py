@@ -12,13 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, final
 
-from ._core import inspect
+from ._core import STREAM_DEVICE_TYPES, inspect
 from ._enums import DLDeviceType, DLPackFlags
 from ._errors import DLPackError
 
 __all__ = ["CheckStatus", "ConformanceCheck", "ConformanceReport", "check_producer"]
 
-_STREAM_DEVICES = frozenset({DLDeviceType.CUDA, DLDeviceType.ROCM, DLDeviceType.CUDA_MANAGED})
+_STREAM_DEVICES = frozenset(map(DLDeviceType, STREAM_DEVICE_TYPES))  # from the core's device table
 
 
 class CheckStatus(enum.Enum):

@@ -26,6 +26,7 @@ namespace py = pybind11;
 namespace od = optype_dlpack;
 
 void register_interop(py::module_& m);  // dlpack_object.cpp
+void register_rules(py::module_& m);     // rules_module.cpp
 
 namespace {
 
@@ -477,4 +478,5 @@ PYBIND11_MODULE(_core, m) {
     bind_expect(m);
 
     register_interop(m);
+    register_rules(m);
 }

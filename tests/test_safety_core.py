@@ -14,7 +14,6 @@ import ctypes
 import json
 import mmap
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -373,27 +372,3 @@ def test_implied_strides_of_empty_tensors(shape: tuple[int, ...], strides: tuple
     assert (info.shape, info.strides, info.size, info.nbytes) == (shape, strides, 0, 0)
     assert info.is_c_contiguous and info.is_f_contiguous
 
-
-# ---------------------------------------------------------------------------------------
-# The documentation names every rule the validator can report.
-
-ROOT = Path(__file__).parent.parent
-
-
-def rule_ids_in_the_source() -> set[str]:
-    ids: set[str] = set()
-    for path in sorted((ROOT / "src_cpp").rglob("*.[ch]pp")):
-        ids.update(re.findall(r'\badd\(\s*"([a-z_]+\.[a-z0-9_]+)"', path.read_text()))
-    return ids
-
-
-def rule_ids_in_the_rules_table() -> set[str]:
-    text = (ROOT / "docs" / "validation.md").read_text()
-    table = text[text.index("## Rules") :]
-    return set(re.findall(r"^\| `([a-z_]+\.[a-z0-9_]+)` \|", table, flags=re.MULTILINE))
-
-
-def test_rules_table_lists_every_rule() -> None:
-    in_source = rule_ids_in_the_source()
-    assert {"shape.address", "strides.address", "device.unmapped", "device.extent"} <= in_source
-    assert rule_ids_in_the_rules_table() == in_source

@@ -11,6 +11,7 @@ from ._enums import (
     DLPackVersion,
 )
 from ._errors import (
+    RULES,
     DLPackConsumedError,
     DLPackError,
     DLPackValidationError,
@@ -29,6 +30,7 @@ from ._validate import Expect, TensorInfo, inspect, validate
 
 __all__ = [
     "DLPACK_VERSION",
+    "RULES",
     "CanDLPack",
     "CanDLPackCompat",
     "CanDLPackDevice",

@@ -95,6 +95,9 @@ HEADER_DTYPE_CODES: Final[dict[str, int]]
 HEADER_FLAGS: Final[dict[str, int]]
 KNOWN_DEVICE_TYPES: Final[dict[str, int]]
 KNOWN_DTYPE_CODES: Final[dict[str, int]]
+# The rule registry of rules.hpp, one (id, field, checks, reference, since) row per rule.
+RULE_REGISTRY: Final[tuple[tuple[str, str, str, str, str], ...]]
+STREAM_DEVICE_TYPES: Final[tuple[int, ...]]
 
 def parse_dtype(name: str, /) -> tuple[int, int, int]: ...
 def format_dtype(

@@ -1,13 +1,24 @@
-from collections.abc import Iterable
-from typing import NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import Final, NamedTuple
 
 __all__ = [
+    "RULES",
     "DLPackConsumedError",
     "DLPackError",
     "DLPackValidationError",
     "DLPackVersionError",
+    "Rule",
     "Violation",
 ]
+
+class Rule(NamedTuple):
+    id: str
+    field: str
+    checks: str
+    reference: str
+    since: str
+
+RULES: Final[Mapping[str, Rule]]
 
 class Violation(NamedTuple):
     rule: str

@@ -24,6 +24,7 @@
 
 #include "exchange_table.hpp"
 #include "source.hpp"
+#include "tables.hpp"
 
 #include <Python.h>
 
@@ -33,16 +34,6 @@
 #endif
 
 namespace optype_dlpack {
-
-/// Memory the host may read in place, without synchronising with a device.
-inline bool host_memory(std::int32_t device_type) noexcept {
-    return device_type == kDLCPU || device_type == kDLCUDAHost || device_type == kDLROCMHost;
-}
-
-/// Memory the host may read in place: host memory and CUDA managed memory.
-inline bool host_accessible(std::int32_t device_type) noexcept {
-    return host_memory(device_type) || device_type == kDLCUDAManaged;
-}
 
 /// What the caller will do with the tensor, which decides the stream the producer is asked with.
 enum class StreamPolicy : std::uint8_t {
@@ -331,8 +322,7 @@ inline bool ask_device(PyObject* x, Offer& offer) {
 /// The stream argument under `policy` (a borrowed reference).
 inline PyObject* stream_argument(StreamPolicy policy, const Offer& offer) {
     if (policy == StreamPolicy::host_read || !offer.has_reported_device) return Py_None;
-    const DeviceTypeInfo* info = find_device_type(static_cast<std::int32_t>(offer.reported_device.device_type));
-    return (info != nullptr && info->stream_device) ? statics().minus_one : Py_None;
+    return stream_device(static_cast<std::int32_t>(offer.reported_device.device_type)) ? statics().minus_one : Py_None;
 }
 
 /// __dlpack__ with the keywords the producer takes: (stream, max_version), then (stream), then
@@ -507,7 +497,7 @@ inline void check_reported_device(const Source& source, Report& report) {
     const DLDevice& got = source.view.tensor->device;
     const DLDevice& said = source.reported_device;
     if (got.device_type != said.device_type || got.device_id != said.device_id) {
-        report.add("producer.device", "device",
+        report.add(Rule::producer_device,
                    format_device(static_cast<std::int32_t>(said.device_type), said.device_id) +
                        " (what __dlpack_device__() reports)",
                    format_device(static_cast<std::int32_t>(got.device_type), got.device_id) + " in the capsule");

@@ -1,11 +1,13 @@
 /// optype_dlpack/check.hpp — the DLPack 1.3 rule set, applied to a borrowed managed tensor.
 ///
-/// Each rule has a stable id (e.g. "shape.null", "strides.null_since_1_2", "dtype.bits").
+/// Each rule has a stable id (e.g. shape.null, strides.null_since_1_2, dtype.bits), listed with
+/// what it checks in the registry of rules.hpp.
 /// The checks allocate nothing while a tensor is valid: a Report only grows on failure.
 /// The spec these rules come from is dlpack.h v1.3 and the DLPack Python specification.
 #pragma once
 
 #include "dlpack.hpp"
+#include "rules.hpp"
 #include "tables.hpp"
 
 #include <cstdint>
@@ -19,7 +21,7 @@ namespace optype_dlpack {
 
 /// One broken rule or unmet constraint: `field: expected …, got … [rule]`.
 struct Violation {
-    const char* rule;   ///< stable id, e.g. "shape.negative"
+    const char* rule;   ///< stable id, e.g. shape.negative (rule_id(Rule::shape_negative))
     const char* field;  ///< the field of the tensor at fault, e.g. "shape"
     std::string expected;
     std::string got;
@@ -35,6 +37,20 @@ public:
     FailureKind kind() const noexcept { return items_.empty() ? FailureKind::none : kind_; }
     const std::vector<Violation>& violations() const noexcept { return items_; }
 
+    /// Records a violation of `rule`, naming the field the registry gives it.
+    void add(Rule rule, std::string expected, std::string got, FailureKind kind = FailureKind::invalid) {
+        add(rule_info(rule).id, rule_info(rule).field, std::move(expected), std::move(got), kind);
+    }
+
+    /// Records a violation of `rule` at `field`: for the rules that name whichever field is
+    /// at fault (their registry field reads "strides or shape").
+    void add(Rule rule, const char* field, std::string expected, std::string got,
+             FailureKind kind = FailureKind::invalid) {
+        add(rule_info(rule).id, field, std::move(expected), std::move(got), kind);
+    }
+
+    /// Records a violation under any id: for rules of the caller's own (an extension's), which
+    /// the registry of rules.hpp does not list.
     void add(const char* rule, const char* field, std::string expected, std::string got,
              FailureKind kind = FailureKind::invalid) {
         if (items_.empty() || kind > kind_) kind_ = kind;
@@ -173,18 +189,18 @@ inline std::string version_text(const DLPackVersion& version) {
 inline bool check_versioned_header(const ManagedView& view, Report& report) {
     if (implausible_version(view.version)) {
         // A legacy struct under the versioned name: its dl_tensor would lie past its end.
-        report.add("capsule.layout", "capsule", "a DLManagedTensorVersioned under the name 'dltensor_versioned'",
+        report.add(Rule::capsule_layout, "a DLManagedTensorVersioned under the name 'dltensor_versioned'",
                    "a version word of " + version_text(view.version) +
                        " (a legacy DLManagedTensor under the versioned name?)");
         return false;
     }
     if (view.version.major != DLPACK_MAJOR_VERSION) {
-        report.add("version.major", "version", "major version 1", version_text(view.version),
-                   FailureKind::version);
+        report.add(Rule::version_major, "major version " + std::to_string(DLPACK_MAJOR_VERSION),
+                   version_text(view.version), FailureKind::version);
         return false;  // a different major may lay out dl_tensor differently
     }
     if (flags_hold_an_address(view.flags)) {
-        report.add("capsule.layout", "capsule", "a DLManagedTensorVersioned under the name 'dltensor_versioned'",
+        report.add(Rule::capsule_layout, "a DLManagedTensorVersioned under the name 'dltensor_versioned'",
                    "flags " + hex(reinterpret_cast<const void*>(static_cast<std::uintptr_t>(view.flags))) +
                        " that read as an address (a legacy DLManagedTensor under the versioned name, its "
                        "shape pointer where flags should be?)");
@@ -193,7 +209,7 @@ inline bool check_versioned_header(const ManagedView& view, Report& report) {
     if ((view.flags & ~kKnownFlags) != 0) {
         char bits[2 + 16 + 1];
         std::snprintf(bits, sizeof bits, "0x%llx", static_cast<unsigned long long>(view.flags));
-        report.add("flags.unknown", "flags", "only bits 0-2 (READ_ONLY, IS_COPIED, IS_SUBBYTE_TYPE_PADDED)",
+        report.add(Rule::flags_unknown, "only bits 0-2 (READ_ONLY, IS_COPIED, IS_SUBBYTE_TYPE_PADDED)",
                    bits);
     }
     return true;
@@ -203,13 +219,13 @@ inline bool check_versioned_header(const ManagedView& view, Report& report) {
 inline bool check_array_addresses(const DLTensor& t, Report& report) {
     bool ok = true;
     if (!plausible_int64_array(t.shape)) {
-        report.add("shape.address", "shape",
+        report.add(Rule::shape_address,
                    "the address of " + to_str(t.ndim) + " int64 extents (past the first page, 8-byte aligned)",
                    hex(t.shape));
         ok = false;
     }
     if (t.strides != nullptr && !plausible_int64_array(t.strides)) {
-        report.add("strides.address", "strides",
+        report.add(Rule::strides_address,
                    "the address of " + to_str(t.ndim) + " int64 strides (past the first page, 8-byte aligned)",
                    hex(t.strides));
         ok = false;
@@ -235,13 +251,13 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
     const std::size_t violations_before = report.violations().size();
     if (geometry != nullptr) *geometry = Geometry{};
     if (view.tensor == nullptr) {
-        report.add("managed.null", "capsule", "a DLManagedTensor pointer", "NULL");
+        report.add(Rule::managed_null, "a DLManagedTensor pointer", "NULL");
         return false;
     }
     if (view.versioned) {
         if (!detail::check_versioned_header(view, report)) return false;
     } else if (detail::reads_as_misnamed_versioned(*view.tensor)) {
-        report.add("capsule.layout", "capsule", "a legacy DLManagedTensor under the name 'dltensor'",
+        report.add(Rule::capsule_layout, "a legacy DLManagedTensor under the name 'dltensor'",
                    "what looks like a DLManagedTensorVersioned (its first word reads as version 1." +
                        std::to_string(reinterpret_cast<std::uintptr_t>(view.tensor->data) >> 32) +
                        ", and the fields after it break the rules of a DLTensor)");
@@ -254,38 +270,38 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
     // device
     const DeviceTypeInfo* device = find_device_type(static_cast<std::int32_t>(t.device.device_type));
     if (device == nullptr) {
-        report.add("device.type", "device.device_type", "a DLDeviceType of DLPack 1.3 (1-4, 7-18)",
+        report.add(Rule::device_type, "a DLDeviceType of DLPack 1.3 (" + code_ranges(kDeviceTypes) + ")",
                    "non-standard device type " + to_str(static_cast<std::int32_t>(t.device.device_type)));
         ok = false;
     }
     if (t.device.device_id < 0) {
-        report.add("device.id", "device.device_id", "a device id >= 0", to_str(t.device.device_id));
+        report.add(Rule::device_id, "a device id >= 0", to_str(t.device.device_id));
         ok = false;
     } else if (t.device.device_type == kDLCPU && t.device.device_id != 0) {
-        report.add("device.cpu_id", "device.device_id", "0 for kDLCPU", to_str(t.device.device_id));
+        report.add(Rule::device_cpu_id, "0 for kDLCPU", to_str(t.device.device_id));
         ok = false;
     }
 
     // dtype
     const DTypeCodeInfo* code = find_dtype_code(t.dtype.code);
     if (code == nullptr) {
-        report.add("dtype.code", "dtype.code", "a DLDataTypeCode of DLPack 1.3 (0-17)",
+        report.add(Rule::dtype_code, "a DLDataTypeCode of DLPack 1.3 (" + code_ranges(kDTypeCodes) + ")",
                    "unknown code " + to_str(t.dtype.code));
         ok = false;
     } else if (!dtype_bits_valid(*code, t.dtype.bits)) {
-        report.add("dtype.bits", "dtype.bits",
-                   std::string(code->valid_bits) + " bits for " + code->header_name,
+        report.add(Rule::dtype_bits,
+                   valid_bits_text(*code) + " bits for " + code->header_name,
                    to_str(t.dtype.bits));
         ok = false;
     }
     if (t.dtype.lanes == 0) {
-        report.add("dtype.lanes", "dtype.lanes", "lanes >= 1", "0");
+        report.add(Rule::dtype_lanes, "lanes >= 1", "0");
         ok = false;
     }
     const std::uint32_t element_bits = static_cast<std::uint32_t>(t.dtype.bits) * t.dtype.lanes;
     const bool padded = (view.flags & kFlagSubbytePadded) != 0;
     if (padded && element_bits >= 8) {
-        report.add("flags.subbyte_padded", "flags",
+        report.add(Rule::flags_subbyte_padded,
                    "IS_SUBBYTE_TYPE_PADDED only with a sub-byte dtype (bits * lanes < 8)",
                    "it set with " + format_dtype(t.dtype.code, t.dtype.bits, t.dtype.lanes));
         ok = false;
@@ -293,21 +309,21 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
 
     // ndim, shape, strides: pointers are only followed once ndim and the pointers are sane
     if (t.ndim < 0) {
-        report.add("ndim.negative", "ndim", "ndim >= 0", to_str(t.ndim));
+        report.add(Rule::ndim_negative, "ndim >= 0", to_str(t.ndim));
         return false;
     }
     if (t.ndim > kMaxNdim) {
-        report.add("ndim.too_large", "ndim", "ndim <= " + to_str(kMaxNdim), to_str(t.ndim));
+        report.add(Rule::ndim_too_large, "ndim <= " + to_str(kMaxNdim), to_str(t.ndim));
         return false;
     }
     if (t.ndim > 0 && t.shape == nullptr) {
-        report.add("shape.null", "shape", "a shape array of " + to_str(t.ndim) + " extents", "NULL");
+        report.add(Rule::shape_null, "a shape array of " + to_str(t.ndim) + " extents", "NULL");
         return false;
     }
     if (t.ndim > 0 && !detail::check_array_addresses(t, report)) return false;
     const bool strides_null = t.ndim > 0 && t.strides == nullptr;
     if (strides_null && view.versioned && view.version.minor >= 2) {
-        report.add("strides.null_since_1_2", "strides",
+        report.add(Rule::strides_null_since_1_2,
                    "non-NULL strides for ndim " + to_str(t.ndim) + " (required since DLPack 1.2)",
                    "NULL in a version " + to_str(view.version.major) + "." + to_str(view.version.minor) +
                        " capsule");
@@ -320,7 +336,7 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
     bool empty = false;
     for (std::int32_t i = 0; i < t.ndim; ++i) {
         if (t.shape[i] < 0) {
-            report.add("shape.negative", "shape", "extents >= 0",
+            report.add(Rule::shape_negative, "extents >= 0",
                        "shape[" + to_str(i) + "] = " + to_str(t.shape[i]));
             shape_ok = false;
         } else if (t.shape[i] == 0) {
@@ -332,7 +348,7 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
     if (!shape_ok) return false;
     if (empty) size = 0, size_overflow = false;
     if (size_overflow) {
-        report.add("size.overflow", "shape", "an element count that fits in int64", "an overflowing product");
+        report.add(Rule::size_overflow, "an element count that fits in int64", "an overflowing product");
         return false;
     }
 
@@ -346,7 +362,7 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
             if (detail::mul_overflows(t.shape[i] - 1, stride, &reach) ||
                 (reach < 0 ? detail::add_overflows(min_off, reach, &min_off)
                            : detail::add_overflows(max_off, reach, &max_off))) {
-                report.add("extent.overflow", "strides", "offsets that fit in int64",
+                report.add(Rule::extent_overflow, "strides", "offsets that fit in int64",
                            "an overflowing offset along axis " + to_str(i));
                 return false;
             }
@@ -372,13 +388,13 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
     }
 
     if (t.data == nullptr && size > 0) {
-        report.add("data.null", "data", "a data pointer (NULL only for empty tensors)",
+        report.add(Rule::data_null, "a data pointer (NULL only for empty tensors)",
                    "NULL for " + to_str(size) + " elements");
         ok = false;
     }
 
     if (t.byte_offset > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-        report.add("byte_offset.overflow", "byte_offset", "a byte offset that fits in int64",
+        report.add(Rule::byte_offset_overflow, "a byte offset that fits in int64",
                    std::to_string(t.byte_offset));
         return false;
     }
@@ -401,7 +417,7 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
                    !detail::add_overflows(offset, -below, &low) && !detail::add_overflows(offset, above, &high);
         }
         if (!fits) {
-            report.add("extent.overflow", "shape", "a byte extent that fits in int64",
+            report.add(Rule::extent_overflow, "shape", "a byte extent that fits in int64",
                        "an overflowing byte extent");
             return false;
         }
@@ -413,7 +429,7 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
         bool wraps = low < 0 && base < static_cast<std::uint64_t>(-low);
         wraps = wraps || (high > 0 && static_cast<std::uint64_t>(high) - 1 > limit - base);
         if (wraps) {
-            report.add("extent.address", "data",
+            report.add(Rule::extent_address,
                        "data + byte_offset and the strides to address memory inside the address space",
                        "bytes [" + to_str(low) + ", " + to_str(high) + ") from data " + detail::hex(t.data) +
                            ", which wrap around");

@@ -42,12 +42,12 @@ inline std::string byte_range(std::uintptr_t low, std::uintptr_t high) {
 }
 
 inline std::int8_t report_unverified(Report& report, const std::string& why) {
-    report.add("device.unverified", "device", "a device verified by the CUDA driver", "unverified (" + why + ")");
+    report.add(Rule::device_unverified, "a device verified by the CUDA driver", "unverified (" + why + ")");
     return 0;
 }
 
 inline std::int8_t report_driver_error(Report& report, const std::string& error) {
-    report.add("device.driver_error", "device", "an answer from the CUDA driver", error);
+    report.add(Rule::device_driver_error, "an answer from the CUDA driver", error);
     return 0;
 }
 
@@ -67,7 +67,7 @@ inline bool cuda_ordinal_exists(const DLTensor& t, Report& report) {
         return false;
     }
     if (t.device.device_id >= count) {
-        report.add("device.ordinal", "device.device_id",
+        report.add(Rule::device_ordinal,
                    "the ordinal of a CUDA device (" + std::to_string(count) + " present)",
                    std::to_string(t.device.device_id));
         return false;
@@ -82,22 +82,54 @@ inline std::int8_t verify_empty_label(const DLTensor& t, Report& report) {
     return cuda_ordinal_exists(t, report) ? 1 : 0;
 }
 
-/// Checks the memory kind at the lowest addressed byte against the label.
+/// Records that the memory at `low` is not the `claimed` kind the tensor's label promises:
+/// "page-locked host memory (the capsule says kDLCUDAHost)", got what the driver says.
+inline void report_label_lie(Rule rule, cuda::MemoryType claimed, const DLTensor& t, const cuda::PointerFacts& facts,
+                             std::uintptr_t low, Report& report) {
+    report.add(rule,
+               std::string(cuda::memory_type_name(claimed)) + " (the capsule says " +
+                   device_header_name(static_cast<std::int32_t>(t.device.device_type)) + ")",
+               memory_at(facts, low));
+}
+
+/// Whether the memory at `low` is the one kind that the tensor's label promises; records
+/// `rule` when it is not.
+inline bool memory_is(cuda::MemoryType claimed, Rule rule, const DLTensor& t, const cuda::PointerFacts& facts,
+                      std::uintptr_t low, Report& report) {
+    if (facts.type == claimed) return true;
+    report_label_lie(rule, claimed, t, facts, low, report);
+    return false;
+}
+
+/// Whether the CUDA driver can check this label: label_matches has a case for each.
+constexpr bool driver_checks_label(DLDeviceType type) noexcept {
+    switch (type) {
+        case kDLCUDA:
+        case kDLCUDAHost:
+        case kDLCUDAManaged:
+        case kDLCPU:
+            return true;
+        default:
+            return false;
+    }
+}
+
+/// Checks the memory kind at the lowest addressed byte against the label (one that
+/// driver_checks_label accepts).
 inline bool label_matches(const DLTensor& t, const cuda::PointerFacts& facts, std::uintptr_t low,
                           Report& report) {
     using cuda::MemoryType;
     switch (t.device.device_type) {
         case kDLCUDA:
             if (facts.type != MemoryType::device && facts.type != MemoryType::managed) {
-                report.add("device.not_device_memory", "data", "device memory (the capsule says kDLCUDA)",
-                           memory_at(facts, low));
+                report_label_lie(Rule::device_not_device_memory, MemoryType::device, t, facts, low, report);
                 return false;
             }
             // Managed memory is reachable from every GPU, so any GPU that exists will do;
             // device memory only from its own.
             if (facts.type == MemoryType::managed) return cuda_ordinal_exists(t, report);
             if (facts.device_ordinal != t.device.device_id) {
-                report.add("device.ordinal", "device.device_id",
+                report.add(Rule::device_ordinal,
                            std::to_string(facts.device_ordinal) + " (the GPU that holds the data at " +
                                hex(reinterpret_cast<const void*>(low)) + ")",
                            std::to_string(t.device.device_id));
@@ -105,26 +137,16 @@ inline bool label_matches(const DLTensor& t, const cuda::PointerFacts& facts, st
             }
             return true;
         case kDLCUDAHost:
-            if (facts.type != MemoryType::host_pinned) {
-                report.add("device.not_pinned", "data", "page-locked host memory (the capsule says kDLCUDAHost)",
-                           memory_at(facts, low));
-                return false;
-            }
-            return true;
+            return memory_is(MemoryType::host_pinned, Rule::device_not_pinned, t, facts, low, report);
         case kDLCUDAManaged:
-            if (facts.type != MemoryType::managed) {
-                report.add("device.not_managed", "data", "managed memory (the capsule says kDLCUDAManaged)",
-                           memory_at(facts, low));
-                return false;
-            }
-            return true;
+            return memory_is(MemoryType::managed, Rule::device_not_managed, t, facts, low, report);
         default:  // kDLCPU
             if (facts.type == MemoryType::device) {
-                report.add("device.cpu_pointer_is_device", "device.device_type",
-                           "kDLCUDA with device_id " + std::to_string(facts.device_ordinal) + " (the data at " +
-                               hex(reinterpret_cast<const void*>(low)) + " is device memory on GPU " +
-                               std::to_string(facts.device_ordinal) + ")",
-                           "kDLCPU");
+                report.add(Rule::device_cpu_pointer_is_device,
+                           device_header_name(kDLCUDA) + " with device_id " + std::to_string(facts.device_ordinal) +
+                               " (the data at " + hex(reinterpret_cast<const void*>(low)) +
+                               " is device memory on GPU " + std::to_string(facts.device_ordinal) + ")",
+                           device_header_name(kDLCPU));
                 return false;
             }
             return true;
@@ -147,7 +169,7 @@ inline std::int8_t verify_mapped(const DLTensor& t, const cuda::PointerFacts& at
         reservation = " in the reserved address range " +
                       byte_range(at_low.range_start, at_low.range_start + at_low.range_size);
     }
-    report.add("device.unmapped", unmapped == low ? "data" : "shape",
+    report.add(Rule::device_unmapped, unmapped == low ? "data" : "shape",
                "addressed bytes " + byte_range(low, high) + " mapped to device memory",
                "byte " + hex(reinterpret_cast<const void*>(unmapped)) + " unmapped" + reservation + " (data " +
                    hex(t.data) + ")");
@@ -160,7 +182,7 @@ inline std::int8_t verify_addressed_memory(const DLTensor& t, const Geometry& ge
     const auto data = reinterpret_cast<std::uintptr_t>(t.data);
     std::uintptr_t low = 0, high = 0;
     if (!offset_address(data, geometry.byte_low, &low) || !offset_address(data, geometry.byte_high, &high)) {
-        report.add("device.extent", "data", "addressed bytes inside one allocation",
+        report.add(Rule::device_extent, "data", "addressed bytes inside one allocation",
                    "byte offsets [" + std::to_string(geometry.byte_low) + ", " + std::to_string(geometry.byte_high) +
                        ") from " + hex(t.data) + ", which wrap around the address space");
         return 0;
@@ -183,7 +205,7 @@ inline std::int8_t verify_addressed_memory(const DLTensor& t, const Geometry& ge
         const bool same_allocation = at_data.type == at_low.type &&
                                      (!at_data.range_holds(data) || at_data.range_holds(low));
         if (at_data.type != cuda::MemoryType::host_unregistered && !same_allocation) {
-            report.add("device.extent", t.byte_offset != 0 ? "byte_offset" : "strides",
+            report.add(Rule::device_extent, t.byte_offset != 0 ? "byte_offset" : "strides",
                        "addressed bytes " + byte_range(low, high) + " inside the allocation " +
                            byte_range(at_data.range_start, at_data.range_start + at_data.range_size) +
                            " that holds data (" + hex(t.data) + ")",
@@ -199,7 +221,7 @@ inline std::int8_t verify_addressed_memory(const DLTensor& t, const Geometry& ge
     // or reports in another address space (registered host memory), cannot be checked.
     if (at_low.range_holds(low) && high - at_low.range_start > at_low.range_size) {
         const std::uintptr_t end = at_low.range_start + at_low.range_size;
-        report.add("device.extent", "shape",
+        report.add(Rule::device_extent, "shape",
                    "addressed bytes inside the allocation " + byte_range(at_low.range_start, end) +
                        " that holds them",
                    "bytes " + byte_range(low, high) + ", " + std::to_string(high - end) + " of them past its end");
@@ -226,16 +248,10 @@ inline std::int8_t verify_device(const ManagedView& view, const Geometry& geomet
     if (mode == VerifyDevice::skip || view.tensor == nullptr) return -1;
     const DLTensor& t = *view.tensor;
     const DLDeviceType type = t.device.device_type;
-    const bool cuda_label = type == kDLCUDA || type == kDLCUDAHost || type == kDLCUDAManaged;
-
-    if (!cuda_label && type != kDLCPU) {
+    if (!detail::driver_checks_label(type)) {
         if (mode != VerifyDevice::require) return -1;
-        const DeviceTypeInfo* info = find_device_type(static_cast<std::int32_t>(type));
-        return detail::report_unverified(
-            report, std::string("the CUDA driver cannot check ") +
-                        (info != nullptr ? info->header_name
-                                         : "device type " + std::to_string(static_cast<std::int32_t>(type))) +
-                        " memory");
+        return detail::report_unverified(report, "the CUDA driver cannot check " +
+                                                     device_header_name(static_cast<std::int32_t>(type)) + " memory");
     }
     if (type == kDLCPU && mode == VerifyDevice::automatic && !cuda::driver_loaded_in_process()) return -1;
     if (!cuda::driver_available()) {

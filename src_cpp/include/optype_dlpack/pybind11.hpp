@@ -107,7 +107,7 @@ struct HeldReference {
 
 [[noreturn]] inline void raise_consumed(const char* name) {
     Report report;
-    report.add("capsule.consumed", "capsule", "an unconsumed capsule ('dltensor' or 'dltensor_versioned')",
+    report.add(Rule::capsule_consumed, "an unconsumed capsule ('dltensor' or 'dltensor_versioned')",
                std::string("'") + name + "' (already consumed; its tensor may be freed)", FailureKind::consumed);
     raise_report(report);
 }

@@ -45,12 +45,49 @@ inline constexpr DeviceTypeInfo kDeviceTypes[] = {
 };
 
 /// The standard device type with this code, or nullptr.
-inline const DeviceTypeInfo* find_device_type(std::int32_t code) noexcept {
+constexpr const DeviceTypeInfo* find_device_type(std::int32_t code) noexcept {
     for (const auto& info : kDeviceTypes) {
         if (info.code == code) return &info;
     }
     return nullptr;
 }
+
+/// Whether the standard device type `code` has `column` set (a nonstandard type has none).
+constexpr bool device_type_is(std::int32_t code, bool DeviceTypeInfo::*column) noexcept {
+    const DeviceTypeInfo* info = find_device_type(code);
+    return info != nullptr && info->*column;
+}
+
+/// Whether producers of this device type take a stream.
+constexpr bool stream_device(std::int32_t device_type) noexcept {
+    return device_type_is(device_type, &DeviceTypeInfo::stream_device);
+}
+
+/// Memory the host may read in place: host memory and CUDA managed memory.
+constexpr bool host_accessible(std::int32_t device_type) noexcept {
+    return device_type_is(device_type, &DeviceTypeInfo::host_accessible);
+}
+
+/// Memory the host may read in place without synchronising with a device: host-accessible
+/// memory that no device stream writes (CPU, CUDA and ROCm page-locked memory; not managed
+/// memory).
+constexpr bool host_memory(std::int32_t device_type) noexcept {
+    return host_accessible(device_type) && !stream_device(device_type);
+}
+
+/// The enumerator's name in dlpack.h ("kDLCUDA"), or "device type 20" for a code it lacks.
+inline std::string device_header_name(std::int32_t code) {
+    const DeviceTypeInfo* info = find_device_type(code);
+    return info != nullptr ? info->header_name : "device type " + std::to_string(code);
+}
+
+/// The bit widths a dtype code allows when it allows several: every width from 1 up to
+/// `every_up_to`, every power of two from `powers_from` up to 128, or any width at all.
+struct BitWidths {
+    std::uint8_t every_up_to = 0;  ///< 1..every_up_to are valid (0: none of them)
+    std::uint8_t powers_from = 0;  ///< powers_from, 2 * powers_from, ..., 128 are valid (0: none)
+    bool any = false;              ///< every width >= 1 (an opaque handle's width is agreed elsewhere)
+};
 
 /// One standard dtype code and the bit widths valid for it.
 struct DTypeCodeInfo {
@@ -58,52 +95,99 @@ struct DTypeCodeInfo {
     const char* name;         ///< prefix used in names ("float" + "32"); full name if fixed_bits
     const char* header_name;  ///< the enumerator's name in dlpack.h
     std::uint8_t fixed_bits;  ///< the only valid width, or 0 when several are valid
-    const char* valid_bits;   ///< human description of the valid widths
+    BitWidths widths;         ///< the valid widths when several are
 };
 
 inline constexpr DTypeCodeInfo kDTypeCodes[] = {
-    {kDLInt, "int", "kDLInt", 0, "1-8, 16, 32, 64 or 128"},
-    {kDLUInt, "uint", "kDLUInt", 0, "1-8, 16, 32, 64 or 128"},
-    {kDLFloat, "float", "kDLFloat", 0, "16, 32, 64 or 128"},
-    {kDLOpaqueHandle, "opaque", "kDLOpaqueHandle", 0, "at least 1"},
-    {kDLBfloat, "bfloat16", "kDLBfloat", 16, "16"},
-    {kDLComplex, "complex", "kDLComplex", 0, "32, 64 or 128"},
-    {kDLBool, "bool", "kDLBool", 8, "8"},
-    {kDLFloat8_e3m4, "float8_e3m4", "kDLFloat8_e3m4", 8, "8"},
-    {kDLFloat8_e4m3, "float8_e4m3", "kDLFloat8_e4m3", 8, "8"},
-    {kDLFloat8_e4m3b11fnuz, "float8_e4m3b11fnuz", "kDLFloat8_e4m3b11fnuz", 8, "8"},
-    {kDLFloat8_e4m3fn, "float8_e4m3fn", "kDLFloat8_e4m3fn", 8, "8"},
-    {kDLFloat8_e4m3fnuz, "float8_e4m3fnuz", "kDLFloat8_e4m3fnuz", 8, "8"},
-    {kDLFloat8_e5m2, "float8_e5m2", "kDLFloat8_e5m2", 8, "8"},
-    {kDLFloat8_e5m2fnuz, "float8_e5m2fnuz", "kDLFloat8_e5m2fnuz", 8, "8"},
-    {kDLFloat8_e8m0fnu, "float8_e8m0fnu", "kDLFloat8_e8m0fnu", 8, "8"},
-    {kDLFloat6_e2m3fn, "float6_e2m3fn", "kDLFloat6_e2m3fn", 6, "6"},
-    {kDLFloat6_e3m2fn, "float6_e3m2fn", "kDLFloat6_e3m2fn", 6, "6"},
-    {kDLFloat4_e2m1fn, "float4_e2m1fn", "kDLFloat4_e2m1fn", 4, "4"},
+    {kDLInt, "int", "kDLInt", 0, {8, 16, false}},
+    {kDLUInt, "uint", "kDLUInt", 0, {8, 16, false}},
+    {kDLFloat, "float", "kDLFloat", 0, {0, 16, false}},
+    {kDLOpaqueHandle, "opaque", "kDLOpaqueHandle", 0, {0, 0, true}},
+    {kDLBfloat, "bfloat16", "kDLBfloat", 16, {}},
+    {kDLComplex, "complex", "kDLComplex", 0, {0, 32, false}},
+    {kDLBool, "bool", "kDLBool", 8, {}},
+    {kDLFloat8_e3m4, "float8_e3m4", "kDLFloat8_e3m4", 8, {}},
+    {kDLFloat8_e4m3, "float8_e4m3", "kDLFloat8_e4m3", 8, {}},
+    {kDLFloat8_e4m3b11fnuz, "float8_e4m3b11fnuz", "kDLFloat8_e4m3b11fnuz", 8, {}},
+    {kDLFloat8_e4m3fn, "float8_e4m3fn", "kDLFloat8_e4m3fn", 8, {}},
+    {kDLFloat8_e4m3fnuz, "float8_e4m3fnuz", "kDLFloat8_e4m3fnuz", 8, {}},
+    {kDLFloat8_e5m2, "float8_e5m2", "kDLFloat8_e5m2", 8, {}},
+    {kDLFloat8_e5m2fnuz, "float8_e5m2fnuz", "kDLFloat8_e5m2fnuz", 8, {}},
+    {kDLFloat8_e8m0fnu, "float8_e8m0fnu", "kDLFloat8_e8m0fnu", 8, {}},
+    {kDLFloat6_e2m3fn, "float6_e2m3fn", "kDLFloat6_e2m3fn", 6, {}},
+    {kDLFloat6_e3m2fn, "float6_e3m2fn", "kDLFloat6_e3m2fn", 6, {}},
+    {kDLFloat4_e2m1fn, "float4_e2m1fn", "kDLFloat4_e2m1fn", 4, {}},
 };
 
 /// The standard dtype code with this value, or nullptr.
-inline const DTypeCodeInfo* find_dtype_code(std::uint8_t code) noexcept {
+constexpr const DTypeCodeInfo* find_dtype_code(std::uint8_t code) noexcept {
     for (const auto& info : kDTypeCodes) {
         if (info.code == code) return &info;
     }
     return nullptr;
 }
 
-/// Whether `bits` is a valid width for a known dtype code.
-inline bool dtype_bits_valid(const DTypeCodeInfo& info, std::uint8_t bits) noexcept {
-    if (info.fixed_bits != 0) return bits == info.fixed_bits;
-    switch (info.code) {
-        case kDLInt:
-        case kDLUInt:
-            return (bits >= 1 && bits <= 8) || bits == 16 || bits == 32 || bits == 64 || bits == 128;
-        case kDLFloat:
-            return bits == 16 || bits == 32 || bits == 64 || bits == 128;
-        case kDLComplex:
-            return bits == 32 || bits == 64 || bits == 128;
-        default:  // opaque handle: any width the two sides agree on
-            return bits >= 1;
+namespace detail {
+
+/// Whether a table lists its codes in increasing order (code_ranges relies on it).
+template <class Info, std::size_t N>
+constexpr bool codes_increase(const Info (&table)[N]) noexcept {
+    for (std::size_t i = 1; i < N; ++i) {
+        if (!(table[i - 1].code < table[i].code)) return false;
     }
+    return true;
+}
+
+static_assert(codes_increase(kDeviceTypes), "kDeviceTypes lists its codes in increasing order");
+static_assert(codes_increase(kDTypeCodes), "kDTypeCodes lists its codes in increasing order");
+
+}  // namespace detail
+
+/// The codes a table defines, as runs of consecutive codes: "1-4, 7-18" for kDeviceTypes,
+/// "0-17" for kDTypeCodes.
+template <class Info, std::size_t N>
+std::string code_ranges(const Info (&table)[N]) {
+    std::string out;
+    for (std::size_t first = 0; first < N;) {
+        std::size_t last = first;
+        while (last + 1 < N && table[last + 1].code == table[last].code + 1) ++last;
+        if (!out.empty()) out += ", ";
+        out += std::to_string(table[first].code);
+        if (last != first) out += "-" + std::to_string(table[last].code);
+        first = last + 1;
+    }
+    return out;
+}
+
+/// Whether `bits` is a valid width for a known dtype code.
+constexpr bool dtype_bits_valid(const DTypeCodeInfo& info, std::uint8_t bits) noexcept {
+    if (info.fixed_bits != 0) return bits == info.fixed_bits;
+    const BitWidths& widths = info.widths;
+    if (bits == 0) return false;
+    if (widths.any || bits <= widths.every_up_to) return true;
+    for (unsigned power = widths.powers_from; power != 0 && power <= 128; power *= 2) {
+        if (static_cast<unsigned>(bits) == power) return true;
+    }
+    return false;
+}
+
+/// The valid widths in words: "1-8, 16, 32, 64 or 128", "16", "at least 1".
+inline std::string valid_bits_text(const DTypeCodeInfo& info) {
+    if (info.fixed_bits != 0) return std::to_string(info.fixed_bits);
+    const BitWidths& widths = info.widths;
+    if (widths.any) return "at least 1";
+    std::string items[8];
+    std::size_t count = 0;
+    if (widths.every_up_to != 0) items[count++] = "1-" + std::to_string(widths.every_up_to);
+    for (unsigned power = widths.powers_from; power != 0 && power <= 128 && count < 8; power *= 2) {
+        items[count++] = std::to_string(power);
+    }
+    std::string out;
+    for (std::size_t i = 0; i < count; ++i) {
+        if (i != 0) out += i + 1 == count ? " or " : ", ";
+        out += items[i];
+    }
+    return out;
 }
 
 /// "float32", "bfloat16", "bool", "float8_e4m3fn", "float32x4" (4 lanes), "float4_e2m1fn_x2",
