@@ -3,9 +3,9 @@
 Every member value is held against the values compiled into the extension from
 ``dlpack.h`` by ``tests/test_header_enums.py``; nothing here may drift from the header.
 
-This module imports without the compiled extension (type checkers and tools that only need
-the enums must not have to load it): only ``parse()`` and ``str()`` of ``DLDataType`` and
-``DLDevice`` call into ``_core``, which they import when first called.
+Nothing compiled is imported here (the package's ``__init__`` imports the extension; this
+module does not depend on it): only ``parse()`` and ``str()`` of ``DLDataType`` and
+``DLDevice`` call into ``_core``, which they import when called.
 """
 
 from __future__ import annotations
