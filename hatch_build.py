@@ -1,8 +1,10 @@
 """Hatchling build hook: configure, build and install the C++ extension with CMake.
 
 The extension is staged into a temporary prefix and mapped into the wheel with
-``force_include``; the typed stubs in ``stubs/optype_dlpack`` are merged beside it.
-For editable installs the extension is installed next to the sources instead.
+``force_include``. For editable installs the extension is installed next to the sources
+instead. Its stub, ``stubs/optype_dlpack/_core.pyi``, is linked from beside it
+(``optype_dlpack/_core.pyi``), so the wheel and an editable install carry the same types
+without any copying (docs/typing.md).
 
 Honoured environment: ``CMAKE_ARGS`` (extra configure arguments, shell-split),
 ``CMAKE_BUILD_TYPE`` (default ``Release``), ``CMAKE_GENERATOR``, and
@@ -52,9 +54,6 @@ class CMakeBuildHook(BuildHookInterface):  # type: ignore[type-arg]
                 if path.is_file():
                     target = "optype_dlpack/" + path.relative_to(package).as_posix()
                     build_data["force_include"][str(path)] = target
-            for stub in sorted((root / "stubs" / "optype_dlpack").rglob("*.pyi")):
-                rel = stub.relative_to(root / "stubs").as_posix()
-                build_data["force_include"][str(stub)] = rel
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
         tmp = getattr(self, "_tmp", None)

@@ -7,10 +7,11 @@ opens a capsule at run time and checks it against the specification and your con
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Final
 
+from . import _core
 from ._conformance import CheckStatus, ConformanceCheck, ConformanceReport, check_producer
 from ._enums import (
-    DLPACK_VERSION,
     DLDataType,
     DLDataTypeCode,
     DLDevice,
@@ -19,7 +20,6 @@ from ._enums import (
     DLPackVersion,
 )
 from ._errors import (
-    RULES,
     DLPackConsumedError,
     DLPackError,
     DLPackValidationError,
@@ -34,6 +34,7 @@ from ._protocols import (
     HasDLPackCExchangeAPI,
     SupportsDLPack,
 )
+from ._rules import RULES, Rule
 from ._validate import Expect, TensorInfo, inspect, validate
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "DLPackVersionError",
     "Expect",
     "HasDLPackCExchangeAPI",
+    "Rule",
     "SupportsDLPack",
     "TensorInfo",
     "Violation",
@@ -71,7 +73,10 @@ __all__ = [
     "validate",
 ]
 
-__version__ = "0.1.0"
+__version__: Final[str] = "0.1.0"
+
+DLPACK_VERSION: Final = DLPackVersion(*_core.DLPACK_HEADER_VERSION)
+"""The ``dlpack.h`` version the extension was compiled against."""
 
 
 def get_include() -> str:

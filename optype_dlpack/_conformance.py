@@ -8,13 +8,23 @@ The capsules the checks obtain are inspected, never consumed: their own destruct
 from __future__ import annotations
 
 import enum
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple, final
+from typing import TYPE_CHECKING, Any, NamedTuple, cast, final
 
 from ._core import STREAM_DEVICE_TYPES, inspect
 from ._enums import DLDeviceType, DLPackFlags
 from ._errors import DLPackError
+
+if sys.version_info >= (3, 13):
+    from types import CapsuleType
+else:
+    from typing_extensions import CapsuleType
+
+if TYPE_CHECKING:
+    from ._core import TensorInfo
+    from ._protocols import CanDLPackCompat
 
 __all__ = ["CheckStatus", "ConformanceCheck", "ConformanceReport", "check_producer"]
 
@@ -65,7 +75,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _call(method: Callable[..., Any], /, **kwargs: Any) -> tuple[Any, BaseException | None]:
+def _call(method: Callable[..., object], /, **kwargs: Any) -> tuple[object, BaseException | None]:
     try:
         return method(**kwargs), None
     except Exception as exc:  # noqa: BLE001 - any exception is an observation here
@@ -117,9 +127,11 @@ class _Checker:
         value, error = _call(method)
         if error is not None:
             return self.record("device.tuple", CheckStatus.FAIL, f"__dlpack_device__() raised {_describe(error)}")
-        if not (isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value)):
-            return self.record("device.tuple", CheckStatus.FAIL, f"returned {value!r}, not (device_type, device_id)")
-        device_type, device_id = int(value[0]), int(value[1])
+        match value:
+            case tuple([int() as raw_type, int() as raw_id]):
+                device_type, device_id = int(raw_type), int(raw_id)  # an IntEnum member, say, as a plain int
+            case _:
+                return self.record("device.tuple", CheckStatus.FAIL, f"returned {value!r}, not (device_type, device_id)")
         self.device = (device_type, device_id)
         if device_type not in DLDeviceType._value2member_map_:
             return self.record("device.tuple", CheckStatus.FAIL, f"non-standard device type {device_type}")
@@ -129,9 +141,8 @@ class _Checker:
         on_stream_device = self.device is not None and self.device[0] in _STREAM_DEVICES
         return {"stream": -1} if on_stream_device else {}
 
-    def _inspect_capsule(self, check_id: str, capsule: object, context: str) -> Any:
-        name = _capsule_name(capsule)
-        if name is None:
+    def _inspect_capsule(self, check_id: str, capsule: object, context: str) -> TensorInfo | None:
+        if not isinstance(capsule, CapsuleType):
             self.record(check_id, CheckStatus.FAIL, f"{context} returned {type(capsule).__name__}, not a capsule")
             return None
         try:
@@ -272,7 +283,9 @@ class _Checker:
             return self.record("exchange_api", CheckStatus.FAIL,
                                f"__dlpack_c_exchange_api__ must be a capsule named 'dlpack_exchange_api', got {api!r}")
         try:
-            through_api = inspect(self.obj)  # the validator takes the exchange API path
+            # the validator takes the exchange API path; `inspect` takes any object at run time
+            # (TypeError for one it cannot read), so the declared source type is a cast here
+            through_api = inspect(cast("CanDLPackCompat", self.obj))
         except (DLPackError, TypeError, BufferError) as exc:
             return self.record("exchange_api", CheckStatus.FAIL, f"the exchange API gave an invalid tensor: {exc}")
         if self.device is not None and (int(through_api.device.type), through_api.device.id) != self.device:

@@ -2,18 +2,29 @@
 
 Every member value is held against the values compiled into the extension from
 ``dlpack.h`` by ``tests/test_header_enums.py``; nothing here may drift from the header.
+
+Nothing compiled is imported here (the package's ``__init__`` imports the extension; this
+module does not depend on it): only ``parse()`` and ``str()`` of ``DLDataType`` and
+``DLDevice`` call into ``_core``, which they import when called.
 """
 
 from __future__ import annotations
 
 import enum
-import types
-from typing import NamedTuple
+import sys
+from typing import TYPE_CHECKING, Generic, Literal
 
-from . import _core
+if sys.version_info >= (3, 11):
+    from typing import NamedTuple, Self
+else:  # a generic NamedTuple needs 3.11; typing_extensions backports it
+    from typing_extensions import NamedTuple, Self
+
+if sys.version_info >= (3, 13):
+    from typing import TypeVar
+else:
+    from typing_extensions import TypeVar
 
 __all__ = [
-    "DLPACK_VERSION",
     "DLDataType",
     "DLDataTypeCode",
     "DLDevice",
@@ -42,8 +53,14 @@ class DLDeviceType(enum.IntEnum):
     HEXAGON = 16
     MAIA = 17
     TRN = 18
-    # the array API's (and optype's) pre-0.5 name for CUDA_HOST
-    CPU_PINNED = 3
+    # The array API's (and optype's) pre-0.5 name for CUDA_HOST: an alias, not a member. mypy
+    # counts an alias written `CPU_PINNED = CUDA_HOST` as a 17th member with a literal type of
+    # its own, so the checkers read an annotation without a value (a non-member attribute of
+    # CUDA_HOST's literal type, for both), and the run time the alias itself.
+    if TYPE_CHECKING:
+        CPU_PINNED: Literal[DLDeviceType.CUDA_HOST]
+    else:
+        CPU_PINNED = CUDA_HOST
 
 
 class DLDataTypeCode(enum.IntEnum):
@@ -84,10 +101,6 @@ class DLPackVersion(NamedTuple):
     minor: int
 
 
-DLPACK_VERSION = DLPackVersion(*_core.DLPACK_HEADER_VERSION)
-"""The ``dlpack.h`` version the extension was compiled against."""
-
-
 class DLDataType(NamedTuple):
     """``DLDataType``: ``code``, total ``bits`` per lane, and ``lanes``.
 
@@ -100,29 +113,45 @@ class DLDataType(NamedTuple):
     lanes: int = 1
 
     @classmethod
-    def parse(cls, name: str, /) -> DLDataType:
+    def parse(cls, name: str, /) -> Self:
         """Read a dtype name such as ``"float32"``, ``"uint8"``, ``"bfloat16"`` or ``"bool"``."""
+        from . import _core  # here, not at the top: the enums import without the extension
+
         code, bits, lanes = _core.parse_dtype(name)
         return cls(DLDataTypeCode(code), bits, lanes)
 
     def __str__(self) -> str:
+        from . import _core  # here, not at the top: the enums import without the extension
+
         return _core.format_dtype(int(self.code), self.bits, self.lanes)
 
 
-class DLDevice(NamedTuple):
-    """``DLDevice``: ``type`` and ``id``; ``str()`` gives ``"cpu"`` or ``"cuda:1"``."""
+# NOTE: covariant: a `DLDevice` is an immutable tuple, and its device type only comes out of it.
+_DeviceTypeT_co = TypeVar("_DeviceTypeT_co", bound=DLDeviceType, default=DLDeviceType, covariant=True)
 
-    type: DLDeviceType
+
+class DLDevice(NamedTuple, Generic[_DeviceTypeT_co]):
+    """``DLDevice``: ``type`` and ``id``; ``str()`` gives ``"cpu"`` or ``"cuda:1"``.
+
+    Generic in its device type, so that ``TensorInfo[Literal[DLDeviceType.CUDA]].device.type``
+    is ``Literal[DLDeviceType.CUDA]``. Constructing one infers ``DLDevice[DLDeviceType]`` (both
+    checkers widen a member argument); annotate the variable for a literal device type.
+    """
+
+    type: _DeviceTypeT_co
     id: int = 0
 
-    # Generic in the stubs (DLDevice[DeviceTypeT]); subscripting works at run time too.
-    __class_getitem__ = classmethod(types.GenericAlias)
-
     @classmethod
-    def parse(cls, name: str, /) -> DLDevice:
+    def parse(cls, name: str, /) -> DLDevice[DLDeviceType]:
         """Read a device name such as ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"cuda_host"``."""
+        from . import _core  # here, not at the top: the enums import without the extension
+
         device_type, device_id = _core.parse_device(name)
-        return cls(DLDeviceType(device_type), device_id)
+        # `DLDevice`, not `cls`: the device type read here is any member, whatever `cls` was
+        # parametrised with.
+        return DLDevice(DLDeviceType(device_type), device_id)
 
     def __str__(self) -> str:
+        from . import _core  # here, not at the top: the enums import without the extension
+
         return _core.format_device(int(self.type), self.id)

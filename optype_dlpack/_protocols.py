@@ -24,9 +24,9 @@ __all__ = [
     "SupportsDLPack",
 ]
 
-# NOTE: both are covariant: they only appear in the return type of ``__dlpack_device__``.
-# ``dl_device`` is typed with the enum itself, because real producers annotate it that way
-# (torch: ``tuple[enum.IntEnum, int]``) and a parameter type must accept their annotation.
+# NOTE: covariant, because they describe what `__dlpack_device__` returns: a producer on
+# `Literal[DLDeviceType.CUDA]` is also one on `DLDeviceType` and on `int`. They are bound by
+# `int`, not `DLDeviceType`, because producers report plain ints (NumPy: `(1, 0)`).
 _DeviceTypeT_co = TypeVar("_DeviceTypeT_co", bound=int, default=int, covariant=True)
 _DeviceIdT_co = TypeVar("_DeviceIdT_co", bound=int, default=int, covariant=True)
 
@@ -35,6 +35,17 @@ _DeviceIdT_co = TypeVar("_DeviceIdT_co", bound=int, default=int, covariant=True)
 class CanDLPack(Protocol[_DeviceTypeT_co, _DeviceIdT_co]):
     """An object with the full array API ``__dlpack__`` (keyword-only arguments)."""
 
+    # The parameter types are the narrowest a careful consumer passes, so that every real
+    # annotation of `__dlpack__` accepts them (a protocol's parameters must be assignable to
+    # the implementation's):
+    # - `stream`: the spec's `int | Any | None` (torch: `Any | None`; NumPy: `int | Any | None`).
+    # - `dl_device`: `(DLDeviceType member, int)`. It is NOT `tuple[_DeviceTypeT_co, _DeviceIdT_co]`
+    #   (optype's spelling): torch annotates `tuple[enum.IntEnum, int]`, which does not accept
+    #   `tuple[int, int]`, so `torch.Tensor` would not be a bare `CanDLPack` for mypy. The type
+    #   parameters therefore only describe the device; `SupportsDLPack` checks them through
+    #   `__dlpack_device__`.
+    # - `copy`: `bool | Any | None`, because NumPy 2.1 annotated it as `numpy.bool`.
+    # The return type is a capsule; torch leaves it unannotated (mypy: `Any`, pyright: inferred).
     def __dlpack__(
         self,
         /,
@@ -77,4 +88,5 @@ class HasDLPackCExchangeAPI(Protocol):
     that points to a static ``DLPackExchangeAPI`` table.
     """
 
+    # A class variable: the spec puts the capsule on the type (`type(x).__dlpack_c_exchange_api__`).
     __dlpack_c_exchange_api__: ClassVar[CapsuleType]

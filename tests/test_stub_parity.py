@@ -4,7 +4,8 @@ stubtest cannot read a pybind11 function's signature, but pybind11 writes it as 
 of the docstring (``validate(x: object, /, *, device: object = None, ...) -> ...``). Each one is
 compared with the `.pyi`: parameter names, kinds and defaults. An overloaded stub function may
 make a parameter required in a narrowing overload, but its last overload must take every call
-the extension takes. The enum stubs are compared with the run-time enums too.
+the extension takes. The enums' declarations for the checkers are compared with the run-time
+enums too (an alias is declared apart from the value the run time sees).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pytest
 from optype_dlpack import DLDataTypeCode, DLDeviceType, DLPackFlags, _core
 
 ROOT = Path(__file__).resolve().parents[1]
-STUBS = ROOT / "stubs" / "optype_dlpack"
+PACKAGE = ROOT / "optype_dlpack"
 
 _NO_DEFAULT = object()
 _KINDS = inspect.Parameter
@@ -95,7 +96,7 @@ def _public(name: str) -> bool:
 
 def _read_stub(name: str) -> StubModule:
     module = StubModule({}, {}, set())
-    for node in ast.parse((STUBS / f"{name}.pyi").read_text(encoding="utf-8")).body:
+    for node in ast.parse((PACKAGE / f"{name}.pyi").read_text(encoding="utf-8")).body:
         if isinstance(node, ast.FunctionDef) and _public(node.name):
             module.functions.setdefault(node.name, []).append(node)
         elif isinstance(node, ast.ClassDef) and _public(node.name):
@@ -204,9 +205,14 @@ def test_properties(class_name: str) -> None:
 ###
 # Enums
 
-def _stub_enum(class_name: str) -> tuple[dict[str, int], dict[str, str]]:
-    """(members with their values, aliases with the member they name) of an enum stub."""
-    tree = ast.parse((STUBS / "_enums.pyi").read_text(encoding="utf-8"))
+def _is_type_checking(node: ast.stmt) -> bool:
+    return isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+
+
+def _declared_enum(class_name: str) -> tuple[dict[str, int], dict[str, str]]:
+    """What the checkers read of an enum in _enums.py: members with their values, and aliases
+    (`if TYPE_CHECKING: ALIAS: Literal[Enum.MEMBER]`) with the member they name."""
+    tree = ast.parse((PACKAGE / "_enums.py").read_text(encoding="utf-8"))
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name)
     members: dict[str, int] = {}
     aliases: dict[str, str] = {}
@@ -215,18 +221,23 @@ def _stub_enum(class_name: str) -> tuple[dict[str, int], dict[str, str]]:
             (target,) = item.targets
             assert isinstance(target, ast.Name)
             members[target.id] = ast.literal_eval(item.value)
-        elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
-            # `ALIAS: Literal[Enum.MEMBER]`
-            annotation = item.annotation
-            assert isinstance(annotation, ast.Subscript), ast.unparse(item)
-            assert isinstance(annotation.slice, ast.Attribute), ast.unparse(item)
-            aliases[item.target.id] = annotation.slice.attr
+        elif _is_type_checking(item):
+            assert isinstance(item, ast.If)
+            for declaration in item.body:
+                assert isinstance(declaration, ast.AnnAssign), ast.unparse(declaration)
+                assert isinstance(declaration.target, ast.Name), ast.unparse(declaration)
+                annotation = declaration.annotation
+                assert isinstance(annotation, ast.Subscript), ast.unparse(declaration)
+                assert isinstance(annotation.slice, ast.Attribute), ast.unparse(declaration)
+                aliases[declaration.target.id] = annotation.slice.attr
+        else:
+            assert isinstance(item, ast.Expr), f"{class_name}: unexpected {ast.unparse(item)}"  # the docstring
     return members, aliases
 
 
 @pytest.mark.parametrize("enum_type", [DLDeviceType, DLDataTypeCode, DLPackFlags], ids=lambda e: e.__name__)
-def test_enum_stub_members(enum_type: type[enum.Enum]) -> None:
-    members, aliases = _stub_enum(enum_type.__name__)
+def test_enum_declarations(enum_type: type[enum.Enum]) -> None:
+    members, aliases = _declared_enum(enum_type.__name__)
     assert members == {member.name: member.value for member in enum_type}
     runtime_aliases = {
         name: member.name for name, member in enum_type.__members__.items() if name != member.name
@@ -235,7 +246,7 @@ def test_enum_stub_members(enum_type: type[enum.Enum]) -> None:
 
 
 def test_device_type_literal_names_every_member() -> None:
-    tree = ast.parse((STUBS / "_core.pyi").read_text(encoding="utf-8"))
+    tree = ast.parse((PACKAGE / "_core.pyi").read_text(encoding="utf-8"))
     (alias,) = [
         node
         for node in tree.body

@@ -1,4 +1,6 @@
-"""stubtest holds the stubs against the installed package (the wheel merges stubs/*.pyi into it)."""
+"""stubtest holds the installed package's types against its run time: `_core.pyi` against the
+extension, and the annotated `.py` modules (inline types, `py.typed`) against themselves as
+imported."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pytest
 import optype_dlpack
 
 ROOT = Path(__file__).resolve().parents[1]
-STUBS = ROOT / "stubs" / "optype_dlpack"
+STUBS = sorted((ROOT / "optype_dlpack").glob("*.pyi"))
 ALLOWLIST = ROOT / "tests" / "stubtest-allowlist.txt"
 INSTALLED = Path(optype_dlpack.__file__).parent
 
@@ -20,7 +22,8 @@ pytestmark = pytest.mark.slow
 
 def test_installed_stubs_are_the_repository_stubs() -> None:
     # stubtest reads the installed ones: if this fails, reinstall (pip install --no-build-isolation .)
-    for stub in sorted(STUBS.glob("*.pyi")):
+    assert STUBS, "no stubs in the repository"
+    for stub in STUBS:
         installed = INSTALLED / stub.name
         assert installed.exists(), f"{stub.name} is not installed beside the package"
         assert installed.read_text(encoding="utf-8") == stub.read_text(encoding="utf-8"), f"{stub.name} is stale"
@@ -43,8 +46,8 @@ def test_allowlist_entries_have_reasons() -> None:
 
 
 def test_stubtest(tmp_path: Path) -> None:
-    # run outside the repository, so that neither the source tree nor pyproject.toml's
-    # mypy_path ("stubs") is seen: only the installed package and its stubs
+    # run outside the repository, so that pyproject.toml is not read: only the installed
+    # package (the one this interpreter imports) and its types
     result = subprocess.run(
         [sys.executable, "-m", "mypy.stubtest", "optype_dlpack", "--allowlist", str(ALLOWLIST)],
         cwd=tmp_path,

@@ -1,5 +1,7 @@
 """The type tests pass under mypy (three Python versions) and basedpyright.
 
+They read the package from this tree: its `.py` files and `_core.pyi` are the typed source
+(docs/typing.md), and both checkers check those too, strict, through the same runs.
 Both checkers read their settings from pyproject.toml: strict, with every expected error
 written as `# type: ignore[code]  # pyright: ignore[rule]` and both set to fail when an
 expected error goes away (`warn_unused_ignores`; `reportUnnecessaryTypeIgnoreComment`, with
@@ -53,12 +55,15 @@ def test_expected_errors_must_stay_errors() -> None:
     assert mypy["strict"] is True
     assert mypy["warn_unused_ignores"] is True
     assert "ignore-without-code" in mypy["enable_error_code"]
-    assert mypy["mypy_path"] == "stubs"
+    # nothing shadows the package's own types: no separate stub directory
+    assert "mypy_path" not in mypy
+    assert mypy["files"] == ["optype_dlpack"]
     assert pyright["typeCheckingMode"] == "strict"
     assert pyright["enableTypeIgnoreComments"] is False
     assert pyright["reportUnnecessaryTypeIgnoreComment"] == "error"
     assert pyright["reportIgnoreCommentWithoutRule"] == "error"
-    assert pyright["stubPath"] == "stubs"
+    assert "stubPath" not in pyright
+    assert pyright["include"] == ["optype_dlpack", "typetests"]
 
 
 @pytest.mark.parametrize("path", TYPETESTS, ids=lambda path: path.name)
@@ -74,14 +79,16 @@ def test_mypy(python_version: str | None) -> None:
     args = [sys.executable, "-m", "mypy", "--config-file", "pyproject.toml", "--no-error-summary"]
     if python_version is not None:
         args += ["--python-version", python_version]
-    result = _run([*args, *(str(path.relative_to(ROOT)) for path in TYPETESTS)])
+    # the package explicitly too: its own files are checked, not only what the type tests use
+    result = _run([*args, "optype_dlpack", *(str(path.relative_to(ROOT)) for path in TYPETESTS)])
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "", result.stdout
 
 
 def test_basedpyright() -> None:
-    # the stubs are checked too (strict), not only through what the type tests use
-    args = [*_basedpyright(), "--pythonpath", sys.executable, "--outputjson", "typetests", "stubs"]
+    # the package (its .py files and _core.pyi) is checked too (strict), not only through
+    # what the type tests use
+    args = [*_basedpyright(), "--pythonpath", sys.executable, "--outputjson", "typetests", "optype_dlpack"]
     result = _run(args)
     report = json.loads(result.stdout)
     errors = [

@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from typing_extensions import assert_type
 
 from optype_dlpack import RULES, Violation
-from optype_dlpack._errors import Rule
+from optype_dlpack import Rule
 
 violation: Violation
 

@@ -17,7 +17,7 @@ import pytest
 
 import optype_dlpack
 from optype_dlpack import RULES, DLPackValidationError, Expect, check_producer, inspect, validate
-from optype_dlpack._errors import Rule
+from optype_dlpack import Rule
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ROOT / "src_cpp"

@@ -1,0 +1,1 @@
+../stubs/optype_dlpack/_core.pyi
