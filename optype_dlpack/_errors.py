@@ -33,6 +33,9 @@ class Violation(NamedTuple):
 class DLPackError(Exception):
     """Base class of this package's errors."""
 
+    def __init__(self, *args: object) -> None:  # written out so that inspect.signature can read it
+        super().__init__(*args)
+
 
 class DLPackValidationError(DLPackError, ValueError):
     """A DLPack tensor broke the specification or a declared constraint.

@@ -113,13 +113,19 @@ static_assert(std::is_same_v<cuMemcpyDtoH_v2_t, decltype(&::cuMemcpyDtoH_v2)>);
 constexpr const char* kLibraryName = "libcuda.so.1";
 constexpr const char* kDisableVariable = "OPTYPE_DLPACK_DISABLE_CUDA";
 
-bool disabled_by_environment() noexcept {
-    static const bool disabled = [] {
-        const char* value = std::getenv(kDisableVariable);
-        return value != nullptr && value[0] != '\0' && std::strcmp(value, "0") != 0;
+/// The value of OPTYPE_DLPACK_DISABLE_CUDA that disables the driver, or "" when it does not.
+/// Read once: a later change to os.environ changes neither the decision nor its message (the
+/// message used to read the variable again, and got NULL once Python had deleted it).
+const std::string& disabling_value() {
+    static const std::string value = [] {
+        const char* set = std::getenv(kDisableVariable);
+        const bool disables = set != nullptr && set[0] != '\0' && std::strcmp(set, "0") != 0;
+        return disables ? std::string(set) : std::string();
     }();
-    return disabled;
+    return value;
 }
+
+bool disabled_by_environment() { return !disabling_value().empty(); }
 
 /// The opened driver: entry points resolved once; immutable afterwards.
 struct Driver {
@@ -163,8 +169,7 @@ bool resolve(void* library, const char* name, Fn* out) noexcept {
 Driver open_driver() {
     Driver d;
     if (disabled_by_environment()) {
-        d.unavailable = std::string(kDisableVariable) + "=" + std::getenv(kDisableVariable) +
-                        " disables the CUDA driver";
+        d.unavailable = std::string(kDisableVariable) + "=" + disabling_value() + " disables the CUDA driver";
         return d;
     }
     d.library = dlopen(kLibraryName, RTLD_NOW | RTLD_LOCAL);
@@ -176,19 +181,21 @@ Driver open_driver() {
     }
     abi::cuInit_t init = nullptr;
     const char* missing = nullptr;
-    // clang-format off
-    if (!resolve(d.library, "cuInit", &init)) missing = "cuInit";
-    else if (!resolve(d.library, "cuGetErrorName", &d.get_error_name)) missing = "cuGetErrorName";
-    else if (!resolve(d.library, "cuDeviceGetCount", &d.device_get_count)) missing = "cuDeviceGetCount";
-    else if (!resolve(d.library, "cuDeviceGet", &d.device_get)) missing = "cuDeviceGet";
-    else if (!resolve(d.library, "cuPointerGetAttribute", &d.pointer_get_attribute)) missing = "cuPointerGetAttribute";
-    else if (!resolve(d.library, "cuPointerGetAttributes", &d.pointer_get_attributes)) missing = "cuPointerGetAttributes";
-    else if (!resolve(d.library, "cuCtxPushCurrent_v2", &d.ctx_push)) missing = "cuCtxPushCurrent_v2";
-    else if (!resolve(d.library, "cuCtxPopCurrent_v2", &d.ctx_pop)) missing = "cuCtxPopCurrent_v2";
-    else if (!resolve(d.library, "cuDevicePrimaryCtxRetain", &d.primary_retain)) missing = "cuDevicePrimaryCtxRetain";
-    else if (!resolve(d.library, "cuDevicePrimaryCtxRelease_v2", &d.primary_release)) missing = "cuDevicePrimaryCtxRelease_v2";
-    else if (!resolve(d.library, "cuMemcpyDtoH_v2", &d.memcpy_dtoh)) missing = "cuMemcpyDtoH_v2";
-    // clang-format on
+    // Resolves one entry point, unless an earlier one is already missing (the first is reported).
+    auto need = [&](const char* name, auto* slot) {
+        if (missing == nullptr && !resolve(d.library, name, slot)) missing = name;
+    };
+    need("cuInit", &init);
+    need("cuGetErrorName", &d.get_error_name);
+    need("cuDeviceGetCount", &d.device_get_count);
+    need("cuDeviceGet", &d.device_get);
+    need("cuPointerGetAttribute", &d.pointer_get_attribute);
+    need("cuPointerGetAttributes", &d.pointer_get_attributes);
+    need("cuCtxPushCurrent_v2", &d.ctx_push);
+    need("cuCtxPopCurrent_v2", &d.ctx_pop);
+    need("cuDevicePrimaryCtxRetain", &d.primary_retain);
+    need("cuDevicePrimaryCtxRelease_v2", &d.primary_release);
+    need("cuMemcpyDtoH_v2", &d.memcpy_dtoh);
     if (missing != nullptr) {
         d.unavailable = std::string(kLibraryName) + " has no " + missing + " (a driver older than CUDA 11?)";
         return d;

@@ -486,6 +486,7 @@ inline SourceError acquire(PyObject* x, Source& source, Need need) {
         source.adopt(offer.take_managed(), x);
         return SourceError::none;
     }
+    if (offer.capsule == nullptr) return SourceError::python_error;  // negotiate() left an error set
     SourceError result = source.from_capsule(offer.capsule);  // the source holds the capsule now
     source.kind = SourceKind::dunder_dlpack;
     return result;

@@ -224,6 +224,9 @@ public:
     dlpack_tensor(dlpack_tensor&&) noexcept = default;
     // Not noexcept: assigning releases the tensor held before, which runs its producer's deleter.
     dlpack_tensor& operator=(dlpack_tensor&&) = default;
+    dlpack_tensor(const dlpack_tensor&) = delete;  // one owner of the tensor
+    dlpack_tensor& operator=(const dlpack_tensor&) = delete;
+    ~dlpack_tensor() = default;
 
     /// Reads `x` (a capsule or a producer) and checks it; raises on any violation.
     static dlpack_tensor from_python(pybind11::handle x) {

@@ -1,0 +1,34 @@
+"""OPTYPE_DLPACK_DISABLE_CUDA is read once: the decision and its message do not change later."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+
+def test_status_survives_the_variable_being_deleted_after_it_was_read() -> None:
+    # The driver status used to read the variable a second time for its message, and crashed
+    # (NULL into std::string) once Python had deleted it in between.
+    script = textwrap.dedent(
+        """
+        import os
+        import numpy as np
+        import optype_dlpack as od
+        from optype_dlpack import _core
+
+        od.inspect(np.zeros(3))  # decides, from the environment, whether the driver may load
+        del os.environ["OPTYPE_DLPACK_DISABLE_CUDA"]
+        print(_core.cuda_driver_status())
+        print(_core.cuda_driver_available())
+        """
+    )
+    env = {**os.environ, "OPTYPE_DLPACK_DISABLE_CUDA": "yes"}
+    result = subprocess.run(
+        [sys.executable, "-P", "-c", script], capture_output=True, text=True, env=env, check=False, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    status, available = result.stdout.splitlines()
+    assert status == "OPTYPE_DLPACK_DISABLE_CUDA=yes disables the CUDA driver"
+    assert available == "False"
