@@ -164,16 +164,17 @@ using FastCall = PyObject* (*)(PyObject*, PyObject* const*, Py_ssize_t);
 using FastCallKeywords = PyObject* (*)(PyObject*, PyObject* const*, Py_ssize_t, PyObject*);
 
 /// A fast-call function as the PyCFunction that PyMethodDef holds.
-inline PyCFunction as_method(FastCall function) {
+inline PyCFunction as_method(FastCall function) noexcept {
     return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(function));
 }
-inline PyCFunction as_method(FastCallKeywords function) {
+inline PyCFunction as_method(FastCallKeywords function) noexcept {
     return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(function));
 }
 
 /// Adds `def` (static storage) to the module as a function.
 inline void add_function(pybind11::module_& m, PyMethodDef* def) {
-    auto function = pybind11::reinterpret_steal<pybind11::object>(PyCFunction_NewEx(def, nullptr, m.attr("__name__").ptr()));
+    auto function =
+        pybind11::reinterpret_steal<pybind11::object>(PyCFunction_NewEx(def, nullptr, m.attr("__name__").ptr()));
     if (!function) throw pybind11::error_already_set();
     m.attr(def->ml_name) = function;
 }

@@ -21,9 +21,7 @@ namespace {
 // Constraint spellings → od::Constraints. A value of the wrong kind raises TypeError, a value
 // of the right kind that no tensor can have raises ValueError; both name the constraint.
 
-std::string type_name(py::handle value) {
-    return Py_TYPE(value.ptr())->tp_name;
-}
+std::string type_name(py::handle value) { return Py_TYPE(value.ptr())->tp_name; }
 
 /// The UTF-8 text of a str, with what UTF-8 cannot hold (lone surrogates) escaped: such a
 /// text is never a valid name, and reading it must not fail with a cast error.
@@ -34,9 +32,7 @@ std::string text_of_str(py::handle text) {
 }
 
 /// repr(value) for an error message.
-std::string repr_text(py::handle value) {
-    return text_of_str(py::repr(value));
-}
+std::string repr_text(py::handle value) { return text_of_str(py::repr(value)); }
 
 /// Reads an integer constraint value: an int or anything with __index__ (NumPy integers,
 /// 0-d integer arrays), never a bool. TypeError naming the constraint for anything else,
@@ -93,8 +89,10 @@ void parse_device_constraint(py::handle value, od::Constraints& c) {
         c.has_device_type = true;
         return;
     }
-    throw py::type_error("device: expected a DLDeviceType, a (device_type, device_id) tuple, a DLDevice or a "
-                         "string such as 'cuda:1', got " + type_name(value));
+    throw py::type_error(
+        "device: expected a DLDeviceType, a (device_type, device_id) tuple, a DLDevice or a "
+        "string such as 'cuda:1', got " +
+        type_name(value));
 }
 
 /// Reads numpy/torch/ml_dtypes dtype objects by name: "float32", "torch.bfloat16",
@@ -186,8 +184,8 @@ void parse_shape_constraint(py::handle value, od::Constraints& c) {
     }
     const Py_ssize_t count = PySequence_Fast_GET_SIZE(items.ptr());
     if (count > od::kMaxNdim) {
-        throw py::value_error("shape: " + std::to_string(count) + " extents, at most " +
-                              std::to_string(od::kMaxNdim) + " allowed");
+        throw py::value_error("shape: " + std::to_string(count) + " extents, at most " + std::to_string(od::kMaxNdim) +
+                              " allowed");
     }
     c.has_shape = true;
     c.shape.clear();

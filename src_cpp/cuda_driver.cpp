@@ -175,8 +175,8 @@ Driver open_driver() {
     d.library = dlopen(kLibraryName, RTLD_NOW | RTLD_LOCAL);
     if (d.library == nullptr) {
         const char* why = dlerror();
-        d.unavailable = std::string(kLibraryName) + " cannot be loaded (no NVIDIA driver?): " +
-                        (why != nullptr ? why : "unknown dlopen error");
+        d.unavailable = std::string(kLibraryName) +
+                        " cannot be loaded (no NVIDIA driver?): " + (why != nullptr ? why : "unknown dlopen error");
         return d;
     }
     abi::cuInit_t init = nullptr;
@@ -550,8 +550,7 @@ Status copy_to_host(void* dst, const void* src, std::size_t bytes, std::string* 
         }
         if (facts.range_holds(first) && bytes > facts.range_size - (first - facts.range_start)) {
             set_error(error, "src: expected " + std::to_string(bytes) + " bytes inside its allocation, got " +
-                                 std::to_string(facts.range_size - (first - facts.range_start)) +
-                                 " bytes left in it");
+                                 std::to_string(facts.range_size - (first - facts.range_start)) + " bytes left in it");
             return Status::error;
         }
         if (facts.type == MemoryType::host_pinned) {

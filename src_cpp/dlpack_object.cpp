@@ -27,7 +27,7 @@ struct Wrapped {
     PyObject* keepalive = nullptr;  ///< strong: what capsules hold (array, memoryview or source)
     Described described;
     std::optional<std::int64_t> producer_stream;  ///< __cuda_array_interface__ 'stream'
-    PyObject* device_tuple = nullptr;  ///< strong: what __dlpack_device__() returns (own exports)
+    PyObject* device_tuple = nullptr;             ///< strong: what __dlpack_device__() returns (own exports)
 };
 
 struct DLPackObjectData {
@@ -47,13 +47,15 @@ Wrapped& wrapped_of(PyObject* self) {
 /// (device_type, device_id) from a __dlpack__ dl_device argument.
 DLDevice device_argument(PyObject* value) {
     if (!PyTuple_Check(value) || PyTuple_GET_SIZE(value) != 2) {
-        PyErr_Format(PyExc_TypeError, "__dlpack__(): dl_device must be a (device_type, device_id) tuple, not %R", value);
+        PyErr_Format(PyExc_TypeError, "__dlpack__(): dl_device must be a (device_type, device_id) tuple, not %R",
+                     value);
         throw py::error_already_set();
     }
     const long type = PyLong_AsLong(PyTuple_GET_ITEM(value, 0));
     const long id = PyLong_AsLong(PyTuple_GET_ITEM(value, 1));
     if (PyErr_Occurred()) throw py::error_already_set();
-    if (type < 0 || type > std::numeric_limits<std::int32_t>::max() || id < 0 || id > std::numeric_limits<std::int32_t>::max()) {
+    if (type < 0 || type > std::numeric_limits<std::int32_t>::max() || id < 0 ||
+        id > std::numeric_limits<std::int32_t>::max()) {
         buffer_error("__dlpack__(): unsupported dl_device " + repr_of(value));
     }
     return DLDevice{static_cast<DLDeviceType>(type), static_cast<std::int32_t>(id)};
@@ -83,10 +85,14 @@ std::int64_t cuda_stream_argument(PyObject* value) {
     const long long stream = PyLong_AsLongLong(value);
     if (stream == -1 && PyErr_Occurred()) throw py::error_already_set();
     if (stream == 0) {
-        throw_error(PyExc_ValueError, "__dlpack__(): stream=0 is disallowed for CUDA (ambiguous); pass 1 for the legacy "
-                                "default stream, 2 for the per-thread default stream, or a stream handle");
+        throw_error(PyExc_ValueError,
+                    "__dlpack__(): stream=0 is disallowed for CUDA (ambiguous); pass 1 for the legacy "
+                    "default stream, 2 for the per-thread default stream, or a stream handle");
     }
-    if (stream < -1) throw_error(PyExc_ValueError, "__dlpack__(): stream must be -1, 1, 2 or a stream handle, got " + std::to_string(stream));
+    if (stream < -1) {
+        throw_error(PyExc_ValueError,
+                    "__dlpack__(): stream must be -1, 1, 2 or a stream handle, got " + std::to_string(stream));
+    }
     return static_cast<std::int64_t>(stream);
 }
 
@@ -95,7 +101,8 @@ std::int64_t cuda_stream_argument(PyObject* value) {
 void order_streams(const Wrapped& w, std::int64_t consumer) {
     if (!w.producer_stream || consumer == -1 || *w.producer_stream == consumer) return;
     buffer_error("__dlpack__(): the __cuda_array_interface__ producer asks consumers to synchronise with CUDA stream " +
-                 std::to_string(*w.producer_stream) + ", and the consumer asked for stream " + std::to_string(consumer) +
+                 std::to_string(*w.producer_stream) + ", and the consumer asked for stream " +
+                 std::to_string(consumer) +
                  "; ordering two CUDA streams is not supported: synchronise the producer's stream yourself and "
                  "pass stream=-1, or consume on the producer's stream");
 }
@@ -104,25 +111,29 @@ PyObject* wrapped_capsule_dlpack(Wrapped& w, bool versioned_ok, PyObject* dl_dev
     od::Source source;
     od::SourceError got = source.from_capsule(w.source);
     if (got == od::SourceError::consumed) {
-        buffer_error("__dlpack__(): the wrapped capsule was already consumed ('" + std::string(source.consumed_name) + "')");
+        buffer_error("__dlpack__(): the wrapped capsule was already consumed ('" + std::string(source.consumed_name) +
+                     "')");
     }
     if (got != od::SourceError::none) throw py::error_already_set();
     if (source.view.versioned && !versioned_ok) {
-        buffer_error("__dlpack__(): the wrapped capsule is versioned ('dltensor_versioned') and the consumer reads "
-                     "only legacy capsules (max_version < (1, 0))");
+        buffer_error(
+            "__dlpack__(): the wrapped capsule is versioned ('dltensor_versioned') and the consumer reads "
+            "only legacy capsules (max_version < (1, 0))");
     }
     // Another major version may lay out everything past `flags` differently: read none of it.
     if (source.view.versioned && source.view.version.major != DLPACK_MAJOR_VERSION) {
         buffer_error("__dlpack__(): the wrapped capsule has DLPack major version " +
                      std::to_string(source.view.version.major));
     }
-    if (copy == true) buffer_error("__dlpack__(): a wrapped capsule is handed out as it is; copy=True is not supported");
+    if (copy == true) {
+        buffer_error("__dlpack__(): a wrapped capsule is handed out as it is; copy=True is not supported");
+    }
     if (dl_device != nullptr && dl_device != Py_None) {
         DLDevice want = device_argument(dl_device);
         const DLDevice& have = source.view.tensor->device;
         if (want.device_type != have.device_type || want.device_id != have.device_id) {
-            buffer_error("__dlpack__(): the wrapped capsule is on " + device_name(have) + "; it cannot be exported to " +
-                         device_name(want));
+            buffer_error("__dlpack__(): the wrapped capsule is on " + device_name(have) +
+                         "; it cannot be exported to " + device_name(want));
         }
     }
     Py_INCREF(w.source);
@@ -210,7 +221,7 @@ PyObject* dlpack_method(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
         if (w.kind == WrapKind::producer) return forward_dlpack(w.source, args, nargs, kwnames);
         static const char* const keywords[] = {"stream", "max_version", "dl_device", "copy"};
         static const od::detail::Parameters parameters("__dlpack__", 0, keywords);
-        PyObject* values[4];
+        PyObject* values[4] = {};
         parameters.parse_or_throw(args, nargs, kwnames, values);
         PyObject* stream = values[0];
         const bool versioned = versioned_argument(values[1]);
@@ -235,7 +246,8 @@ PyObject* dlpack_method(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
             DLDevice want = device_argument(values[2]);
             const bool same = want.device_type == own.device_type && want.device_id == own.device_id;
             const bool want_cpu = want.device_type == kDLCPU && want.device_id == 0;
-            if (!same && !(want_cpu && (own_is_host || own.device_type == kDLCUDA || own.device_type == kDLCUDAManaged))) {
+            if (!same &&
+                !(want_cpu && (own_is_host || own.device_type == kDLCUDA || own.device_type == kDLCUDAManaged))) {
                 buffer_error("__dlpack__(): cannot export memory on " + device_name(own) + " to " + device_name(want) +
                              " (supported: the same device, or the CPU)");
             }
@@ -248,8 +260,9 @@ PyObject* dlpack_method(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
         }
         if (own_is_host || to_host) {
             if (stream != nullptr && stream != Py_None) {
-                throw_error(PyExc_ValueError, "__dlpack__(): stream must be None for CPU memory, got " + repr_of(stream) +
-                                            " (the DLPack specification accepts only None for devices without streams)");
+                throw_error(PyExc_ValueError,
+                            "__dlpack__(): stream must be None for CPU memory, got " + repr_of(stream) +
+                                " (the DLPack specification accepts only None for devices without streams)");
             }
         } else {
             order_streams(w, cuda_stream_argument(stream));
@@ -297,8 +310,10 @@ PyObject* dlpack_device_method(PyObject* self, PyObject*) {
             // own device, read without consuming or copying anything.
             od::Source source;
             od::SourceError got = w.kind == WrapKind::capsule ? source.from_capsule(w.source)
-                                                               : od::acquire(w.source, source, od::Need::tensor);
-            if (got == od::SourceError::consumed) buffer_error("__dlpack_device__(): the wrapped capsule was already consumed");
+                                                              : od::acquire(w.source, source, od::Need::tensor);
+            if (got == od::SourceError::consumed) {
+                buffer_error("__dlpack_device__(): the wrapped capsule was already consumed");
+            }
             if (got != od::SourceError::none) throw py::error_already_set();
             if (source.view.versioned && source.view.version.major != DLPACK_MAJOR_VERSION) {
                 buffer_error("__dlpack_device__(): the wrapped capsule has DLPack major version " +
@@ -312,12 +327,18 @@ PyObject* dlpack_device_method(PyObject* self, PyObject*) {
 
 const char* kind_name(WrapKind kind) {
     switch (kind) {
-        case WrapKind::producer: return "a DLPack producer";
-        case WrapKind::capsule: return "a DLPack capsule";
-        case WrapKind::ndarray: return "a NumPy array";
-        case WrapKind::buffer: return "a buffer";
-        case WrapKind::array_interface: return "__array_interface__";
-        case WrapKind::cuda_interface: return "__cuda_array_interface__";
+        case WrapKind::producer:
+            return "a DLPack producer";
+        case WrapKind::capsule:
+            return "a DLPack capsule";
+        case WrapKind::ndarray:
+            return "a NumPy array";
+        case WrapKind::buffer:
+            return "a buffer";
+        case WrapKind::array_interface:
+            return "__array_interface__";
+        case WrapKind::cuda_interface:
+            return "__cuda_array_interface__";
     }
     return "?";
 }
@@ -325,7 +346,8 @@ const char* kind_name(WrapKind kind) {
 PyObject* dlpack_object_repr(PyObject* self) {
     Wrapped* w = reinterpret_cast<DLPackObjectData*>(self)->wrapped;
     if (w == nullptr || w->source == nullptr) return PyUnicode_FromString("<DLPackObject (cleared)>");
-    std::string text = std::string("<DLPackObject over ") + kind_name(w->kind) + " (" + Py_TYPE(w->source)->tp_name + ")";
+    std::string text =
+        std::string("<DLPackObject over ") + kind_name(w->kind) + " (" + Py_TYPE(w->source)->tp_name + ")";
     if (w->kind != WrapKind::producer && w->kind != WrapKind::capsule) {
         const Described& d = w->described;
         text += ": " + device_name(d.spec.device) + " " + dtype_name(d.spec.dtype) + " (";
@@ -438,7 +460,8 @@ PyObject* asdlpack_impl(PyObject* obj) {
     }
     if (w.kind != WrapKind::producer && w.kind != WrapKind::capsule) {
         const DLDevice& device = w.described.spec.device;
-        w.device_tuple = Py_BuildValue("(ii)", static_cast<int>(device.device_type), static_cast<int>(device.device_id));
+        w.device_tuple =
+            Py_BuildValue("(ii)", static_cast<int>(device.device_type), static_cast<int>(device.device_id));
         if (w.device_tuple == nullptr) throw py::error_already_set();
     }
     Py_INCREF(obj);
@@ -499,7 +522,8 @@ PyMethodDef interop_functions[] = {
      "Zero-copy for CPU-accessible memory; copy=True returns an independent array (also from CUDA);\n"
      "copy=False never copies."},
     {"to_dlpack", od::detail::as_method(&py_to_dlpack), METH_FASTCALL | METH_KEYWORDS,
-     "to_dlpack(obj, /, *, versioned=True, readonly=None)\n--\n\nto_dlpack(obj, /, *, versioned=True, readonly=None)\n\n"
+     "to_dlpack(obj, /, *, versioned=True, readonly=None)\n--\n\nto_dlpack(obj, /, *, versioned=True, "
+     "readonly=None)\n\n"
      "A DLPack capsule over a NumPy array or a buffer-protocol object, without copying.\n"
      "versioned=False gives a legacy 'dltensor' capsule; readonly=True marks the tensor READ_ONLY."},
     {"asdlpack", od::detail::as_method(&py_asdlpack), METH_FASTCALL | METH_KEYWORDS,

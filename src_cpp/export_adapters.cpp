@@ -78,13 +78,25 @@ DLDataType dtype_of_format(const char* format, std::size_t itemsize, const char*
     std::uint8_t code = 255;
     if (f[0] != '\0' && f[1] == '\0') {
         switch (f[0]) {
-            case 'b': case 'h': case 'i': case 'l': case 'q': case 'n':
+            case 'b':
+            case 'h':
+            case 'i':
+            case 'l':
+            case 'q':
+            case 'n':
                 code = kDLInt;
                 break;
-            case 'B': case 'H': case 'I': case 'L': case 'Q': case 'N':
+            case 'B':
+            case 'H':
+            case 'I':
+            case 'L':
+            case 'Q':
+            case 'N':
                 code = kDLUInt;
                 break;
-            case 'e': case 'f': case 'd':
+            case 'e':
+            case 'f':
+            case 'd':
                 code = kDLFloat;
                 break;
             case '?':
@@ -182,12 +194,23 @@ DLDataType dtype_of_typestr(PyObject* value, std::size_t* itemsize, const char* 
     const bool swapped = size > 1 && order == kSwappedByteOrder;
     std::uint8_t code = 255;
     switch (kind) {
-        case 'b': code = size == 1 ? kDLBool : 255; break;
-        case 'i': code = kDLInt; break;
-        case 'u': code = kDLUInt; break;
-        case 'f': code = (size == 2 || size == 4 || size == 8) ? kDLFloat : 255; break;
-        case 'c': code = (size == 8 || size == 16) ? kDLComplex : 255; break;
-        default: break;
+        case 'b':
+            code = size == 1 ? kDLBool : 255;
+            break;
+        case 'i':
+            code = kDLInt;
+            break;
+        case 'u':
+            code = kDLUInt;
+            break;
+        case 'f':
+            code = (size == 2 || size == 4 || size == 8) ? kDLFloat : 255;
+            break;
+        case 'c':
+            code = (size == 8 || size == 16) ? kDLComplex : 255;
+            break;
+        default:
+            break;
     }
     if (code == kDLInt || code == kDLUInt) {
         if (size != 1 && size != 2 && size != 4 && size != 8) code = 255;
@@ -236,7 +259,8 @@ void describe_interface_layout(PyObject* dict, Described& d, const char* interfa
     PyObject* shape = dict_item(dict, "shape");
     PyObject* typestr = dict_item(dict, "typestr");
     if (shape == nullptr || typestr == nullptr) {
-        PyErr_Format(PyExc_TypeError, "%s: missing the required '%s' entry", interface, shape == nullptr ? "shape" : "typestr");
+        PyErr_Format(PyExc_TypeError, "%s: missing the required '%s' entry", interface,
+                     shape == nullptr ? "shape" : "typestr");
         throw py::error_already_set();
     }
     int_tuple_entry(shape, interface, "shape", d.shape);
@@ -250,8 +274,8 @@ void describe_interface_layout(PyObject* dict, Described& d, const char* interfa
         od::Dims bytes;
         int_tuple_entry(strides, interface, "strides", bytes);
         if (bytes.size() != d.shape.size()) {
-            buffer_error(std::string(interface) + ": 'strides' has " + std::to_string(bytes.size()) +
-                         " entries for " + std::to_string(d.shape.size()) + " dimensions");
+            buffer_error(std::string(interface) + ": 'strides' has " + std::to_string(bytes.size()) + " entries for " +
+                         std::to_string(d.shape.size()) + " dimensions");
         }
         set_strides(d, bytes.data(), interface);
     } else if (!compact_strides(d.shape, d.strides)) {  // C-contiguous
@@ -338,8 +362,10 @@ DLDevice cuda_device_of(const void* pointer) {
     std::string error;
     od::cuda::Status status = od::cuda::query_pointer(pointer, &facts, &error);
     if (status == od::cuda::Status::unavailable) {
-        buffer_error("asdlpack: __cuda_array_interface__ memory needs the CUDA driver to tell which device holds it, "
-                     "and the driver is unavailable (" + error + ")");
+        buffer_error(
+            "asdlpack: __cuda_array_interface__ memory needs the CUDA driver to tell which device holds it, "
+            "and the driver is unavailable (" +
+            error + ")");
     }
     if (status != od::cuda::Status::ok) {
         buffer_error("asdlpack: the CUDA driver could not describe the __cuda_array_interface__ pointer: " + error);
@@ -396,9 +422,9 @@ namespace {
 
 /// Device memory copied to host memory: the byte extent, with the layout kept.
 PyObject* export_host_copy_of_device(const Described& d, od::ExportSpec& spec, const ExportRequest& r) {
-    const od::Geometry geometry = check_described(d, r.function);  // (it passed when d was described)
+    const od::Geometry geometry = check_described(d, r.function);           // (it passed when d was described)
     const std::int64_t low = geometry.byte_low, high = geometry.byte_high;  // relative to data
-    if (high > low && !od::cuda::driver_available()) {  // asked before any host memory is allocated
+    if (high > low && !od::cuda::driver_available()) {                      // asked before any host memory is allocated
         buffer_error(std::string(r.function) + ": copying from " + device_name(d.spec.device) +
                      " to host memory needs the CUDA driver, which is unavailable (" +
                      od::cuda::driver_unavailable_reason() + ")");
@@ -407,7 +433,8 @@ PyObject* export_host_copy_of_device(const Described& d, od::ExportSpec& spec, c
     if (high > low) {
         std::string error;
         const char* data = static_cast<const char*>(d.spec.data);
-        od::cuda::Status status = od::cuda::copy_to_host(host, data + low, static_cast<std::size_t>(high - low), &error);
+        od::cuda::Status status =
+            od::cuda::copy_to_host(host, data + low, static_cast<std::size_t>(high - low), &error);
         if (status != od::cuda::Status::ok) {
             std::free(host);
             buffer_error(std::string(r.function) + ": copying from " + device_name(d.spec.device) + " to host memory " +
@@ -429,7 +456,9 @@ PyObject* export_compact_copy(const Described& d, od::ExportSpec& spec, const Ex
     void* copy = od::allocate_export_data(static_cast<std::size_t>(d.size()) * d.itemsize);
     od::Dims byte_strides, compact;
     byte_strides.resize(d.shape.size());
-    for (std::int32_t i = 0; i < d.shape.size(); ++i) byte_strides[i] = d.strides[i] * static_cast<std::int64_t>(d.itemsize);
+    for (std::int32_t i = 0; i < d.shape.size(); ++i) {
+        byte_strides[i] = d.strides[i] * static_cast<std::int64_t>(d.itemsize);
+    }
     compact_strides(d.shape, compact);  // (the element count fits: the copy was allocated)
     if (copy != nullptr) {
         const char* first = static_cast<const char*>(d.spec.data) + d.spec.byte_offset;
@@ -438,7 +467,7 @@ PyObject* export_compact_copy(const Described& d, od::ExportSpec& spec, const Ex
     }
     spec.data = copy;
     spec.byte_offset = 0;
-    spec.strides = compact.size() == 0 ? nullptr : compact.data();
+    spec.strides = compact.data();  // (fill_tensor writes NULL shape and strides for ndim 0)
     spec.device = DLDevice{kDLCPU, 0};
     return od::make_capsule(spec, nullptr, copy, r.versioned);
 }
@@ -449,7 +478,8 @@ PyObject* export_described(const Described& d, PyObject* keepalive, const Export
     od::ExportSpec spec = d.spec;
     const bool readonly = r.readonly.value_or(d.readonly);
     if (r.readonly == false && d.readonly) {
-        buffer_error(std::string(r.function) + ": the memory is read-only; readonly=False would let consumers write to it");
+        buffer_error(std::string(r.function) +
+                     ": the memory is read-only; readonly=False would let consumers write to it");
     }
     const bool copying = r.copy == true || r.to_host;
     if (!copying && readonly && !r.versioned) {
@@ -515,7 +545,7 @@ PyObject* to_dlpack_impl(PyObject* obj, const ExportRequest& request) {
 PyObject* py_to_dlpack(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
     static const char* const keywords[] = {"versioned", "readonly"};
     static const od::detail::Parameters parameters("to_dlpack", 1, keywords);
-    PyObject* given[2];
+    PyObject* given[2] = {};
     if (!parameters.parse(args, nargs, kwnames, given)) return nullptr;
     return guarded([&]() -> PyObject* {
         ExportRequest request;

@@ -71,8 +71,7 @@ std::string unreadable_device(const DLDevice& device, std::optional<bool> copy) 
     if (od::host_accessible(type)) return "";
     if (type == kDLCUDA) {
         if (copy == true) return "";
-        return "from_dlpack: the tensor is on " + device_name(device) +
-               ", which the CPU cannot read" +
+        return "from_dlpack: the tensor is on " + device_name(device) + ", which the CPU cannot read" +
                (copy == false ? std::string(", and copy=False forbids copying it") : std::string()) +
                "; pass copy=True to copy it into host memory";
     }
@@ -110,8 +109,8 @@ py::object copy_from_cuda(PyObject* descr, const DLTensor& t, const od::Geometry
     Py_intptr_t length = static_cast<Py_intptr_t>(extent);
     PyObject* bytes_descr = api.PyArray_DescrFromType_(py::detail::npy_api::NPY_UINT8_);
     if (bytes_descr == nullptr) throw py::error_already_set();
-    py::object buffer = py::reinterpret_steal<py::object>(api.PyArray_NewFromDescr_(
-        api.PyArray_Type_, bytes_descr, 1, &length, nullptr, nullptr, 0, nullptr));
+    py::object buffer = py::reinterpret_steal<py::object>(
+        api.PyArray_NewFromDescr_(api.PyArray_Type_, bytes_descr, 1, &length, nullptr, nullptr, 0, nullptr));
     if (!buffer) throw py::error_already_set();
     char* host = py::detail::array_proxy(buffer.ptr())->data;
     if (extent > 0) {
@@ -160,9 +159,9 @@ void refuse_device_memory_under_host_label(const od::ManagedView& view, const od
         if (od::cuda::query_pointer(pointer, &facts, &error) != od::cuda::Status::ok) continue;
         if (facts.type != od::cuda::MemoryType::device) continue;
         const std::string lie = "from_dlpack: data: the driver reports device memory on " +
-                          device_name(DLDevice{kDLCUDA, facts.device_ordinal}) + " (at " + od::detail::hex(pointer) +
-                          ") for a tensor labelled " + device_name(t.device) +
-                          "; the CPU cannot read it, and a NumPy array over it would crash on its first read";
+                                device_name(DLDevice{kDLCUDA, facts.device_ordinal}) + " (at " +
+                                od::detail::hex(pointer) + ") for a tensor labelled " + device_name(t.device) +
+                                "; the CPU cannot read it, and a NumPy array over it would crash on its first read";
         buffer_error(lie + violation_lines(report));
     }
 }
@@ -181,7 +180,7 @@ PyObject* import_host_tensor(od::HostImport& import, PyObject* descr, Py_intptr_
     py::object view = new_array(descr, t, strides, data, writeable);
     if (copy == true) {
         py::object independent = independent_copy(view, -1 /* NPY_KEEPORDER */);
-        view = py::object();  // (it owns nothing: dropping it frees no memory)
+        view = py::object();                          // (it owns nothing: dropping it frees no memory)
         od::TakenTensor taken = take_tensor(import);  // read and copied: consumed, and freed now
         release_taken(taken);
         return independent.release().ptr();
@@ -217,8 +216,8 @@ PyObject* from_dlpack_impl(PyObject* x, std::optional<bool> copy) {
     // the capsule is still as it was read.
     if (!import.verify_unconsumed()) throw py::error_already_set();
     if (t.ndim > numpy_max_dims()) {
-        buffer_error("from_dlpack: the tensor has " + std::to_string(t.ndim) + " dimensions; NumPy arrays have at most " +
-                     std::to_string(numpy_max_dims()));
+        buffer_error("from_dlpack: the tensor has " + std::to_string(t.ndim) +
+                     " dimensions; NumPy arrays have at most " + std::to_string(numpy_max_dims()));
     }
     const auto itemsize = static_cast<std::int64_t>(descr_itemsize(descr));
     const bool empty = geometry.size == 0;
@@ -240,7 +239,7 @@ PyObject* from_dlpack_impl(PyObject* x, std::optional<bool> copy) {
 PyObject* py_from_dlpack(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
     static const char* const keywords[] = {"copy"};
     static const od::detail::Parameters parameters("from_dlpack", 1, keywords);
-    PyObject* given[1];
+    PyObject* given[1] = {};
     if (!parameters.parse(args, nargs, kwnames, given)) return nullptr;
     return guarded([&]() -> PyObject* {
         return from_dlpack_impl(args[0], od::detail::optional_bool(given[0], "from_dlpack", "copy"));

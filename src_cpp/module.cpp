@@ -26,12 +26,12 @@ namespace py = pybind11;
 namespace od = optype_dlpack;
 
 void register_interop(py::module_& m);  // dlpack_object.cpp
-void register_rules(py::module_& m);     // rules_module.cpp
+void register_rules(py::module_& m);    // rules_module.cpp
 
 namespace {
 
-using od::detail::acquire_or_raise;
 using od::constraints::make_constraints;
+using od::detail::acquire_or_raise;
 using od::detail::guarded;
 
 // ---------------------------------------------------------------------------------------
@@ -116,9 +116,8 @@ Expect make_expect(py::handle device, py::handle dtype, py::handle ndim, py::han
                    py::handle layout, py::handle verify_device) {
     od::Constraints c = make_constraints(device, dtype, ndim, shape, writable, layout, verify_device);
     std::vector<std::pair<const char*, py::handle>> given;
-    const std::pair<const char*, py::handle> named[] = {{"device", device}, {"dtype", dtype},   {"ndim", ndim},
-                                                        {"shape", shape},   {"writable", writable},
-                                                        {"layout", layout}};
+    const std::pair<const char*, py::handle> named[] = {{"device", device}, {"dtype", dtype},       {"ndim", ndim},
+                                                        {"shape", shape},   {"writable", writable}, {"layout", layout}};
     for (const auto& item : named) {
         if (!item.second.is_none()) given.push_back(item);
     }
@@ -164,17 +163,14 @@ py::tuple dims_tuple(const od::Dims& dims) {
 }
 
 py::object device_object(const DLDevice& d) {
-    return enums_attr("DLDevice")(enums_attr("DLDeviceType")(static_cast<std::int32_t>(d.device_type)),
-                                  d.device_id);
+    return enums_attr("DLDevice")(enums_attr("DLDeviceType")(static_cast<std::int32_t>(d.device_type)), d.device_id);
 }
 
 py::object dtype_object(const DLDataType& t) {
     return enums_attr("DLDataType")(enums_attr("DLDataTypeCode")(t.code), t.bits, t.lanes);
 }
 
-py::object verified_object(std::int8_t v) {
-    return v < 0 ? py::none() : py::object(py::bool_(v == 1));
-}
+py::object verified_object(std::int8_t v) { return v < 0 ? py::none() : py::object(py::bool_(v == 1)); }
 
 /// tp_new of TensorInfo. pybind11 makes the instances that inspect() and validate() return
 /// without it (through tp_alloc, with the C++ object in place); an instance made by __new__
@@ -187,8 +183,8 @@ PyObject* refuse_new(PyTypeObject* type, PyObject*, PyObject*) {
 }
 
 std::string tensor_info_text(const od::TensorInfo& t) {
-    std::string out = "TensorInfo(device=" + od::format_device(static_cast<std::int32_t>(t.device.device_type),
-                                                              t.device.device_id);
+    std::string out =
+        "TensorInfo(device=" + od::format_device(static_cast<std::int32_t>(t.device.device_type), t.device.device_id);
     out += ", dtype=" + od::format_dtype(t.dtype.code, t.dtype.bits, t.dtype.lanes);
     out += ", shape=" + py::repr(dims_tuple(t.shape)).cast<std::string>();
     out += ", strides=" + py::repr(dims_tuple(t.strides)).cast<std::string>();
@@ -200,15 +196,17 @@ std::string tensor_info_text(const od::TensorInfo& t) {
 }
 
 PyObject* tensor_info_repr(PyObject* self, PyObject*) {
-    return guarded([&] { return py::str(tensor_info_text(py::handle(self).cast<const od::TensorInfo&>())).release().ptr(); });
+    return guarded(
+        [&] { return py::str(tensor_info_text(py::handle(self).cast<const od::TensorInfo&>())).release().ptr(); });
 }
 
 /// __class_getitem__ of the classes that are generic in the stubs (TensorInfo[DeviceTypeT]):
 /// subscripting works at run time too, and gives the class itself (bound as `cls`).
 PyObject* class_getitem(PyObject* cls, PyObject*) { return Py_NewRef(cls); }
 
-PyMethodDef tensor_info_repr_def = {"__repr__", &tensor_info_repr, METH_NOARGS,
-                                    "__repr__($self, /)\n--\n\n__repr__(self: optype_dlpack._core.TensorInfo) -> str\n"};
+PyMethodDef tensor_info_repr_def = {
+    "__repr__", &tensor_info_repr, METH_NOARGS,
+    "__repr__($self, /)\n--\n\n__repr__(self: optype_dlpack._core.TensorInfo) -> str\n"};
 
 PyMethodDef class_getitem_def = {"__class_getitem__", &class_getitem, METH_O,
                                  "__class_getitem__(item, /)\n--\n\n__class_getitem__(item: object, /) -> type\n"};
@@ -223,17 +221,17 @@ void bind_tensor_info(py::module_& m) {
     auto* type = reinterpret_cast<PyTypeObject*>(cls.ptr());
     type->tp_new = refuse_new;
     PyType_Modified(type);
-    cls
-        .def_property_readonly("device", [](const TI& t) { return device_object(t.device); })
+    cls.def_property_readonly("device", [](const TI& t) { return device_object(t.device); })
         .def_property_readonly("dtype", [](const TI& t) { return dtype_object(t.dtype); })
         .def_property_readonly("shape", [](const TI& t) { return dims_tuple(t.shape); })
         .def_property_readonly("strides", [](const TI& t) { return dims_tuple(t.strides); })
         .def_property_readonly("byte_offset", [](const TI& t) { return t.byte_offset; })
         .def_property_readonly("data_ptr", [](const TI& t) { return t.data_ptr; })
-        .def_property_readonly("version", [](const TI& t) -> py::object {
-            if (!t.versioned) return py::none();
-            return enums_attr("DLPackVersion")(t.version.major, t.version.minor);
-        })
+        .def_property_readonly("version",
+                               [](const TI& t) -> py::object {
+                                   if (!t.versioned) return py::none();
+                                   return enums_attr("DLPackVersion")(t.version.major, t.version.minor);
+                               })
         .def_property_readonly("flags", [](const TI& t) { return enums_attr("DLPackFlags")(t.flags); })
         .def_property_readonly("readonly", [](const TI& t) { return (t.flags & od::kFlagReadOnly) != 0; })
         .def_property_readonly("ndim", [](const TI& t) { return t.shape.size(); })
@@ -257,8 +255,7 @@ using od::detail::Parameters;
 
 /// The keyword-only constraints of validate() and Expect(), in the order make_constraints
 /// takes them.
-constexpr const char* kConstraintNames[] = {"device", "dtype", "ndim", "shape", "writable", "layout",
-                                            "verify_device"};
+constexpr const char* kConstraintNames[] = {"device", "dtype", "ndim", "shape", "writable", "layout", "verify_device"};
 constexpr std::size_t kConstraintCount = std::size(kConstraintNames);
 
 PyObject* auto_string() {
@@ -269,14 +266,12 @@ PyObject* auto_string() {
 PyObject* fast_inspect(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     static const Parameters parameters("inspect", 1);
     if (!parameters.parse(args, nargs, nullptr, nullptr)) return nullptr;
-    return guarded([&] {
-        return py::cast(describe(args[0], nullptr, od::VerifyDevice::automatic)).release().ptr();
-    });
+    return guarded([&] { return py::cast(describe(args[0], nullptr, od::VerifyDevice::automatic)).release().ptr(); });
 }
 
 PyObject* fast_validate(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
     static const Parameters parameters("validate", 1, kConstraintNames);
-    PyObject* given[kConstraintCount];
+    PyObject* given[kConstraintCount] = {};
     if (!parameters.parse(args, nargs, kwnames, given)) return nullptr;
     return guarded([&] {
         const auto value = [&](std::size_t i, PyObject* omitted) { return given[i] != nullptr ? given[i] : omitted; };
@@ -304,7 +299,9 @@ PyObject* fast_expect_validate(PyObject* self, PyObject* const* args, Py_ssize_t
 PyObject* expect_repr(PyObject* self, PyObject*) {
     return guarded([&] {
         const Expect* expect = expect_of(self);
-        if (expect == nullptr) return PyUnicode_FromString("<optype_dlpack.Expect, not initialised: create it with Expect(...)>");
+        if (expect == nullptr) {
+            return PyUnicode_FromString("<optype_dlpack.Expect, not initialised: create it with Expect(...)>");
+        }
         return Py_NewRef(expect->repr().ptr());
     });
 }
@@ -323,22 +320,23 @@ PyObject* expect_init(PyObject* self, PyObject* const* args, Py_ssize_t nargs, P
     });
 }
 
-#define OPTYPE_DLPACK_CONSTRAINT_SIGNATURE                                                                  \
+#define OPTYPE_DLPACK_CONSTRAINT_SIGNATURE \
     "*, device=None, dtype=None, ndim=None, shape=None, writable=None, layout=None, verify_device='auto')"
-#define OPTYPE_DLPACK_CONSTRAINT_PARAMETERS                                                                  \
-    "*, device: object = None, dtype: object = None, ndim: object = None, shape: object = None, "            \
+#define OPTYPE_DLPACK_CONSTRAINT_PARAMETERS                                                       \
+    "*, device: object = None, dtype: object = None, ndim: object = None, shape: object = None, " \
     "writable: object = None, layout: object = None, verify_device: object = 'auto')"
 
-PyMethodDef fast_inspect_def = {
-    "inspect", od::detail::as_method(&fast_inspect), METH_FASTCALL,
-    "inspect(x, /)\n--\n\n"
-    "inspect(x: object, /) -> optype_dlpack._core.TensorInfo\n\n"
-    "Describe a DLPack capsule or producer after the structural checks of DLPack 1.3.\n"};
+PyMethodDef fast_inspect_def = {"inspect", od::detail::as_method(&fast_inspect), METH_FASTCALL,
+                                "inspect(x, /)\n--\n\n"
+                                "inspect(x: object, /) -> optype_dlpack._core.TensorInfo\n\n"
+                                "Describe a DLPack capsule or producer after the structural checks of DLPack 1.3.\n"};
 
 PyMethodDef fast_validate_def = {
     "validate", od::detail::as_method(&fast_validate), METH_FASTCALL | METH_KEYWORDS,
-    "validate(x, /, " OPTYPE_DLPACK_CONSTRAINT_SIGNATURE "\n--\n\n"
-    "validate(x: object, /, " OPTYPE_DLPACK_CONSTRAINT_PARAMETERS " -> optype_dlpack._core.TensorInfo\n\n"
+    "validate(x, /, " OPTYPE_DLPACK_CONSTRAINT_SIGNATURE
+    "\n--\n\n"
+    "validate(x: object, /, " OPTYPE_DLPACK_CONSTRAINT_PARAMETERS
+    " -> optype_dlpack._core.TensorInfo\n\n"
     "inspect() plus the declared constraints; raises DLPackValidationError listing every violation.\n"};
 
 PyMethodDef expect_methods[] = {
@@ -354,20 +352,23 @@ PyMethodDef expect_methods[] = {
      "validate($self, x, /)\n--\n\n"
      "validate(self: optype_dlpack._core.Expect, x: object, /) -> optype_dlpack._core.TensorInfo\n\n"
      "Check x against the constraints and return its TensorInfo.\n"},
-    {"__repr__", &expect_repr, METH_NOARGS, "__repr__($self, /)\n--\n\n__repr__(self: optype_dlpack._core.Expect) -> str\n"},
+    {"__repr__", &expect_repr, METH_NOARGS,
+     "__repr__($self, /)\n--\n\n__repr__(self: optype_dlpack._core.Expect) -> str\n"},
 };
 
 void bind_expect(py::module_& m) {
-    auto cls = py::class_<Expect>(
-        m, "Expect", py::is_final(),
-        "Constraints compiled once; .check(x) is the allocation-free hot path.\n\n"
-        "Final: it cannot be subclassed (wrap an Expect to add behaviour). Immutable: the constraints "
-        "are read once, by __init__.")
-        .def(py::init(&make_expect), py::kw_only(), py::arg("device") = py::none(), py::arg("dtype") = py::none(),
-             py::arg("ndim") = py::none(), py::arg("shape") = py::none(), py::arg("writable") = py::none(),
-             py::arg("layout") = py::none(), py::arg("verify_device") = "auto");
+    auto cls =
+        py::class_<Expect>(
+            m, "Expect", py::is_final(),
+            "Constraints compiled once; .check(x) is the allocation-free hot path.\n\n"
+            "Final: it cannot be subclassed (wrap an Expect to add behaviour). Immutable: the constraints "
+            "are read once, by __init__.")
+            .def(py::init(&make_expect), py::kw_only(), py::arg("device") = py::none(), py::arg("dtype") = py::none(),
+                 py::arg("ndim") = py::none(), py::arg("shape") = py::none(), py::arg("writable") = py::none(),
+                 py::arg("layout") = py::none(), py::arg("verify_device") = "auto");
     expect_type = reinterpret_cast<PyTypeObject*>(cls.ptr());
-    pybind11_expect_init = py::object(cls.attr("__init__")).release().ptr();  // kept for the process
+    py::object pybind11_init = cls.attr("__init__");
+    pybind11_expect_init = pybind11_init.release().ptr();  // kept for the process
     for (PyMethodDef& def : expect_methods) od::detail::add_method(cls, &def);
     od::detail::add_static_method(cls, &class_getitem_def, cls);
 }
@@ -377,25 +378,30 @@ void bind_expect(py::module_& m) {
 // through a fast-call function that carries its text signature.
 
 /// An entry of signed_functions: the pybind11 function called through call_bound, and its docstring.
-PyMethodDef signed_def(const char* name, const char* doc) {
+PyMethodDef signed_def(const char* name, const char* doc) noexcept {
     return {name, od::detail::as_method(&od::detail::call_bound), METH_FASTCALL | METH_KEYWORDS, doc};
 }
 
 PyMethodDef signed_functions[] = {
-    signed_def("parse_dtype", "parse_dtype(name, /)\n--\n\nparse_dtype(name: str, /) -> tuple[int, int, int]\n\n"
-                              "(code, bits, lanes) of a dtype name such as 'float32' or 'bfloat16'.\n"),
-    signed_def("format_dtype", "format_dtype(code, bits, lanes, /)\n--\n\n"
-                               "format_dtype(code: int, bits: int, lanes: int, /) -> str\n\n"
-                               "The name of a dtype ('float32', 'float32x4', 'code20_bits8').\n"),
-    signed_def("parse_device", "parse_device(name, /)\n--\n\nparse_device(name: str, /) -> tuple[int, int]\n\n"
-                               "(device_type, device_id) of a device name such as 'cpu' or 'cuda:1'.\n"),
-    signed_def("format_device", "format_device(device_type, device_id, /)\n--\n\n"
-                                "format_device(device_type: int, device_id: int, /) -> str\n\nThe name of a device "
-                                "('cpu', 'cuda:1').\n"),
+    signed_def("parse_dtype",
+               "parse_dtype(name, /)\n--\n\nparse_dtype(name: str, /) -> tuple[int, int, int]\n\n"
+               "(code, bits, lanes) of a dtype name such as 'float32' or 'bfloat16'.\n"),
+    signed_def("format_dtype",
+               "format_dtype(code, bits, lanes, /)\n--\n\n"
+               "format_dtype(code: int, bits: int, lanes: int, /) -> str\n\n"
+               "The name of a dtype ('float32', 'float32x4', 'code20_bits8').\n"),
+    signed_def("parse_device",
+               "parse_device(name, /)\n--\n\nparse_device(name: str, /) -> tuple[int, int]\n\n"
+               "(device_type, device_id) of a device name such as 'cpu' or 'cuda:1'.\n"),
+    signed_def("format_device",
+               "format_device(device_type, device_id, /)\n--\n\n"
+               "format_device(device_type: int, device_id: int, /) -> str\n\nThe name of a device "
+               "('cpu', 'cuda:1').\n"),
     signed_def("cuda_driver_available",
                "cuda_driver_available()\n--\n\ncuda_driver_available() -> bool\n\nWhether libcuda could be loaded.\n"),
-    signed_def("cuda_driver_status",
-               "cuda_driver_status()\n--\n\ncuda_driver_status() -> str\n\n'loaded', or why libcuda could not be loaded.\n"),
+    signed_def(
+        "cuda_driver_status",
+        "cuda_driver_status()\n--\n\ncuda_driver_status() -> str\n\n'loaded', or why libcuda could not be loaded.\n"),
 };
 
 PyMethodDef& signed_function(const char* name) {
@@ -413,30 +419,40 @@ void def_signed(py::module_& m, const char* name, Function&& function, const Ext
 }
 
 void bind_names(py::module_& m) {
-    def_signed(m, "parse_dtype", [](const std::string& name) {
-        DLDataType dtype{};
-        if (!od::parse_dtype(name, &dtype)) {
-            throw py::value_error("not a DLPack dtype name: '" + name +
-                                  "' (expected e.g. 'float32', 'uint8', 'bfloat16', 'bool', 'float8_e4m3fn', "
-                                  "'complex64', 'float32x4')");
-        }
-        return py::make_tuple(dtype.code, dtype.bits, dtype.lanes);
-    }, py::arg("name"), py::pos_only());
-    def_signed(m, "format_dtype", [](unsigned code, unsigned bits, unsigned lanes) {
-        if (code > 255 || bits > 255 || lanes > 65535) throw py::value_error("dtype field out of range");
-        return od::format_dtype(static_cast<std::uint8_t>(code), static_cast<std::uint8_t>(bits),
-                                static_cast<std::uint16_t>(lanes));
-    }, py::arg("code"), py::arg("bits"), py::arg("lanes"), py::pos_only());
-    def_signed(m, "parse_device", [](const std::string& name) {
-        DLDevice device{};
-        if (!od::parse_device(name, &device)) {
-            throw py::value_error("not a DLPack device name: '" + name +
-                                  "' (expected e.g. 'cpu', 'cuda', 'cuda:1', 'cuda_host', 'rocm:0')");
-        }
-        return py::make_tuple(static_cast<std::int32_t>(device.device_type), device.device_id);
-    }, py::arg("name"), py::pos_only());
-    def_signed(m, "format_device", [](std::int32_t type, std::int32_t id) { return od::format_device(type, id); },
-               py::arg("device_type"), py::arg("device_id"), py::pos_only());
+    def_signed(
+        m, "parse_dtype",
+        [](const std::string& name) {
+            DLDataType dtype{};
+            if (!od::parse_dtype(name, &dtype)) {
+                throw py::value_error("not a DLPack dtype name: '" + name +
+                                      "' (expected e.g. 'float32', 'uint8', 'bfloat16', 'bool', 'float8_e4m3fn', "
+                                      "'complex64', 'float32x4')");
+            }
+            return py::make_tuple(dtype.code, dtype.bits, dtype.lanes);
+        },
+        py::arg("name"), py::pos_only());
+    def_signed(
+        m, "format_dtype",
+        [](unsigned code, unsigned bits, unsigned lanes) {
+            if (code > 255 || bits > 255 || lanes > 65535) throw py::value_error("dtype field out of range");
+            return od::format_dtype(static_cast<std::uint8_t>(code), static_cast<std::uint8_t>(bits),
+                                    static_cast<std::uint16_t>(lanes));
+        },
+        py::arg("code"), py::arg("bits"), py::arg("lanes"), py::pos_only());
+    def_signed(
+        m, "parse_device",
+        [](const std::string& name) {
+            DLDevice device{};
+            if (!od::parse_device(name, &device)) {
+                throw py::value_error("not a DLPack device name: '" + name +
+                                      "' (expected e.g. 'cpu', 'cuda', 'cuda:1', 'cuda_host', 'rocm:0')");
+            }
+            return py::make_tuple(static_cast<std::int32_t>(device.device_type), device.device_id);
+        },
+        py::arg("name"), py::pos_only());
+    def_signed(
+        m, "format_device", [](std::int32_t type, std::int32_t id) { return od::format_device(type, id); },
+        py::arg("device_type"), py::arg("device_id"), py::pos_only());
     def_signed(m, "cuda_driver_available", &od::cuda::driver_available);
     def_signed(m, "cuda_driver_status", []() -> std::string {
         return od::cuda::driver_available() ? "loaded" : od::cuda::driver_unavailable_reason();
@@ -470,7 +486,8 @@ PYBIND11_MODULE(_core, m) {
 
     bind_names(m);
     // The floor the benchmarks compare against: a pybind11 call that does nothing with its argument.
-    m.def("_noop", [](py::handle) {}, py::arg("x"), py::pos_only());
+    m.def(
+        "_noop", [](py::handle) {}, py::arg("x"), py::pos_only());
 
     bind_tensor_info(m);
     od::detail::add_function(m, &fast_inspect_def);

@@ -68,7 +68,6 @@ namespace {
 
 constexpr int kNpyHalf = 23;  // NPY_HALF: a stable value of NumPy's ABI, absent from pybind11's list
 
-
 struct MlDtype {
     const char* name;
     std::uint8_t code;
@@ -77,7 +76,9 @@ struct MlDtype {
 
 /// Whether ml_dtypes has a type named after this DLPack code: the fixed-width codes (bfloat16
 /// and the float8/6/4 family) other than bool, which NumPy holds itself.
-constexpr bool named_by_ml_dtypes(const od::DTypeCodeInfo& info) { return info.fixed_bits != 0 && info.code != kDLBool; }
+constexpr bool named_by_ml_dtypes(const od::DTypeCodeInfo& info) {
+    return info.fixed_bits != 0 && info.code != kDLBool;
+}
 
 constexpr std::size_t kNamedByCodeCount = [] {
     std::size_t count = 0;
@@ -87,13 +88,8 @@ constexpr std::size_t kNamedByCodeCount = [] {
 
 /// ml_dtypes' types for DLPack codes of several widths, at widths NumPy lacks.
 constexpr MlDtype kMlDtypesAtWidth[] = {
-    {"complex32", kDLComplex, 32},
-    {"int4", kDLInt, 4},
-    {"uint4", kDLUInt, 4},
-    {"int2", kDLInt, 2},
-    {"uint2", kDLUInt, 2},
-    {"int1", kDLInt, 1},
-    {"uint1", kDLUInt, 1},
+    {"complex32", kDLComplex, 32}, {"int4", kDLInt, 4}, {"uint4", kDLUInt, 4}, {"int2", kDLInt, 2},
+    {"uint2", kDLUInt, 2},         {"int1", kDLInt, 1}, {"uint1", kDLUInt, 1},
 };
 
 constexpr std::size_t kMlCount = kNamedByCodeCount + std::size(kMlDtypesAtWidth);
@@ -169,14 +165,29 @@ constexpr NumpyType kNumpyTypes[] = {
 /// The DLPack code of a builtin NumPy type (its width is the item size), or -1.
 int builtin_code(int type_num) {
     switch (type_num) {
-        case npy_api::NPY_BOOL_: return kDLBool;
-        case npy_api::NPY_BYTE_: case npy_api::NPY_SHORT_: case npy_api::NPY_INT_: case npy_api::NPY_LONG_:
-        case npy_api::NPY_LONGLONG_: return kDLInt;
-        case npy_api::NPY_UBYTE_: case npy_api::NPY_USHORT_: case npy_api::NPY_UINT_: case npy_api::NPY_ULONG_:
-        case npy_api::NPY_ULONGLONG_: return kDLUInt;
-        case kNpyHalf: case npy_api::NPY_FLOAT_: case npy_api::NPY_DOUBLE_: return kDLFloat;
-        case npy_api::NPY_CFLOAT_: case npy_api::NPY_CDOUBLE_: return kDLComplex;
-        default: return -1;
+        case npy_api::NPY_BOOL_:
+            return kDLBool;
+        case npy_api::NPY_BYTE_:
+        case npy_api::NPY_SHORT_:
+        case npy_api::NPY_INT_:
+        case npy_api::NPY_LONG_:
+        case npy_api::NPY_LONGLONG_:
+            return kDLInt;
+        case npy_api::NPY_UBYTE_:
+        case npy_api::NPY_USHORT_:
+        case npy_api::NPY_UINT_:
+        case npy_api::NPY_ULONG_:
+        case npy_api::NPY_ULONGLONG_:
+            return kDLUInt;
+        case kNpyHalf:
+        case npy_api::NPY_FLOAT_:
+        case npy_api::NPY_DOUBLE_:
+            return kDLFloat;
+        case npy_api::NPY_CFLOAT_:
+        case npy_api::NPY_CDOUBLE_:
+            return kDLComplex;
+        default:
+            return -1;
     }
 }
 

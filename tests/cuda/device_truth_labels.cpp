@@ -55,8 +55,9 @@ constexpr std::uintptr_t kData = 0x10000;
 
 /// The violations of a 4-element float32 tensor at kData labelled (device_type, device_id),
 /// whose memory the driver says is `memory` (an od::cuda::MemoryType) on GPU `ordinal`.
-std::vector<std::tuple<std::string, std::string, std::string, std::string>> label_lies(
-    std::int32_t device_type, std::int32_t device_id, int memory, int ordinal) {
+std::vector<std::tuple<std::string, std::string, std::string, std::string>> label_lies(std::int32_t device_type,
+                                                                                       std::int32_t device_id,
+                                                                                       int memory, int ordinal) {
     std::int64_t shape[1] = {4};
     DLTensor t{};
     t.data = reinterpret_cast<void*>(kData);

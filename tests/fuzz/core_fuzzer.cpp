@@ -57,9 +57,7 @@ public:
         return value;
     }
 
-    std::string_view rest() const noexcept {
-        return {reinterpret_cast<const char*>(data_) + pos_, size_ - pos_};
-    }
+    std::string_view rest() const noexcept { return {reinterpret_cast<const char*>(data_) + pos_, size_ - pos_}; }
 
 private:
     const std::uint8_t* data_;
@@ -78,10 +76,10 @@ Block block_of(const void* bytes, std::size_t size) {
 
 /// One fuzzed managed tensor and everything it points into.
 struct Fixture {
-    Block managed;                            // the DLManagedTensor(Versioned), exactly its size
-    std::unique_ptr<std::int64_t[]> shape;    // exactly the extents the tensor declares
+    Block managed;                          // the DLManagedTensor(Versioned), exactly its size
+    std::unique_ptr<std::int64_t[]> shape;  // exactly the extents the tensor declares
     std::unique_ptr<std::int64_t[]> strides;
-    Block data;                               // one byte, when `data` points into the harness
+    Block data;  // one byte, when `data` points into the harness
     od::ManagedView view;
 };
 
@@ -97,9 +95,9 @@ std::unique_ptr<std::int64_t[]> read_extents(Reader& in, std::size_t count) {
 /// reads a capsule: the capsule name, not the memory, decides the layout. Returns false for
 /// the one input no reader can tell apart from a valid tensor (see below).
 bool build(Reader& in, Fixture& f) {
-    const auto layout = in.take<std::uint8_t>();     // bit 0: versioned memory; bit 1: read as versioned
-    const auto pointers = in.take<std::uint8_t>();   // 2 bits each: shape, strides, data; 0: NULL
-                                                     // (data 1: a harness byte; 2, 3: `address`)
+    const auto layout = in.take<std::uint8_t>();    // bit 0: versioned memory; bit 1: read as versioned
+    const auto pointers = in.take<std::uint8_t>();  // 2 bits each: shape, strides, data; 0: NULL
+                                                    // (data 1: a harness byte; 2, 3: `address`)
     DLManagedTensorVersioned m{};
     m.version.major = in.take<std::uint32_t>();
     m.version.minor = in.take<std::uint32_t>();
@@ -120,9 +118,16 @@ bool build(Reader& in, Fixture& f) {
     t.shape = f.shape.get();
     t.strides = f.strides.get();
     switch (pointers >> 4 & 3) {
-        case 0: t.data = nullptr; break;
-        case 1: f.data.reset(new unsigned char[1]); t.data = f.data.get(); break;
-        default: t.data = reinterpret_cast<void*>(static_cast<std::uintptr_t>(address)); break;
+        case 0:
+            t.data = nullptr;
+            break;
+        case 1:
+            f.data.reset(new unsigned char[1]);
+            t.data = f.data.get();
+            break;
+        default:
+            t.data = reinterpret_cast<void*>(static_cast<std::uintptr_t>(address));
+            break;
     }
 
     const bool versioned_memory = (layout & 1) != 0;
@@ -208,7 +213,8 @@ void check_geometry(const od::ManagedView& view, const od::Geometry& g, const od
         // A compact stride that does not fit in int64 (only an empty tensor has one) is 0.
         const i128 compact = implied[axis] > INT64_MAX ? 0 : implied[axis];
         const i128 expected = t.strides != nullptr ? i128(t.strides[i]) : compact;
-        require(strides[axis] == expected, "fill_strides: the given strides, or compact row-major (0 if it does not fit)");
+        require(strides[axis] == expected,
+                "fill_strides: the given strides, or compact row-major (0 if it does not fit)");
     }
     if (!empty) {  // the core found every offset to fit in int64: so do these sums
         for (std::int32_t i = 0; i < t.ndim; ++i) {
@@ -241,8 +247,8 @@ void check_geometry(const od::ManagedView& view, const od::Geometry& g, const od
 /// Whether parse_dtype reads what format_dtype writes for `dtype` back to the same value.
 bool dtype_name_round_trips(DLDataType dtype) {
     DLDataType again{};
-    return od::parse_dtype(od::format_dtype(dtype.code, dtype.bits, dtype.lanes), &again) &&
-           again.code == dtype.code && again.bits == dtype.bits && again.lanes == dtype.lanes;
+    return od::parse_dtype(od::format_dtype(dtype.code, dtype.bits, dtype.lanes), &again) && again.code == dtype.code &&
+           again.bits == dtype.bits && again.lanes == dtype.lanes;
 }
 
 /// What every accepted tensor satisfies, restated from DLPack 1.3.
@@ -293,23 +299,27 @@ void check_constraints(const od::ManagedView& view, const od::Geometry& g, const
         shape = c.shape[i] == od::kAnyExtent || c.shape[i] == t.shape[i];
     }
     const bool unmet[] = {
-        (c.has_device_type && c.device_type != static_cast<std::int32_t>(t.device.device_type)) || (c.has_device_id && c.device_id != t.device.device_id),
+        (c.has_device_type && c.device_type != static_cast<std::int32_t>(t.device.device_type)) ||
+            (c.has_device_id && c.device_id != t.device.device_id),
         c.has_dtype && (c.dtype.code != t.dtype.code || c.dtype.bits != t.dtype.bits || c.dtype.lanes != t.dtype.lanes),
         c.has_shape && !shape,
         c.ndim >= 0 && c.ndim != t.ndim,
         c.writable >= 0 && (!view.versioned || read_only == (c.writable == 1)),
-        (c.layout == od::LayoutRequirement::c && !g.c_contiguous) || (c.layout == od::LayoutRequirement::f && !g.f_contiguous),
+        (c.layout == od::LayoutRequirement::c && !g.c_contiguous) ||
+            (c.layout == od::LayoutRequirement::f && !g.f_contiguous),
     };
     od::Report report;
     const bool met = od::check_constraints(view, g, c, report);
     const auto failures = static_cast<std::size_t>(std::count(std::begin(unmet), std::end(unmet), true));
-    require(met == (failures == 0) && report.violations().size() == failures, "check_constraints: one violation per unmet constraint");
+    require(met == (failures == 0) && report.violations().size() == failures,
+            "check_constraints: one violation per unmet constraint");
 }
 
 /// Names: whatever parse_* accepts, format_* writes back to the same value.
 void check_names(std::string_view text) {
     DLDataType dtype{};
-    if (od::parse_dtype(text, &dtype)) require(dtype_name_round_trips(dtype), "parse_dtype(format_dtype(parse_dtype(text)))");
+    if (od::parse_dtype(text, &dtype))
+        require(dtype_name_round_trips(dtype), "parse_dtype(format_dtype(parse_dtype(text)))");
     DLDevice device{}, device_again{};
     if (od::parse_device(text, &device)) {
         const std::string name = od::format_device(static_cast<std::int32_t>(device.device_type), device.device_id);
@@ -320,7 +330,9 @@ void check_names(std::string_view text) {
 }
 
 #ifdef OPTYPE_DLPACK_FUZZ_EXCHANGE_TABLE
-int refuse_allocate(DLTensor*, DLManagedTensorVersioned**, void*, void (*)(void*, const char*, const char*)) { return -1; }
+int refuse_allocate(DLTensor*, DLManagedTensorVersioned**, void*, void (*)(void*, const char*, const char*)) {
+    return -1;
+}
 int refuse_from_object(void*, DLManagedTensorVersioned**) { return -1; }
 int refuse_to_object(DLManagedTensorVersioned*, void**) { return -1; }
 int refuse_dltensor(void*, DLTensor*) { return -1; }

@@ -263,8 +263,8 @@ py::capsule make_capsule(std::uintptr_t data, std::pair<std::int32_t, std::int32
         const DLDataType dl_dtype{std::get<0>(dtype), std::get<1>(dtype), std::get<2>(dtype)};
         if (allocate && data == 0) {
             // allocate for the extents actually present: a negative or oversized ndim is garbage
-            const auto counted = static_cast<std::int32_t>(std::min<std::size_t>(
-                slots, static_cast<std::size_t>(std::clamp<std::int32_t>(dims, 0, 4096))));
+            const auto counted = static_cast<std::int32_t>(
+                std::min<std::size_t>(slots, static_cast<std::size_t>(std::clamp<std::int32_t>(dims, 0, 4096))));
             auto [bytes, low] = extent_bytes(counted, shape_array, strides_array, dl_dtype);
             const std::uint64_t total = byte_offset + bytes;
             if (total < byte_offset || total > (std::uint64_t{1} << 30)) {
@@ -334,7 +334,7 @@ struct ProducerState {
     py::object device_error;     ///< raised by __dlpack_device__ when not None
     py::object returns;          ///< returned by __dlpack__ instead of a capsule when set
     bool has_returns = false;
-    py::list calls;              ///< one dict of keyword arguments per __dlpack__ call
+    py::list calls;  ///< one dict of keyword arguments per __dlpack__ call
     int device_calls = 0;
 
     py::object dlpack(py::dict call) {
@@ -359,8 +359,8 @@ struct ProducerState {
     }
 };
 
-ProducerState make_state(py::object reported_device, py::object error, py::object device_error,
-                         py::object returns, py::kwargs capsule_kwargs) {
+ProducerState make_state(py::object reported_device, py::object error, py::object device_error, py::object returns,
+                         py::kwargs capsule_kwargs) {
     ProducerState state;
     state.capsule_kwargs = py::dict(capsule_kwargs);
     state.reported_device = std::move(reported_device);
@@ -395,9 +395,8 @@ void bind_common(py::class_<Cls>& cls) {
 PYBIND11_MODULE(dlpack_test_producer, m) {
     m.doc() = "Test-only DLPack producer: capsules with any field value, counted deleters";
 
-    m.def("make_capsule", &make_capsule, py::kw_only(), py::arg("data") = 0,
-          py::arg("device") = std::make_pair(1, 0), py::arg("shape") = py::ellipsis(),
-          py::arg("strides") = py::ellipsis(), py::arg("ndim") = py::none(),
+    m.def("make_capsule", &make_capsule, py::kw_only(), py::arg("data") = 0, py::arg("device") = std::make_pair(1, 0),
+          py::arg("shape") = py::ellipsis(), py::arg("strides") = py::ellipsis(), py::arg("ndim") = py::none(),
           py::arg("dtype") = std::make_tuple(2, 32, 1), py::arg("byte_offset") = 0, py::arg("layout") = "versioned",
           py::arg("version") = std::make_pair(1u, 3u), py::arg("flags") = 0, py::arg("name") = py::none(),
           py::arg("owner") = py::none(), py::arg("allocate") = false, py::arg("null_deleter") = false,
@@ -412,11 +411,15 @@ PYBIND11_MODULE(dlpack_test_producer, m) {
         "On: every struct, shape, strides and data buffer made from now on ends where a\n"
         "PROT_NONE page begins, so reading one byte past it faults. Off (the default): each is\n"
         "a heap allocation of exactly its size.");
-    m.def("guard_pages", [] { return g_guard_pages.load(); }, "Whether set_guard_pages(True) is in effect.");
+    m.def(
+        "guard_pages", [] { return g_guard_pages.load(); }, "Whether set_guard_pages(True) is in effect.");
     g_make_capsule = new py::object(m.attr("make_capsule"));
-    m.def("deleter_calls", [] { return g_deleter_calls.load(); }, "How many times a deleter has run.");
-    m.def("live_tensors", [] { return g_live_tensors.load(); }, "Managed tensors made and not yet freed.");
-    m.def("reset_counters", [] { g_deleter_calls.store(0); }, "Sets deleter_calls() back to 0.");
+    m.def(
+        "deleter_calls", [] { return g_deleter_calls.load(); }, "How many times a deleter has run.");
+    m.def(
+        "live_tensors", [] { return g_live_tensors.load(); }, "Managed tensors made and not yet freed.");
+    m.def(
+        "reset_counters", [] { g_deleter_calls.store(0); }, "Sets deleter_calls() back to 0.");
 
     py::class_<Producer> producer(m, "Producer",
                                   "An object with __dlpack__(*, stream, max_version, dl_device, copy) and\n"

@@ -67,8 +67,8 @@ struct AcquireStatics {
         dlpack_device = PyUnicode_InternFromString("__dlpack_device__");
         exchange_api = PyUnicode_InternFromString("__dlpack_c_exchange_api__");
         exchange_api_v12 = PyUnicode_InternFromString("__c_dlpack_exchange_api__");
-        kwnames_full = Py_BuildValue("(NN)", PyUnicode_InternFromString("stream"),
-                                     PyUnicode_InternFromString("max_version"));
+        kwnames_full =
+            Py_BuildValue("(NN)", PyUnicode_InternFromString("stream"), PyUnicode_InternFromString("max_version"));
         kwnames_stream = Py_BuildValue("(N)", PyUnicode_InternFromString("stream"));
         max_version = Py_BuildValue("(II)", static_cast<unsigned>(DLPACK_MAJOR_VERSION),
                                     static_cast<unsigned>(DLPACK_MINOR_VERSION));
@@ -200,16 +200,14 @@ inline const DLPackExchangeAPI* exchange_api_of(PyTypeObject* type) {
 #ifdef Py_GIL_DISABLED
         std::lock_guard<std::mutex> guard(exchange_cache_lock());
 #endif
-        const unsigned int tag =
-            PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG) ? type->tp_version_tag : 0;
+        const unsigned int tag = PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG) ? type->tp_version_tag : 0;
         if (tag != 0 && cache[slot].type == type && cache[slot].tag == tag) return cache[slot].api;
     }
     const DLPackExchangeAPI* api = lookup_exchange_api(type);  // runs Python: never under the lock
 #ifdef Py_GIL_DISABLED
     std::lock_guard<std::mutex> guard(exchange_cache_lock());
 #endif
-    const unsigned int new_tag =
-        PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG) ? type->tp_version_tag : 0;
+    const unsigned int new_tag = PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG) ? type->tp_version_tag : 0;
     if (new_tag != 0) cache[slot] = ExchangeCacheEntry{type, new_tag, api};
     return api;
 }
@@ -241,7 +239,7 @@ struct Offer {
     Offer() = default;
     Offer(const Offer&) = delete;
     Offer& operator=(const Offer&) = delete;
-    ~Offer() noexcept(false) {  // a deleter is producer code and may run Python
+    ~Offer() noexcept(false) {            // a deleter is producer code and may run Python
         if (!thread_holds_gil()) return;  // a forced unwind at exit: leave everything
         release_managed(take_managed());
         Py_CLEAR(capsule);
@@ -366,7 +364,7 @@ public:
     }
     FetchedError(const FetchedError&) = delete;
     FetchedError& operator=(const FetchedError&) = delete;
-    ~FetchedError() noexcept(false) {  // dropping an exception may run its __del__
+    ~FetchedError() noexcept(false) {     // dropping an exception may run its __del__
         if (!thread_holds_gil()) return;  // a forced unwind at exit: leave it (see thread_holds_gil)
         Py_XDECREF(value_);
 #if PY_VERSION_HEX < 0x030C0000
@@ -487,7 +485,7 @@ inline SourceError acquire(PyObject* x, Source& source, Need need) {
         return SourceError::none;
     }
     if (offer.capsule == nullptr) return SourceError::python_error;  // negotiate() left an error set
-    SourceError result = source.from_capsule(offer.capsule);  // the source holds the capsule now
+    SourceError result = source.from_capsule(offer.capsule);         // the source holds the capsule now
     source.kind = SourceKind::dunder_dlpack;
     return result;
 }

@@ -73,11 +73,11 @@ struct ManagedView {
 
 /// Facts derived from a tensor that passed the structural rules.
 struct Geometry {
-    bool readable = false;        ///< shape and strides were read (the rest is filled in)
-    std::int64_t size = 0;        ///< number of elements
-    std::int64_t min_offset = 0;  ///< lowest element offset reached, relative to element 0
-    std::int64_t max_offset = 0;  ///< highest element offset reached
-    std::uint64_t nbytes = 0;     ///< bytes the elements occupy if stored compactly
+    bool readable = false;           ///< shape and strides were read (the rest is filled in)
+    std::int64_t size = 0;           ///< number of elements
+    std::int64_t min_offset = 0;     ///< lowest element offset reached, relative to element 0
+    std::int64_t max_offset = 0;     ///< highest element offset reached
+    std::uint64_t nbytes = 0;        ///< bytes the elements occupy if stored compactly
     std::uint32_t element_bits = 0;  ///< bits * lanes
     bool strides_implied = false;    ///< NULL strides: compact row-major
     bool c_contiguous = false;
@@ -118,8 +118,7 @@ inline bool span_bytes(std::int64_t count, std::uint32_t element_bits, bool padd
 
 inline std::string hex(const void* p) {
     char buf[2 + 16 + 1];
-    std::snprintf(buf, sizeof buf, "0x%llx",
-                  static_cast<unsigned long long>(reinterpret_cast<std::uintptr_t>(p)));
+    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(reinterpret_cast<std::uintptr_t>(p)));
     return buf;
 }
 
@@ -176,8 +175,8 @@ inline bool implausible_version(const DLPackVersion& version) noexcept {
 /// anyway (flags.unknown), and the tensor that would follow lies past the legacy struct.
 inline bool flags_hold_an_address(std::uint64_t flags) noexcept {
     constexpr std::uint64_t kUserSpaceEnd = std::uint64_t{1} << 56;  // no user-space address reaches it
-    return (flags & ~kKnownFlags) != 0 && flags >= kFirstMappableAddress &&
-           flags % alignof(std::int64_t) == 0 && flags < kUserSpaceEnd;
+    return (flags & ~kKnownFlags) != 0 && flags >= kFirstMappableAddress && flags % alignof(std::int64_t) == 0 &&
+           flags < kUserSpaceEnd;
 }
 
 inline std::string version_text(const DLPackVersion& version) {
@@ -209,8 +208,7 @@ inline bool check_versioned_header(const ManagedView& view, Report& report) {
     if ((view.flags & ~kKnownFlags) != 0) {
         char bits[2 + 16 + 1];
         std::snprintf(bits, sizeof bits, "0x%llx", static_cast<unsigned long long>(view.flags));
-        report.add(Rule::flags_unknown, "only bits 0-2 (READ_ONLY, IS_COPIED, IS_SUBBYTE_TYPE_PADDED)",
-                   bits);
+        report.add(Rule::flags_unknown, "only bits 0-2 (READ_ONLY, IS_COPIED, IS_SUBBYTE_TYPE_PADDED)", bits);
     }
     return true;
 }
@@ -289,9 +287,7 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
                    "unknown code " + to_str(t.dtype.code));
         ok = false;
     } else if (!dtype_bits_valid(*code, t.dtype.bits)) {
-        report.add(Rule::dtype_bits,
-                   valid_bits_text(*code) + " bits for " + code->header_name,
-                   to_str(t.dtype.bits));
+        report.add(Rule::dtype_bits, valid_bits_text(*code) + " bits for " + code->header_name, to_str(t.dtype.bits));
         ok = false;
     }
     if (t.dtype.lanes == 0) {
@@ -301,8 +297,7 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
     const std::uint32_t element_bits = static_cast<std::uint32_t>(t.dtype.bits) * t.dtype.lanes;
     const bool padded = (view.flags & kFlagSubbytePadded) != 0;
     if (padded && element_bits >= 8) {
-        report.add(Rule::flags_subbyte_padded,
-                   "IS_SUBBYTE_TYPE_PADDED only with a sub-byte dtype (bits * lanes < 8)",
+        report.add(Rule::flags_subbyte_padded, "IS_SUBBYTE_TYPE_PADDED only with a sub-byte dtype (bits * lanes < 8)",
                    "it set with " + format_dtype(t.dtype.code, t.dtype.bits, t.dtype.lanes));
         ok = false;
     }
@@ -325,8 +320,7 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
     if (strides_null && view.versioned && view.version.minor >= 2) {
         report.add(Rule::strides_null_since_1_2,
                    "non-NULL strides for ndim " + to_str(t.ndim) + " (required since DLPack 1.2)",
-                   "NULL in a version " + to_str(view.version.major) + "." + to_str(view.version.minor) +
-                       " capsule");
+                   "NULL in a version " + to_str(view.version.major) + "." + to_str(view.version.minor) + " capsule");
         ok = false;  // still readable: NULL strides are read as compact row-major
     }
 
@@ -336,8 +330,7 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
     bool empty = false;
     for (std::int32_t i = 0; i < t.ndim; ++i) {
         if (t.shape[i] < 0) {
-            report.add(Rule::shape_negative, "extents >= 0",
-                       "shape[" + to_str(i) + "] = " + to_str(t.shape[i]));
+            report.add(Rule::shape_negative, "extents >= 0", "shape[" + to_str(i) + "] = " + to_str(t.shape[i]));
             shape_ok = false;
         } else if (t.shape[i] == 0) {
             empty = true;
@@ -394,8 +387,7 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
     }
 
     if (t.byte_offset > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-        report.add(Rule::byte_offset_overflow, "a byte offset that fits in int64",
-                   std::to_string(t.byte_offset));
+        report.add(Rule::byte_offset_overflow, "a byte offset that fits in int64", std::to_string(t.byte_offset));
         return false;
     }
     const auto offset = static_cast<std::int64_t>(t.byte_offset);

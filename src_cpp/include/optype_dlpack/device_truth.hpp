@@ -67,8 +67,7 @@ inline bool cuda_ordinal_exists(const DLTensor& t, Report& report) {
         return false;
     }
     if (t.device.device_id >= count) {
-        report.add(Rule::device_ordinal,
-                   "the ordinal of a CUDA device (" + std::to_string(count) + " present)",
+        report.add(Rule::device_ordinal, "the ordinal of a CUDA device (" + std::to_string(count) + " present)",
                    std::to_string(t.device.device_id));
         return false;
     }
@@ -116,8 +115,7 @@ constexpr bool driver_checks_label(DLDeviceType type) noexcept {
 
 /// Checks the memory kind at the lowest addressed byte against the label (one that
 /// driver_checks_label accepts).
-inline bool label_matches(const DLTensor& t, const cuda::PointerFacts& facts, std::uintptr_t low,
-                          Report& report) {
+inline bool label_matches(const DLTensor& t, const cuda::PointerFacts& facts, std::uintptr_t low, Report& report) {
     using cuda::MemoryType;
     switch (t.device.device_type) {
         case kDLCUDA:
@@ -162,12 +160,12 @@ inline std::int8_t verify_mapped(const DLTensor& t, const cuda::PointerFacts& at
         cuda::range_mapped(reinterpret_cast<const void*>(low), high - low, &unmapped, &why_unknown);
     if (answer == cuda::Mapped::all) return 1;
     if (answer == cuda::Mapped::unknown) {
-        return mode == VerifyDevice::require ? report_unverified(report, why_unknown) : -1;
+        return mode == VerifyDevice::require ? report_unverified(report, why_unknown) : std::int8_t{-1};
     }
     std::string reservation;
     if (at_low.range_holds(low)) {
-        reservation = " in the reserved address range " +
-                      byte_range(at_low.range_start, at_low.range_start + at_low.range_size);
+        reservation =
+            " in the reserved address range " + byte_range(at_low.range_start, at_low.range_start + at_low.range_size);
     }
     report.add(Rule::device_unmapped, unmapped == low ? "data" : "shape",
                "addressed bytes " + byte_range(low, high) + " mapped to device memory",
@@ -202,15 +200,15 @@ inline std::int8_t verify_addressed_memory(const DLTensor& t, const Geometry& ge
         if (cuda::query_pointer(t.data, &at_data, &error) != cuda::Status::ok) {
             return report_driver_error(report, error);
         }
-        const bool same_allocation = at_data.type == at_low.type &&
-                                     (!at_data.range_holds(data) || at_data.range_holds(low));
+        const bool same_allocation =
+            at_data.type == at_low.type && (!at_data.range_holds(data) || at_data.range_holds(low));
         if (at_data.type != cuda::MemoryType::host_unregistered && !same_allocation) {
-            report.add(Rule::device_extent, t.byte_offset != 0 ? "byte_offset" : "strides",
-                       "addressed bytes " + byte_range(low, high) + " inside the allocation " +
-                           byte_range(at_data.range_start, at_data.range_start + at_data.range_size) +
-                           " that holds data (" + hex(t.data) + ")",
-                       "bytes starting in " + memory_at(at_low, low) + " (byte_offset " +
-                           std::to_string(t.byte_offset) + ")");
+            report.add(
+                Rule::device_extent, t.byte_offset != 0 ? "byte_offset" : "strides",
+                "addressed bytes " + byte_range(low, high) + " inside the allocation " +
+                    byte_range(at_data.range_start, at_data.range_start + at_data.range_size) + " that holds data (" +
+                    hex(t.data) + ")",
+                "bytes starting in " + memory_at(at_low, low) + " (byte_offset " + std::to_string(t.byte_offset) + ")");
             return 0;
         }
     }
@@ -222,8 +220,7 @@ inline std::int8_t verify_addressed_memory(const DLTensor& t, const Geometry& ge
     if (at_low.range_holds(low) && high - at_low.range_start > at_low.range_size) {
         const std::uintptr_t end = at_low.range_start + at_low.range_size;
         report.add(Rule::device_extent, "shape",
-                   "addressed bytes inside the allocation " + byte_range(at_low.range_start, end) +
-                       " that holds them",
+                   "addressed bytes inside the allocation " + byte_range(at_low.range_start, end) + " that holds them",
                    "bytes " + byte_range(low, high) + ", " + std::to_string(high - end) + " of them past its end");
         return 0;
     }
@@ -243,15 +240,14 @@ inline std::int8_t verify_addressed_memory(const DLTensor& t, const Geometry& ge
 ///   require:   as automatic, but "cannot ask" and "cannot tell" are the violation
 ///              device.unverified, with the reason.
 ///   skip:      -1 without asking.
-inline std::int8_t verify_device(const ManagedView& view, const Geometry& geometry, VerifyDevice mode,
-                                 Report& report) {
+inline std::int8_t verify_device(const ManagedView& view, const Geometry& geometry, VerifyDevice mode, Report& report) {
     if (mode == VerifyDevice::skip || view.tensor == nullptr) return -1;
     const DLTensor& t = *view.tensor;
     const DLDeviceType type = t.device.device_type;
     if (!detail::driver_checks_label(type)) {
         if (mode != VerifyDevice::require) return -1;
-        return detail::report_unverified(report, "the CUDA driver cannot check " +
-                                                     device_header_name(static_cast<std::int32_t>(type)) + " memory");
+        return detail::report_unverified(
+            report, "the CUDA driver cannot check " + device_header_name(static_cast<std::int32_t>(type)) + " memory");
     }
     if (type == kDLCPU && mode == VerifyDevice::automatic && !cuda::driver_loaded_in_process()) return -1;
     if (!cuda::driver_available()) {

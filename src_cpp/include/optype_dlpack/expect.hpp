@@ -53,8 +53,7 @@ inline std::string describe_device(const Constraints& c) {
 }  // namespace detail
 
 /// Checks the declared constraints; records one violation per unmet constraint.
-inline bool check_constraints(const ManagedView& view, const Geometry& geometry, const Constraints& c,
-                              Report& report) {
+inline bool check_constraints(const ManagedView& view, const Geometry& geometry, const Constraints& c, Report& report) {
     const DLTensor& t = *view.tensor;
     const std::size_t before = report.violations().size();
     if ((c.has_device_type && static_cast<std::int32_t>(t.device.device_type) != c.device_type) ||
@@ -62,8 +61,8 @@ inline bool check_constraints(const ManagedView& view, const Geometry& geometry,
         report.add(Rule::expect_device, detail::describe_device(c),
                    format_device(static_cast<std::int32_t>(t.device.device_type), t.device.device_id));
     }
-    if (c.has_dtype && (t.dtype.code != c.dtype.code || t.dtype.bits != c.dtype.bits ||
-                        t.dtype.lanes != c.dtype.lanes)) {
+    if (c.has_dtype &&
+        (t.dtype.code != c.dtype.code || t.dtype.bits != c.dtype.bits || t.dtype.lanes != c.dtype.lanes)) {
         report.add(Rule::expect_dtype, format_dtype(c.dtype.code, c.dtype.bits, c.dtype.lanes),
                    format_dtype(t.dtype.code, t.dtype.bits, t.dtype.lanes));
     }
@@ -83,12 +82,10 @@ inline bool check_constraints(const ManagedView& view, const Geometry& geometry,
     }
     if (c.writable == 1 && (!view.versioned || (view.flags & kFlagReadOnly) != 0)) {
         report.add(Rule::expect_writable, "a writable tensor",
-                   view.versioned ? "READ_ONLY set"
-                                  : "a legacy capsule, which cannot say whether it may be written");
+                   view.versioned ? "READ_ONLY set" : "a legacy capsule, which cannot say whether it may be written");
     } else if (c.writable == 0 && (!view.versioned || (view.flags & kFlagReadOnly) == 0)) {
         report.add(Rule::expect_writable, "a read-only tensor",
-                   view.versioned ? "READ_ONLY not set"
-                                  : "a legacy capsule, which cannot say whether it is read-only");
+                   view.versioned ? "READ_ONLY not set" : "a legacy capsule, which cannot say whether it is read-only");
     }
     if (c.layout == LayoutRequirement::c && !geometry.c_contiguous) {
         report.add(Rule::expect_layout, "C-contiguous",

@@ -108,7 +108,7 @@ inline void fill_tensor(DLTensor& t, const ExportSpec& spec, std::int64_t* dims)
     t.ndim = spec.ndim;
     t.dtype = spec.dtype;
     t.byte_offset = spec.byte_offset;
-    if (spec.ndim == 0) {  // NULL shape and strides are what DLPack 1.3 allows for 0-d tensors
+    if (spec.ndim <= 0) {  // NULL shape and strides are what DLPack 1.3 allows for 0-d tensors
         t.shape = nullptr;
         t.strides = nullptr;
         return;

@@ -52,7 +52,7 @@ public:
     HostImport() = default;
     HostImport(const HostImport&) = delete;
     HostImport& operator=(const HostImport&) = delete;
-    ~HostImport() noexcept(false) {  // a deleter or a capsule destructor may run Python
+    ~HostImport() noexcept(false) {       // a deleter or a capsule destructor may run Python
         if (!thread_holds_gil()) return;  // a forced unwind at exit: leave everything
         release_managed(exchanged_);
         Py_XDECREF(capsule_);  // an unconsumed capsule frees its tensor in its own destructor

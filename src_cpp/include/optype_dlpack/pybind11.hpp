@@ -95,8 +95,8 @@ struct HeldReference {
     HeldReference violation(PyObject_GetAttrString(mod, "Violation"));
     HeldReference records(PyList_New(0));
     for (const auto& v : report.violations()) {
-        HeldReference record(PyObject_CallFunction(violation.object, "ssss", v.rule, v.field, v.expected.c_str(),
-                                                   v.got.c_str()));
+        HeldReference record(
+            PyObject_CallFunction(violation.object, "ssss", v.rule, v.field, v.expected.c_str(), v.got.c_str()));
         if (PyList_Append(records.object, record.object) != 0) throw pybind11::error_already_set();
     }
     HeldReference error_class(PyObject_GetAttrString(mod, cls));

@@ -216,8 +216,8 @@ inline bool parse_dtype(std::string_view text, DLDataType* out) noexcept {
     std::uint16_t lanes = 1;
     // a trailing "x<lanes>" for vector types, e.g. float32x4
     auto xpos = text.rfind('x');
-    if (xpos != std::string_view::npos && xpos + 1 < text.size() && xpos > 0 &&
-        text[xpos - 1] >= '0' && text[xpos - 1] <= '9') {
+    if (xpos != std::string_view::npos && xpos + 1 < text.size() && xpos > 0 && text[xpos - 1] >= '0' &&
+        text[xpos - 1] <= '9') {
         unsigned value = 0;
         for (std::size_t i = xpos + 1; i < text.size(); ++i) {
             char c = text[i];
@@ -235,7 +235,10 @@ inline bool parse_dtype(std::string_view text, DLDataType* out) noexcept {
         bool digits = true;
         for (std::size_t i = upos + 2; i < text.size(); ++i) {
             char c = text[i];
-            if (c < '0' || c > '9' || value > 6553) { digits = false; break; }
+            if (c < '0' || c > '9' || value > 6553) {
+                digits = false;
+                break;
+            }
             value = value * 10 + static_cast<unsigned>(c - '0');
         }
         if (digits && value >= 1 && value <= 65535) {
@@ -260,7 +263,10 @@ inline bool parse_dtype(std::string_view text, DLDataType* out) noexcept {
         unsigned bits = 0;
         bool numeric = true;
         for (char c : digits) {
-            if (c < '0' || c > '9' || bits > 25) { numeric = false; break; }
+            if (c < '0' || c > '9' || bits > 25) {
+                numeric = false;
+                break;
+            }
             bits = bits * 10 + static_cast<unsigned>(c - '0');
         }
         if (!numeric) continue;  // e.g. "float8_e4m3fn" is a fixed-width name, not float + bits

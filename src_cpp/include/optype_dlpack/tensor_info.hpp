@@ -14,7 +14,10 @@ class Dims {
 public:
     Dims() = default;
     void assign_shape(const DLTensor& t) { assign(t.shape, t.shape + (t.ndim > 0 ? t.ndim : 0)); }
-    void assign_strides(const DLTensor& t) { resize(t.ndim); fill_strides(t, data()); }
+    void assign_strides(const DLTensor& t) {
+        resize(t.ndim);
+        fill_strides(t, data());
+    }
     /// Copies a range of integers (extents or strides of any integer type).
     template <class T>
     void assign(const T* first, const T* last) {
