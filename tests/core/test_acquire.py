@@ -27,7 +27,7 @@ import pytest
 
 import optype_dlpack as od
 from optype_dlpack import Expect, from_dlpack, inspect, validate
-from tests.frameworks import needs
+from tests.support.frameworks import needs
 
 KDL_CPU = 1
 KDL_CUDA = 2

@@ -42,7 +42,7 @@ from optype_dlpack import (
     Violation,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # The directory the package under test was imported from, for child processes.
 PACKAGE_PARENT = str(Path(od.__file__).resolve().parents[1])
 

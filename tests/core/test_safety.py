@@ -377,7 +377,7 @@ def test_implied_strides_of_empty_tensors(shape: tuple[int, ...], strides: tuple
 # ---------------------------------------------------------------------------------------
 # The documentation names every rule the validator can report.
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def rule_ids_in_the_source() -> set[str]:

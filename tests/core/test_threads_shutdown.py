@@ -51,7 +51,7 @@ if __name__ != "__main__":
     # Imported while the session collects, so that conftest's gc.freeze() moves its objects
     # out of the collector's sight. The child processes (this file run as a script) do
     # without: importing torch takes seconds.
-    from tests.frameworks import needs, optional_import
+    from tests.support.frameworks import needs, optional_import
 
     torch = optional_import("torch")
 else:

@@ -31,8 +31,8 @@ from optype_dlpack import (
     inspect,
     validate,
 )
-from tests.capsules import Declared, declared
-from tests.frameworks import needs, optional_import
+from tests.support.capsules import Declared, declared
+from tests.support.frameworks import needs, optional_import
 
 torch: Any = optional_import("torch")  # None only where CI leaves torch out: see tests/frameworks.py
 needs_torch = needs("torch")

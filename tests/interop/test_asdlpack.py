@@ -29,7 +29,7 @@ import pytest
 import optype_dlpack
 from optype_dlpack import DLPackConsumedError, DLPackFlags, _core
 from optype_dlpack._conformance import check_producer
-from tests.frameworks import needs
+from tests.support.frameworks import needs
 
 needs_torch = needs("torch")
 
@@ -517,7 +517,7 @@ def run_without_driver(snippet: str, tmp_path: Path) -> dict[str, Any]:
     boot = textwrap.dedent(
         """
         import importlib.util, json, os, sys
-        sys.path.append(os.path.dirname(os.path.dirname(sys.argv[1])))  # `tests`, after the installed package
+        sys.path.append(os.path.dirname(os.path.dirname(os.path.dirname(sys.argv[1]))))  # `tests`, after the installed package
         spec = importlib.util.spec_from_file_location("interop_asdlpack_helpers", sys.argv[1])
         t = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(t)

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from optype_dlpack import DLPackConsumedError, DLPackValidationError, DLPackVersionError, _core
-from tests.frameworks import needs
+from tests.support.frameworks import needs
 
 needs_torch = needs("torch")
 
@@ -492,7 +492,7 @@ def test_other_devices_are_refused_even_with_copy(producer: Producer, device: tu
 
 _CHILD = """
 import ctypes, importlib.util, json, os, sys
-sys.path.append(os.path.dirname(os.path.dirname(sys.argv[1])))  # `tests`, after the installed package
+sys.path.append(os.path.dirname(os.path.dirname(os.path.dirname(sys.argv[1]))))  # `tests`, after the installed package
 spec = importlib.util.spec_from_file_location("interop_from_helpers", sys.argv[1])
 t = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(t)

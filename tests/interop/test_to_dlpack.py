@@ -25,7 +25,7 @@ import pytest
 
 import optype_dlpack
 from optype_dlpack import DLPackFlags, _core
-from tests.frameworks import needs
+from tests.support.frameworks import needs
 
 needs_torch = needs("torch")
 

@@ -20,12 +20,12 @@ import pytest
 
 import optype_dlpack
 from optype_dlpack import DLPackConsumedError, DLPackValidationError
-from tests.frameworks import needs, optional_import
+from tests.support.frameworks import needs, optional_import
 
 torch: Any = optional_import("torch")  # None only where CI leaves torch out: see tests/frameworks.py
 needs_torch = needs("torch")
 
-EXAMPLE = Path(__file__).parent / "producer" / "dlpack_extension_example.cpp"
+EXAMPLE = Path(__file__).resolve().parents[1] / "producer" / "dlpack_extension_example.cpp"
 
 _capsule_get_name = ctypes.pythonapi.PyCapsule_GetName
 _capsule_get_name.restype = ctypes.c_char_p

@@ -10,9 +10,9 @@ import pytest
 
 import optype_dlpack
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STUBS = ROOT / "stubs" / "optype_dlpack"
-ALLOWLIST = ROOT / "tests" / "stubtest-allowlist.txt"
+ALLOWLIST = ROOT / "tests" / "typing" / "stubtest-allowlist.txt"
 INSTALLED = Path(optype_dlpack.__file__).parent
 
 pytestmark = pytest.mark.slow
