@@ -109,7 +109,7 @@ class Recorder:
 
 def test_from_dlpack_passes_stream_none_explicitly(tensors_freed: ModuleType) -> None:
     # The host reads the data at once: the producer must synchronise (stream=None). Leaving the
-    # keyword out would let this producer, like torch >= 2.10, default to -1 (no synchronisation).
+    # keyword out would let this cpp_producer, like torch >= 2.10, default to -1 (no synchronisation).
     recorder = Recorder(lambda: tensors_freed.make_capsule(shape=[2], allocate=True))
     from_dlpack(recorder)
     assert recorder.calls == [{"stream": None, "max_version": (1, 3)}]
@@ -204,7 +204,7 @@ def test_recursion_error_is_never_retried() -> None:
     producer = Recursing(depth=10)
     with pytest.raises(RecursionError):
         validate(producer)
-    assert producer.calls == 11  # one call per level; a retry at each level would make 2047
+    assert cpp_producer.calls == 11  # one call per level; a retry at each level would make 2047
 
 
 def test_real_recursion_into_validate_ends_in_linear_calls() -> None:
@@ -522,7 +522,7 @@ print(json.dumps(results))
 
 
 @needs("torch")
-def test_capsule_taken_by_another_consumer_during_import_is_not_taken_twice(producer: ModuleType) -> None:
+def test_capsule_taken_by_another_consumer_during_import_is_not_taken_twice(cpp_producer: ModuleType) -> None:
     # from_dlpack of a bfloat16 capsule imports ml_dtypes after reading the capsule and before
     # taking it; an import hook takes the same capsule (with torch) in that window. Exactly
     # one consumer may own the tensor, and its deleter must run exactly once.
@@ -533,11 +533,11 @@ def test_capsule_taken_by_another_consumer_during_import_is_not_taken_twice(prod
         from optype_dlpack import from_dlpack
 
         spec = importlib.util.spec_from_file_location("dlpack_test_producer", os.environ["PRODUCER"])
-        producer = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(producer)
+        cpp_producer = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(cpp_producer)
         assert "ml_dtypes" not in sys.modules, "the window under test is the first import of ml_dtypes"
 
-        capsule = producer.make_capsule(dtype=(4, 16, 1), shape=[4], allocate=True)
+        capsule = cpp_producer.make_capsule(dtype=(4, 16, 1), shape=[4], allocate=True)
         taken = []
 
         class TakeDuringImport:
@@ -555,10 +555,10 @@ def test_capsule_taken_by_another_consumer_during_import_is_not_taken_twice(prod
         owners = len(taken) + (imported is not None)
         del taken[:], imported, capsule
         gc.collect()
-        print(json.dumps({"owners": owners, "error": error, "deleter_calls": producer.deleter_calls(),
-                          "live": producer.live_tensors()}))
+        print(json.dumps({"owners": owners, "error": error, "deleter_calls": cpp_producer.deleter_calls(),
+                          "live": cpp_producer.live_tensors()}))
         """,
-        PRODUCER=producer.__file__,
+        PRODUCER=cpp_producer.__file__,
     )
     assert outcome["owners"] == 1, outcome
     # Refused; with from_dlpack checking take()'s result: "BufferError: the capsule was

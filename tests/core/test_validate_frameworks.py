@@ -297,12 +297,12 @@ ML_DTYPES = [
 
 
 @pytest.mark.parametrize(("ml_dtype", "dtype"), ML_DTYPES, ids=lambda v: getattr(v, "__name__", str(v)))
-def test_ml_dtypes_numpy_arrays(producer: Any, ml_dtype: type, dtype: DLDataType) -> None:
+def test_ml_dtypes_numpy_arrays(cpp_producer: Any, ml_dtype: type, dtype: DLDataType) -> None:
     # NumPy 2.4 cannot export ml_dtypes arrays (2.5 adds register_dlpack_dtype): wrap one
     # in a capsule whose deleter keeps the array alive, as an extension would.
     x = np.arange(12, dtype=np.float32).astype(ml_dtype).reshape(3, 4)
     for layout, version in (("versioned", DLPackVersion(1, 3)), ("legacy", None)):
-        capsule = producer.make_capsule(
+        capsule = cpp_producer.make_capsule(
             data=x.ctypes.data, shape=list(x.shape), dtype=tuple(dtype), owner=x, layout=layout
         )
         info = validate(capsule, dtype=ml_dtype, shape=(3, 4), layout="C")

@@ -163,9 +163,9 @@ def test_pinned_host_memory(torch: Any) -> None:
 # Device memory under a host label: the driver is asked before a host view is made
 
 
-def labelled(producer: Any, owner: Any, pointer: int, device: tuple[int, int]) -> object:
+def labelled(cpp_producer: Any, owner: Any, pointer: int, device: tuple[int, int]) -> object:
     """A capsule over 16 float32 at `pointer` (kept alive by `owner`), labelled `device`."""
-    return producer.make_capsule(data=pointer, device=device, shape=(16,), strides=(1,), dtype=FLOAT32, owner=owner)
+    return cpp_producer.make_capsule(data=pointer, device=device, shape=(16,), strides=(1,), dtype=FLOAT32, owner=owner)
 
 
 @pytest.mark.parametrize("copy", [None, False, True])

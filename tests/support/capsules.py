@@ -1,4 +1,5 @@
-"""What a capsule declares of itself, read raw with ctypes, apart from the validator under test.
+"""Capsules through Python's C API, apart from the validator under test: their names, the
+pointers they hold, new ones over ctypes structs, and what a DLPack capsule declares of itself.
 
 Producers change what they export between releases (JAX exported legacy capsules only up to
 0.10; 0.12 answers a versioned request with a versioned, read-only capsule), and which
@@ -12,25 +13,29 @@ import ctypes
 from typing import NamedTuple
 
 from optype_dlpack import DLPackFlags, DLPackVersion
+from tests.support.dlpack_h import DLManagedTensorVersionedHeader
 
-_capsule_get_name = ctypes.pythonapi.PyCapsule_GetName
-_capsule_get_name.restype = ctypes.c_char_p
-_capsule_get_name.argtypes = [ctypes.py_object]
-_capsule_get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
-_capsule_get_pointer.restype = ctypes.c_void_p
-_capsule_get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+new_capsule = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p)(
+    ("PyCapsule_New", ctypes.pythonapi)
+)
+"""new_capsule(address, name, destructor) -> capsule (destructor: an address, or None)."""
+_capsule_get_name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(("PyCapsule_GetName", ctypes.pythonapi))
+_capsule_get_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+    ("PyCapsule_GetPointer", ctypes.pythonapi)
+)
 
 
-class _VersionedHead(ctypes.Structure):
-    """The fields of DLManagedTensorVersioned (dlpack.h 1.x) before its DLTensor."""
+def capsule_name(capsule: object) -> str:
+    """The capsule's name: ``dltensor_versioned``, ``used_dltensor``, ..."""
+    name = _capsule_get_name(capsule)
+    assert name is not None, "a capsule without a name"
+    return name.decode()
 
-    _fields_ = [
-        ("major", ctypes.c_uint32),
-        ("minor", ctypes.c_uint32),
-        ("manager_ctx", ctypes.c_void_p),
-        ("deleter", ctypes.c_void_p),
-        ("flags", ctypes.c_uint64),
-    ]
+
+def capsule_pointer(capsule: object) -> int:
+    """The address the capsule holds (its struct), read under the capsule's own name."""
+    name = _capsule_get_name(capsule)
+    return _capsule_get_pointer(capsule, name)  # type: ignore[no-any-return]
 
 
 class Declared(NamedTuple):
@@ -48,5 +53,5 @@ def declared(capsule: object) -> Declared:
     if name == b"dltensor":
         return Declared(None, DLPackFlags(0))
     assert name == b"dltensor_versioned", f"not an unconsumed DLPack capsule: {name!r}"
-    head = _VersionedHead.from_address(_capsule_get_pointer(capsule, name))
-    return Declared(DLPackVersion(head.major, head.minor), DLPackFlags(head.flags))
+    head = DLManagedTensorVersionedHeader.from_address(_capsule_get_pointer(capsule, name))
+    return Declared(DLPackVersion(head.version.major, head.version.minor), DLPackFlags(head.flags))
