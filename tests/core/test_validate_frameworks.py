@@ -34,7 +34,7 @@ from optype_dlpack import (
 from tests.support.capsules import Declared, declared
 from tests.support.frameworks import needs, optional_import
 
-torch: Any = optional_import("torch")  # None only where CI leaves torch out: see tests/frameworks.py
+torch: Any = optional_import("torch")  # None only where CI leaves torch out: see tests/support/frameworks.py
 needs_torch = needs("torch")
 
 _capsule_get_name = ctypes.pythonapi.PyCapsule_GetName

@@ -7,15 +7,9 @@ runs. numpy, torch and jax are the real producers.
 
 from __future__ import annotations
 
-import ctypes
 import gc
-import json
-import os
-import subprocess
-import sys
-import textwrap
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +17,11 @@ import numpy as np
 import pytest
 
 from optype_dlpack import DLPackConsumedError, DLPackValidationError, DLPackVersionError, _core
-from tests.support.frameworks import needs
-
-needs_torch = needs("torch")
-
-from_dlpack = _core.from_dlpack
-to_dlpack = _core.to_dlpack
-
 from tests.support.capsules import capsule_name
+from tests.support.child import run_against
 from tests.support.ctypes_producer import CtypesProducer
 from tests.support.dlpack_h import (
+    IS_SUBBYTE_TYPE_PADDED,
     KDL_CPU,
     KDL_CUDA,
     KDL_CUDA_HOST,
@@ -40,9 +29,14 @@ from tests.support.dlpack_h import (
     KDL_OPENCL,
     KDL_ROCM,
     KDL_ROCM_HOST,
-    IS_SUBBYTE_TYPE_PADDED,
     READ_ONLY,
 )
+from tests.support.frameworks import needs
+
+needs_torch = needs("torch")
+
+from_dlpack = _core.from_dlpack
+to_dlpack = _core.to_dlpack
 
 
 class Exporter:
@@ -361,32 +355,10 @@ def test_other_devices_are_refused_even_with_copy(ctypes_producer: CtypesProduce
     assert capsule_name(capsule) == "dltensor_versioned"
 
 
-_CHILD = """
-import ctypes, importlib.util, json, os, sys
-sys.path.append(os.path.dirname(os.path.dirname(os.path.dirname(sys.argv[1]))))  # `tests`, after the installed package
-spec = importlib.util.spec_from_file_location("interop_from_helpers", sys.argv[1])
-t = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(t)
-result = {}
-exec(sys.argv[2])
-print(json.dumps(result))
-"""
-
-
 def run_child(snippet: str, tmp_path: Path, **env: str) -> dict[str, Any]:
     """Runs `snippet` in a fresh interpreter (this module as `t`), for process-wide state:
     the CUDA driver is opened once per process, ml_dtypes is imported once."""
-    completed = subprocess.run(
-        [sys.executable, "-c", _CHILD, __file__, textwrap.dedent(snippet)],
-        cwd=tmp_path,
-        env=dict(os.environ, **env),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    result: dict[str, Any] = json.loads(completed.stdout.splitlines()[-1])
-    return result
+    return run_against(__file__, snippet, cwd=tmp_path, env=env)
 
 
 def test_cuda_copy_without_a_driver_is_a_clear_error(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ import optype_dlpack
 from optype_dlpack import DLPackConsumedError, DLPackValidationError
 from tests.support.frameworks import needs, optional_import
 
-torch: Any = optional_import("torch")  # None only where CI leaves torch out: see tests/frameworks.py
+torch: Any = optional_import("torch")  # None only where CI leaves torch out: see tests/support/frameworks.py
 needs_torch = needs("torch")
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "producer" / "dlpack_extension_example.cpp"

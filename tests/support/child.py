@@ -80,7 +80,7 @@ def last_json(completed: subprocess.CompletedProcess[str], *, quiet: bool = Fals
 
 
 _AGAINST_MODULE = """
-import importlib.util, json, sys
+import ctypes, importlib.util, json, os, sys
 spec = importlib.util.spec_from_file_location("helpers_under_test", sys.argv[1])
 t = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(t)
