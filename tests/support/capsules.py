@@ -25,6 +25,17 @@ _capsule_get_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctyp
 )
 
 
+_capsule_set_name = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object, ctypes.c_char_p)(
+    ("PyCapsule_SetName", ctypes.pythonapi)
+)
+
+
+def rename_capsule(capsule: object, name: bytes) -> None:
+    """Renames the capsule, as a consumer does when it takes the tensor (``used_dltensor...``).
+    The name must outlive the capsule: pass a bytes constant."""
+    assert _capsule_set_name(capsule, name) == 0
+
+
 def capsule_name(capsule: object) -> str:
     """The capsule's name: ``dltensor_versioned``, ``used_dltensor``, ..."""
     name = _capsule_get_name(capsule)
