@@ -138,7 +138,7 @@ def tensors_freed(cpp_producer: ModuleType) -> Iterator[ModuleType]:
     gc.collect()
     live_before = cpp_producer.live_tensors()
     cpp_producer.reset_counters()
-    yield producer
+    yield cpp_producer
     gc.collect()
     assert cpp_producer.live_tensors() == live_before, "a managed tensor was leaked"
 
