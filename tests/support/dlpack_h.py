@@ -112,7 +112,8 @@ def int64_array(values: tuple[int, ...] | list[int]) -> Any:
 
 
 def as_int64_pointer(array: Any) -> Any:
-    """`array` as the ``int64_t*`` that DLTensor.shape and .strides hold."""
+    """`array` (or an address, any integer, None for NULL) as the ``int64_t*`` that
+    DLTensor.shape and .strides hold."""
     return ctypes.cast(array, ctypes.POINTER(ctypes.c_int64))
 
 
