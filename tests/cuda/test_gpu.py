@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import json
 import os
-import subprocess
-import sys
 import threading
 import types
 import warnings
@@ -26,13 +23,14 @@ import pytest
 
 import optype_dlpack
 from optype_dlpack import DLPackValidationError, _core
+from tests.support.child import last_json, run_code
+from tests.support.dlpack_h import KDL_CPU, KDL_CUDA, KDL_CUDA_HOST, KDL_CUDA_MANAGED
 
 pytestmark = [
     pytest.mark.cuda,
     pytest.mark.skipif(not _core.cuda_driver_available(), reason="needs an NVIDIA GPU and driver"),
 ]
 
-KDL_CPU, KDL_CUDA, KDL_CUDA_HOST, KDL_CUDA_MANAGED = 1, 2, 3, 13
 UINT8, FLOAT32 = (1, 8, 1), (2, 32, 1)
 
 
@@ -342,37 +340,22 @@ import ctypes, json
 import torch
 import optype_dlpack
 
-class DLDevice(ctypes.Structure):
-    _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
-
-class DLDataType(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
-
-class DLTensor(ctypes.Structure):
-    _fields_ = [("data", ctypes.c_void_p), ("device", DLDevice), ("ndim", ctypes.c_int32),
-                ("dtype", DLDataType), ("shape", ctypes.c_void_p), ("strides", ctypes.c_void_p),
-                ("byte_offset", ctypes.c_uint64)]
-
-class DLManagedTensor(ctypes.Structure):
-    _fields_ = [("dl_tensor", DLTensor), ("manager_ctx", ctypes.c_void_p), ("deleter", ctypes.c_void_p)]
-
-capsule_new = ctypes.pythonapi.PyCapsule_New
-capsule_new.restype = ctypes.py_object
-capsule_new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+from tests.support.capsules import new_capsule
+from tests.support.dlpack_h import KDL_CUDA, KDL_UINT, DLDataType, DLDevice, DLManagedTensor, int64_array
 alive = []
 
 def byte_capsule(data, extent, stride=1):
     # A legacy uint8 capsule (no deleter) over `data`, kDLCUDA on GPU 0.
-    shape, strides = (ctypes.c_int64 * 1)(extent), (ctypes.c_int64 * 1)(stride)
+    shape, strides = int64_array([extent]), int64_array([stride])
     managed = DLManagedTensor()
     managed.dl_tensor.data = data
-    managed.dl_tensor.device = DLDevice(2, 0)
+    managed.dl_tensor.device = DLDevice(KDL_CUDA, 0)
     managed.dl_tensor.ndim = 1
-    managed.dl_tensor.dtype = DLDataType(1, 8, 1)
-    managed.dl_tensor.shape = ctypes.addressof(shape)
-    managed.dl_tensor.strides = ctypes.addressof(strides)
+    managed.dl_tensor.dtype = DLDataType(KDL_UINT, 8, 1)
+    managed.dl_tensor.shape = shape
+    managed.dl_tensor.strides = strides
     alive.extend((managed, shape, strides))
-    return capsule_new(ctypes.addressof(managed), b"dltensor", None)
+    return new_capsule(ctypes.addressof(managed), b"dltensor", None)
 
 def outcome(capsule, verify="auto"):
     try:
@@ -407,17 +390,10 @@ print(json.dumps({
 
 
 def test_expandable_segments_unmapped_bytes_are_caught(torch: Any, tmp_path: Path) -> None:
-    env = dict(os.environ, PYTORCH_CUDA_ALLOC_CONF="expandable_segments:True")
-    completed = subprocess.run(
-        [sys.executable, "-c", _EXPANDABLE_SEGMENTS_CHILD],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    completed = run_code(
+        _EXPANDABLE_SEGMENTS_CHILD, env={"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"}, cwd=tmp_path, timeout=300
     )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    seen = json.loads(completed.stdout.splitlines()[-1])
+    seen = last_json(completed)
     assert seen["reserved"] > 1 << 30, "expandable segments should reserve far more than the tensor"
     assert seen["small"] == {"verified": True}
     assert seen["large"] == {"verified": True}  # 64 MiB over several mappings, all mapped
