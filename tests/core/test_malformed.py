@@ -18,16 +18,12 @@ import gc
 import mmap
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-
-import optype_dlpack
 
 from optype_dlpack import (
     DLDataType,
@@ -44,6 +40,7 @@ from optype_dlpack import (
     inspect,
     validate,
 )
+from tests.support.child import run_python
 
 pytestmark = pytest.mark.usefixtures("producer_memory")
 
@@ -456,9 +453,8 @@ UINT8 = (int(CODE.UINT), 8, 1)  # plain ints: the child process reads the argume
 CHILD_SCRIPT = """
 import ast, gc, importlib.util, sys
 
-package_root, path, memory, action = sys.argv[1:5]
-kwargs = ast.literal_eval(sys.argv[5])
-sys.path[0] = package_root  # not the working directory, which may hold another build of the package
+path, memory, action = sys.argv[1:4]
+kwargs = ast.literal_eval(sys.argv[4])
 spec = importlib.util.spec_from_file_location("dlpack_test_producer", path)
 cpp_producer = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(cpp_producer)
@@ -491,10 +487,8 @@ print(repr(result))
 def in_child(cpp_producer: ModuleType, memory: str, action: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     """What `action` ("inspect" or "from_dlpack") does with the capsule make_capsule(**kwargs),
     in a child process with the producer's memory placed as `memory` says."""
-    package_root = str(Path(optype_dlpack.__file__).parent.parent)  # the build under test
-    command = [sys.executable, "-X", "faulthandler", "-c", CHILD_SCRIPT, package_root, cpp_producer.__file__, memory,
-               action, repr(kwargs)]
-    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=300)
+    arguments = (cpp_producer.__file__, memory, action, repr(kwargs))
+    result = run_python("-X", "faulthandler", "-c", CHILD_SCRIPT, *arguments, timeout=300)
     if result.returncode != 0:
         code = result.returncode
         how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
