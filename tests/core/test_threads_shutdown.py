@@ -38,7 +38,6 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -51,6 +50,7 @@ if __name__ != "__main__":
     # Imported while the session collects, so that conftest's gc.freeze() moves its objects
     # out of the collector's sight. The child processes (this file run as a script) do
     # without: importing torch takes seconds.
+    from tests.support.child import PACKAGE_PARENT, child_environment, run_python
     from tests.support.frameworks import needs, optional_import
 
     torch = optional_import("torch")
@@ -475,17 +475,7 @@ def test_threads_exporting_one_array_all_succeed(tensors_freed: ModuleType) -> N
 
 def run_child(*arguments: str, timeout: float = CHILD_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
     """Runs this file as a script with the optype_dlpack the tests import."""
-    env = dict(os.environ)
-    package_root = str(Path(od.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    return subprocess.run(
-        [sys.executable, __file__, *arguments],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        check=False,
-    )
+    return run_python(__file__, *arguments, timeout=timeout)
 
 
 def assert_clean_exit(result: subprocess.CompletedProcess[str]) -> None:
@@ -771,15 +761,13 @@ def interrupt_child(entry: str, rounds: int) -> tuple[int, str]:
     at a random moment once it loops again; the child survives the first `rounds`
     KeyboardInterrupts and dies of the last. Returns its exit code and stderr. A signal that
     does not raise KeyboardInterrupt within SIGINT_GRACE_S fails the test."""
-    env = dict(os.environ)
-    package_root = str(Path(od.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     child = subprocess.Popen(
         [sys.executable, __file__, "sigint", entry, str(rounds)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        env=child_environment(),
+        cwd=PACKAGE_PARENT,
     )
     assert child.stdout is not None
     try:
