@@ -40,6 +40,7 @@ from optype_dlpack import (
     inspect,
     validate,
 )
+from tests.support.capsules import capsule_pointer
 from tests.support.child import run_python
 
 pytestmark = pytest.mark.usefixtures("producer_memory")
@@ -399,16 +400,6 @@ def protection_at(address: int) -> str:
     return "unmapped"
 
 
-# a prototype of its own: setting restype on ctypes.pythonapi's shared function would leak out
-_capsule_get_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
-    ("PyCapsule_GetPointer", ctypes.pythonapi))
-
-
-def capsule_pointer(capsule: object, name: bytes) -> int:
-    address: int = _capsule_get_pointer(capsule, name)
-    return address
-
-
 def word_at(address: int) -> int:
     return ctypes.c_uint64.from_address(address).value
 
@@ -422,7 +413,7 @@ def test_what_the_producer_hands_out_ends_at_a_guard_page(tensors_freed: ModuleT
     guarded = producer_memory == "guard_pages"
     assert tensors_freed.guard_pages() == guarded
     capsule = make(tensors_freed, {"layout": layout, "shape": [2, 3]})
-    managed = capsule_pointer(capsule, b"dltensor" if layout == "legacy" else b"dltensor_versioned")
+    managed = capsule_pointer(capsule)
     pieces = {"struct": (managed, struct_size)}
     if dl_tensor_offset is not None:  # DLTensor: data at +0, shape at +24, strides at +32
         tensor = managed + dl_tensor_offset
