@@ -1,40 +1,28 @@
-"""What a user would write instead of a validator: read a DLPack capsule with ctypes."""
+"""What a user would write instead of a validator: read a DLPack capsule with ctypes.
+
+The structs are the repository's one ctypes copy of dlpack.h (tests/support/dlpack_h.py),
+loaded by path: the benchmarks run from benchmarks/ against the installed package, with
+nothing of the source tree on sys.path, and that module imports nothing but ctypes.
+"""
 
 from __future__ import annotations
 
 import ctypes
+import importlib.util
+from pathlib import Path
+from types import ModuleType
 
 
-class DLDevice(ctypes.Structure):
-    _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
+def _load_dlpack_h() -> ModuleType:
+    path = Path(__file__).resolve().parent.parent / "tests" / "support" / "dlpack_h.py"
+    spec = importlib.util.spec_from_file_location("dlpack_h", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-class DLDataType(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
-
-
-class DLTensor(ctypes.Structure):
-    _fields_ = [
-        ("data", ctypes.c_void_p),
-        ("device", DLDevice),
-        ("ndim", ctypes.c_int32),
-        ("dtype", DLDataType),
-        ("shape", ctypes.POINTER(ctypes.c_int64)),
-        ("strides", ctypes.POINTER(ctypes.c_int64)),
-        ("byte_offset", ctypes.c_uint64),
-    ]
-
-
-class DLManagedTensorVersioned(ctypes.Structure):
-    _fields_ = [
-        ("major", ctypes.c_uint32),
-        ("minor", ctypes.c_uint32),
-        ("manager_ctx", ctypes.c_void_p),
-        ("deleter", ctypes.c_void_p),
-        ("flags", ctypes.c_uint64),
-        ("dl_tensor", DLTensor),
-    ]
-
+DLManagedTensorVersioned = _load_dlpack_h().DLManagedTensorVersioned
 
 _get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
 _get_pointer.restype = ctypes.c_void_p

@@ -1,7 +1,7 @@
 """The DLPack 1.3 enumerations and small value types (device, dtype, version, flags).
 
 Every member value is held against the values compiled into the extension from
-``dlpack.h`` by ``tests/test_header_enums.py``; nothing here may drift from the header.
+``dlpack.h`` by ``tests/typing/test_header_enums.py``; nothing here may drift from the header.
 
 Nothing compiled is imported here (the package's ``__init__`` imports the extension; this
 module does not depend on it): only ``parse()`` and ``str()`` of ``DLDataType`` and

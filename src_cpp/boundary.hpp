@@ -6,7 +6,7 @@
 // pybind11-bound ones, is called through one) whose docstring opens with CPython's text
 // signature, "name(x, /, *, copy=None)\n--\n\n", so that inspect.signature reads it. CPython
 // strips that part from __doc__; the next line repeats the signature the way pybind11 writes
-// it, which tests/test_stub_parity.py compares with the stubs.
+// it, which tests/typing/test_stub_parity.py compares with the stubs.
 #pragma once
 
 #include <pybind11/pybind11.h>

@@ -1,4 +1,9 @@
-"""Shared fixtures: the test-only C++ DLPack producer and a small extension builder.
+"""Shared fixtures: the two test producers and a small extension builder.
+
+``cpp_producer`` is the C++ test producer (a compiled module: any field value, capsules made
+by C++ code); ``ctypes_producer`` is the Python one (tests/support/ctypes_producer.py:
+capsules over NumPy memory, with a deleter written in Python). ``tensors_freed`` and
+``producer_memory`` work with the C++ one.
 
 C++ test helpers are compiled straight with the C++ compiler (``$CXX``, default ``c++``)
 against pybind11's, Python's and dlpack.h's include directories, and cached in the
@@ -26,6 +31,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests.support.ctypes_producer import CtypesProducer
 
 TESTS = Path(__file__).parent
 PRODUCER_SOURCE = TESTS / "producer" / "dlpack_test_producer.cpp"
@@ -99,8 +106,8 @@ def build_cpp_extension() -> Callable[..., ModuleType]:
 
 
 @pytest.fixture(scope="session")
-def producer() -> ModuleType:
-    """The test-only DLPack producer (tests/producer/dlpack_test_producer.cpp).
+def cpp_producer() -> ModuleType:
+    """The C++ test producer (tests/producer/dlpack_test_producer.cpp), the module itself.
 
     ``make_capsule(*, data, device, shape, strides, ndim, dtype, byte_offset, layout,
     version, flags, name, owner, allocate, null_deleter)``, ``deleter_calls()``,
@@ -111,29 +118,39 @@ def producer() -> ModuleType:
 
 
 @pytest.fixture(scope="module", params=["heap", "guard_pages"])
-def producer_memory(request: pytest.FixtureRequest, producer: ModuleType) -> Iterator[str]:
+def producer_memory(request: pytest.FixtureRequest, cpp_producer: ModuleType) -> Iterator[str]:
     """Runs each test of a module twice: once with the producer's structs, arrays and data
     buffers on the heap (each its own exact-size allocation, which AddressSanitizer bounds),
     once with each ending where a PROT_NONE page begins, so that reading one byte past any
     of them faults at once even without sanitizers. Use it with
     ``pytestmark = pytest.mark.usefixtures("producer_memory")``."""
-    producer.set_guard_pages(request.param == "guard_pages")
+    cpp_producer.set_guard_pages(request.param == "guard_pages")
     try:
         yield request.param
     finally:
-        producer.set_guard_pages(False)
+        cpp_producer.set_guard_pages(False)
 
 
 @pytest.fixture
-def tensors_freed(producer: ModuleType) -> Iterator[ModuleType]:
-    """The producer, and a check that every tensor made during the test was freed, each
+def tensors_freed(cpp_producer: ModuleType) -> Iterator[ModuleType]:
+    """The C++ test producer, and a check that every tensor made during the test was freed, each
     by exactly one deleter call (capsules made with null_deleter=True are not counted)."""
     gc.collect()
-    live_before = producer.live_tensors()
-    producer.reset_counters()
-    yield producer
+    live_before = cpp_producer.live_tensors()
+    cpp_producer.reset_counters()
+    yield cpp_producer
     gc.collect()
-    assert producer.live_tensors() == live_before, "a managed tensor was leaked"
+    assert cpp_producer.live_tensors() == live_before, "a managed tensor was leaked"
+
+
+@pytest.fixture
+def ctypes_producer() -> Iterator[CtypesProducer]:
+    """The Python test producer (tests/support/ctypes_producer.py); after the test, every
+    tensor it made must have been freed, exactly once."""
+    made = CtypesProducer()
+    yield made
+    gc.collect()
+    assert made.live == {}, "a managed tensor was leaked"
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

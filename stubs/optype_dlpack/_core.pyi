@@ -1,5 +1,5 @@
 # The pybind11 extension (src_cpp/module.cpp). Parameter names, kinds and defaults are held
-# against the extension's own signature lines by tests/test_stub_parity.py.
+# against the extension's own signature lines by tests/typing/test_stub_parity.py.
 import sys
 from collections.abc import Sequence
 from typing import Any, Final, Generic, Literal, Protocol, SupportsIndex, SupportsInt, TypeAlias, final, overload, type_check_only
@@ -22,7 +22,7 @@ else:
     from typing_extensions import CapsuleType
 
 # Every member of `DLDeviceType` as one literal type (kept equal to the enum by
-# tests/test_stub_parity.py). It bounds the type parameters of functions that take a device
+# tests/typing/test_stub_parity.py). It bounds the type parameters of functions that take a device
 # type, so that a member argument such as `DLDeviceType.CUDA` keeps its literal type: with
 # `bound=DLDeviceType` both mypy and pyright widen the solution to `DLDeviceType`.
 _DLDeviceTypeLiteral: TypeAlias = Literal[

@@ -20,7 +20,7 @@ import python_fuzzer as harness  # noqa: E402  (FIELDS and VALUES: the Python se
 # --- core_fuzzer.cpp: fields in the order build(), read_constraints() and
 # --- check_exchange_chain() read them, then the text check_names() parses.
 
-KDL_FLOAT, KDL_INT, KDL_UINT = 2, 0, 1
+KDL_FLOAT, KDL_INT, KDL_UINT = harness.dlpack_h.KDL_FLOAT, harness.dlpack_h.KDL_INT, harness.dlpack_h.KDL_UINT
 
 
 def compact(shape: tuple[int, ...]) -> tuple[int, ...]:

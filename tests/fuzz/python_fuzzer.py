@@ -20,11 +20,13 @@ Run it through run_python_fuzzer.py, which restarts it after a finding; directly
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import struct
 import sys
 import types
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 # --- the input -----------------------------------------------------------------------------
@@ -121,61 +123,27 @@ def read_plan(data: bytes) -> Plan:
 # --- DLPack structs and capsules ----------------------------------------------------------
 
 
-class DLDevice(ctypes.Structure):
-    _fields_ = (("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32))
+def _load_dlpack_h() -> types.ModuleType:
+    """tests/support/dlpack_h.py, by path: this harness runs as a script, outside the test
+    package, and must not import optype_dlpack before atheris instruments it (dlpack_h
+    imports nothing but ctypes until its codes are asked for)."""
+    path = Path(__file__).resolve().parent.parent / "support" / "dlpack_h.py"
+    spec = importlib.util.spec_from_file_location("dlpack_h", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-class DLDataType(ctypes.Structure):
-    _fields_ = (("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16))
-
-
-class DLTensor(ctypes.Structure):
-    _fields_ = (
-        ("data", ctypes.c_void_p),
-        ("device", DLDevice),
-        ("ndim", ctypes.c_int32),
-        ("dtype", DLDataType),
-        ("shape", ctypes.c_void_p),
-        ("strides", ctypes.c_void_p),
-        ("byte_offset", ctypes.c_uint64),
-    )
-
-
-class DLPackVersion(ctypes.Structure):
-    _fields_ = (("major", ctypes.c_uint32), ("minor", ctypes.c_uint32))
-
-
-DELETER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
-
-
-class DLManagedTensor(ctypes.Structure):
-    _fields_ = (("dl_tensor", DLTensor), ("manager_ctx", ctypes.c_void_p), ("deleter", DELETER))
-
-
-class DLManagedTensorVersioned(ctypes.Structure):
-    _fields_ = (
-        ("version", DLPackVersion),
-        ("manager_ctx", ctypes.c_void_p),
-        ("deleter", DELETER),
-        ("flags", ctypes.c_uint64),
-        ("dl_tensor", DLTensor),
-    )
-
-
-FROM_OBJECT = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p))
-DLTENSOR_FROM_OBJECT = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
-
-
-class DLPackExchangeAPI(ctypes.Structure):
-    _fields_ = (
-        ("version", DLPackVersion),
-        ("prev_api", ctypes.c_void_p),
-        ("managed_tensor_allocator", ctypes.c_void_p),
-        ("managed_tensor_from_py_object_no_sync", FROM_OBJECT),
-        ("managed_tensor_to_py_object_no_sync", ctypes.c_void_p),
-        ("dltensor_from_py_object_no_sync", DLTENSOR_FROM_OBJECT),
-        ("current_work_stream", ctypes.c_void_p),
-    )
+dlpack_h = _load_dlpack_h()
+DLDevice, DLDataType, DLTensor = dlpack_h.DLDevice, dlpack_h.DLDataType, dlpack_h.DLTensor
+DLPackVersion, DLManagedTensor, DLManagedTensorVersioned = (
+    dlpack_h.DLPackVersion,
+    dlpack_h.DLManagedTensor,
+    dlpack_h.DLManagedTensorVersioned,
+)
+DLPackExchangeAPI, DELETER, address_of = dlpack_h.DLPackExchangeAPI, dlpack_h.DELETER, dlpack_h.address_of
+FROM_OBJECT, DLTENSOR_FROM_OBJECT = dlpack_h.MANAGED_TENSOR_FROM_PY_OBJECT, dlpack_h.DLTENSOR_FROM_PY_OBJECT
 
 
 capsule_new = ctypes.pythonapi.PyCapsule_New
@@ -217,9 +185,9 @@ class Case:
         t.ndim = f["ndim"]
         t.byte_offset = f["byte_offset"]
         if f["pointers"] & 1:
-            t.shape = self.array(plan.shape)
+            t.shape = dlpack_h.as_int64_pointer(self.array(plan.shape))
         if f["pointers"] & 2:
-            t.strides = self.array(plan.strides)
+            t.strides = dlpack_h.as_int64_pointer(self.array(plan.strides))
         t.data = self.data_pointer(t, f["pointers"] >> 2 & 3)
         return t
 
@@ -254,7 +222,7 @@ class Case:
         else:
             m = DLManagedTensor()
         m.dl_tensor = self.tensor
-        m.deleter = on_delete
+        m.deleter = address_of(on_delete)
         self.keep.append(m)
         return ctypes.addressof(m)
 
@@ -411,12 +379,12 @@ def make_exchange_api(case: Case) -> dict[str, Any]:
     tables = (DLPackExchangeAPI * count)()
     case.keep.append(tables)
     for i, table in enumerate(tables):
-        table.version = DLPackVersion((spec[1] >> (2 * i)) % 3, 3)  # majors 0, 1, 2
+        table.header.version = DLPackVersion((spec[1] >> (2 * i)) % 3, 3)  # majors 0, 1, 2
         link = (spec[2] >> (2 * i)) % 4  # the index of the previous table; beyond count: NULL
-        table.prev_api = ctypes.addressof(tables[link]) if link < count else None
-        table.managed_tensor_from_py_object_no_sync = managed_from_object
+        table.header.prev_api = ctypes.addressof(tables[link]) if link < count else None
+        table.managed_tensor_from_py_object_no_sync = address_of(managed_from_object)
         if spec[3] & (1 << i):
-            table.dltensor_from_py_object_no_sync = dltensor_from_object
+            table.dltensor_from_py_object_no_sync = address_of(dltensor_from_object)
     address = ctypes.addressof(tables[0])
     if spec[3] & 0x80:
         return {"__c_dlpack_exchange_api__": address}

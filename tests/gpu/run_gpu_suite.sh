@@ -3,7 +3,7 @@
 #
 #   bash tests/gpu/run_gpu_suite.sh --download   # here, with internet: wheels into .whl/
 #   bash tests/gpu/run_gpu_suite.sh              # there, from the repository root
-#   bash tests/gpu/run_gpu_suite.sh tests/test_cuda_gpu.py -k two   # there: other pytest arguments
+#   bash tests/gpu/run_gpu_suite.sh tests/cuda/test_gpu.py -k two   # there: other pytest arguments
 #
 # Wheels the GPU machine may lack, carried in .whl/ (CPython 3.12, manylinux x86_64). Only
 # those missing there, or older than this project needs, are installed (into /tmp/site):

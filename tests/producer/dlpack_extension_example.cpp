@@ -1,6 +1,6 @@
 // dlpack_extension_example — a small pybind11 extension written against the installed
 // optype_dlpack headers (optype_dlpack.get_include()), as an extension author would.
-// Built by tests/test_extension_api.py; never shipped.
+// Built by tests/package/test_extension_api.py; never shipped.
 #include <optype_dlpack/pybind11.hpp>
 
 #include <pybind11/pybind11.h>

@@ -1,6 +1,6 @@
 // dlpack_test_producer — a test-only DLPack producer that can write any field value.
 //
-// Built by tests/conftest.py (fixture `producer`), never shipped. It makes capsules the way
+// Built by tests/conftest.py (fixture `cpp_producer`), never shipped. It makes capsules the way
 // real producers do (python_spec.rst of dmlc/dlpack): the capsule's destructor calls the
 // tensor's deleter only while the capsule still has the name it was created with, so a
 // consumer that renames it takes ownership. Unlike a real producer it accepts malformed

@@ -11,8 +11,8 @@ import numpy as np
 
 import optype_dlpack as od
 from optype_dlpack import CheckStatus, check_producer
-from tests.capsules import declared
-from tests.frameworks import needs
+from tests.support.capsules import declared
+from tests.support.frameworks import needs
 
 
 def statuses(report: od.ConformanceReport) -> dict[str, CheckStatus]:

@@ -21,9 +21,9 @@ from optype_dlpack import (
     HasDLPackCExchangeAPI,
     SupportsDLPack,
 )
-from tests.frameworks import needs, optional_import
+from tests.support.frameworks import needs, optional_import
 
-torch: Any = optional_import("torch")  # None only where CI leaves torch out: see tests/frameworks.py
+torch: Any = optional_import("torch")  # None only where CI leaves torch out: see tests/support/frameworks.py
 needs_torch = needs("torch")
 
 PRODUCER_PROTOCOLS = [CanDLPack, CanDLPackCompat, CanDLPackDevice, SupportsDLPack]

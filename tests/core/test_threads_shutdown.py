@@ -38,7 +38,6 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -51,7 +50,8 @@ if __name__ != "__main__":
     # Imported while the session collects, so that conftest's gc.freeze() moves its objects
     # out of the collector's sight. The child processes (this file run as a script) do
     # without: importing torch takes seconds.
-    from tests.frameworks import needs, optional_import
+    from tests.support.child import PACKAGE_PARENT, child_environment, run_python
+    from tests.support.frameworks import needs, optional_import
 
     torch = optional_import("torch")
 else:
@@ -189,17 +189,17 @@ def torch_capsule(version: tuple[int, int] | None, seed: int) -> SharedCapsule:
     return SharedCapsule(capsule, tensor.numpy().copy(), start, used)
 
 
-def producer_capsule(producer: ModuleType, layout: str, seed: int) -> SharedCapsule:
+def producer_capsule(cpp_producer: ModuleType, layout: str, seed: int) -> SharedCapsule:
     """The test producer's capsule over a NumPy array it keeps alive: its deleter is counted."""
     data = np.arange(12, dtype=np.int64).reshape(3, 4) * seed
-    capsule = producer.make_capsule(
+    capsule = cpp_producer.make_capsule(
         data=data.ctypes.data, owner=data, shape=(3, 4), dtype=(0, 64, 1), layout=layout
     )
     used = "used_dltensor_versioned" if layout == "versioned" else "used_dltensor"
 
     def start() -> Callable[[], int]:
-        before = producer.deleter_calls()
-        return lambda: producer.deleter_calls() - before
+        before = cpp_producer.deleter_calls()
+        return lambda: cpp_producer.deleter_calls() - before
 
     return SharedCapsule(capsule, data.copy(), start, used)
 
@@ -225,7 +225,7 @@ CAPSULE_KINDS = (
 )
 
 
-def make_shared_capsule(kind: str, producer: ModuleType, seed: int) -> SharedCapsule:
+def make_shared_capsule(kind: str, cpp_producer: ModuleType, seed: int) -> SharedCapsule:
     maker, _, variant = kind.partition("-")
     version = (1, 0) if variant == "versioned" else None
     if maker == "numpy":
@@ -233,7 +233,7 @@ def make_shared_capsule(kind: str, producer: ModuleType, seed: int) -> SharedCap
     elif maker == "torch":
         shared = torch_capsule(version, seed)
     elif maker == "producer":
-        shared = producer_capsule(producer, variant, seed)
+        shared = producer_capsule(cpp_producer, variant, seed)
     else:
         shared = own_capsule(variant, seed)
     shared.frees = shared.count_frees()  # now that the maker's local references are gone
@@ -403,7 +403,7 @@ def calls_on_producer(x: object, expected: np.ndarray) -> list[Callable[[], obje
     return [consume, consume, rewrap, describe, constrain, consume, rewrap, constrain]
 
 
-def shared_producers(producer: ModuleType) -> dict[str, tuple[object, np.ndarray, Callable[[], object]]]:
+def shared_producers(cpp_producer: ModuleType) -> dict[str, tuple[object, np.ndarray, Callable[[], object]]]:
     """name -> (producer, its values, what must be back to its starting value afterwards)."""
     array = np.arange(12, dtype=np.float32).reshape(3, 4)
     producers: dict[str, tuple[object, np.ndarray, Callable[[], object]]] = {}
@@ -414,9 +414,9 @@ def shared_producers(producer: ModuleType) -> dict[str, tuple[object, np.ndarray
         "numpy": (array, array.copy(), lambda: sys.getrefcount(array)),
         "python": (PythonProducer(array), array.copy(), lambda: sys.getrefcount(array)),
         "test-producer": (
-            producer.Producer(shape=(2, 5), dtype=(2, 32, 1), allocate=True),
+            cpp_producer.Producer(shape=(2, 5), dtype=(2, 32, 1), allocate=True),
             np.zeros((2, 5), np.float32),
-            producer.live_tensors,
+            cpp_producer.live_tensors,
         ),
         "DLPackObject": (od.asdlpack(array), array.copy(), lambda: sys.getrefcount(array)),
     }
@@ -475,17 +475,7 @@ def test_threads_exporting_one_array_all_succeed(tensors_freed: ModuleType) -> N
 
 def run_child(*arguments: str, timeout: float = CHILD_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
     """Runs this file as a script with the optype_dlpack the tests import."""
-    env = dict(os.environ)
-    package_root = str(Path(od.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    return subprocess.run(
-        [sys.executable, __file__, *arguments],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        check=False,
-    )
+    return run_python(__file__, *arguments, timeout=timeout)
 
 
 def assert_clean_exit(result: subprocess.CompletedProcess[str]) -> None:
@@ -503,10 +493,10 @@ def assert_clean_exit(result: subprocess.CompletedProcess[str]) -> None:
         pytest.param("torch", marks=needs("torch")),
     ],
 )
-def test_threads_racing_through_the_first_ml_dtypes_import_consume_once(source: str, producer: ModuleType) -> None:
+def test_threads_racing_through_the_first_ml_dtypes_import_consume_once(source: str, cpp_producer: ModuleType) -> None:
     """One race per fresh interpreter (ml_dtypes is imported only once in each); twice for
     the test producer, whose deleter is counted."""
-    result = run_child("first-import-race", source, str(producer.__file__))
+    result = run_child("first-import-race", source, str(cpp_producer.__file__))
     assert_clean_exit(result)
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["ml_dtypes_imported_before"] is False, "ml_dtypes was imported before the race: nothing was tested"
@@ -532,9 +522,9 @@ def first_import_race(source: str, producer_path: str) -> None:
         held = tensor._use_count()
         frees: Callable[[], int] = lambda: held - tensor._use_count()  # noqa: E731
     else:
-        producer = load_module("dlpack_test_producer", producer_path)
-        capsule = producer.make_capsule(data=bits.ctypes.data, owner=bits, shape=(6,), dtype=(4, 16, 1))
-        frees = producer.deleter_calls
+        cpp_producer = load_module("dlpack_test_producer", producer_path)
+        capsule = cpp_producer.make_capsule(data=bits.ctypes.data, owner=bits, shape=(6,), dtype=(4, 16, 1))
+        frees = cpp_producer.deleter_calls
     imported_before = imported_before or "ml_dtypes" in sys.modules
     sys.setswitchinterval(1e-6)
     outcomes = race([functools.partial(od.from_dlpack, capsule)] * THREADS)
@@ -771,15 +761,13 @@ def interrupt_child(entry: str, rounds: int) -> tuple[int, str]:
     at a random moment once it loops again; the child survives the first `rounds`
     KeyboardInterrupts and dies of the last. Returns its exit code and stderr. A signal that
     does not raise KeyboardInterrupt within SIGINT_GRACE_S fails the test."""
-    env = dict(os.environ)
-    package_root = str(Path(od.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     child = subprocess.Popen(
         [sys.executable, __file__, "sigint", entry, str(rounds)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        env=child_environment(),
+        cwd=PACKAGE_PARENT,
     )
     assert child.stdout is not None
     try:

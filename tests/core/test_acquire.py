@@ -12,50 +12,43 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import json
-import os
-import subprocess
 import sys
-import textwrap
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import numpy as np
 import pytest
 
-import optype_dlpack as od
 from optype_dlpack import Expect, from_dlpack, inspect, validate
-from tests.frameworks import needs
+from tests.support.capsules import new_capsule
+from tests.support.child import last_json, run_code
+from tests.support.dlpack_h import (
+    DELETER,
+    DLTENSOR_FROM_PY_OBJECT,
+    KDL_CPU,
+    KDL_CUDA,
+    KDL_FLOAT,
+    MANAGED_TENSOR_FROM_PY_OBJECT,
+    DLDataType,
+    DLDevice,
+    DLManagedTensorVersioned,
+    DLPackExchangeAPI,
+    DLPackExchangeAPIHeader,
+    DLPackVersion,
+    DLTensor,
+    address_of,
+)
+from tests.support.frameworks import needs
 
-KDL_CPU = 1
-KDL_CUDA = 2
 FAR = 0x7F00_1234_5000  # a plausible address that nothing reads (verify_device="skip")
-PACKAGE_PARENT = str(Path(od.__file__).resolve().parent.parent)
 CHILD_TIMEOUT = 60  # seconds; the failures these children catch are hangs and crashes
 
 
 def run_child(code: str, **env: str) -> dict[str, Any]:
     """Runs `code` in a fresh interpreter; returns the JSON it prints last. A crash, a hang or
     any output on stderr fails the test with what the child said."""
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(code)],
-            capture_output=True,
-            text=True,
-            timeout=CHILD_TIMEOUT,
-            env={**os.environ, **env},
-            check=False,
-            # `-c` puts the working directory first on sys.path, and in a source checkout that
-            # holds the uncompiled package; the package's own parent holds the one under test.
-            cwd=PACKAGE_PARENT,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"the child process did not finish within {CHILD_TIMEOUT} s (a hang)")
-    assert done.returncode == 0, f"the child process failed ({done.returncode}):\n{done.stderr}"
-    assert done.stderr == "", done.stderr
-    return json.loads(done.stdout.splitlines()[-1])
+    result: dict[str, Any] = last_json(run_code(code, env=env, timeout=CHILD_TIMEOUT), quiet=True)
+    return result
 
 
 # ---------------------------------------------------------------------------------------
@@ -271,65 +264,6 @@ def test_non_dlpack_objects_raise_nothing_unraisable(monkeypatch: pytest.MonkeyP
 # The DLPack C exchange API, built with ctypes
 
 
-class Version(ctypes.Structure):
-    _fields_ = [("major", ctypes.c_uint32), ("minor", ctypes.c_uint32)]
-
-
-class Device(ctypes.Structure):
-    _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
-
-
-class DataType(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
-
-
-class Tensor(ctypes.Structure):
-    _fields_ = [
-        ("data", ctypes.c_void_p),
-        ("device", Device),
-        ("ndim", ctypes.c_int32),
-        ("dtype", DataType),
-        ("shape", ctypes.POINTER(ctypes.c_int64)),
-        ("strides", ctypes.POINTER(ctypes.c_int64)),
-        ("byte_offset", ctypes.c_uint64),
-    ]
-
-
-class Managed(ctypes.Structure):
-    pass
-
-
-Deleter = ctypes.CFUNCTYPE(None, ctypes.POINTER(Managed))
-Managed._fields_ = [
-    ("version", Version),
-    ("manager_ctx", ctypes.c_void_p),
-    ("deleter", Deleter),
-    ("flags", ctypes.c_uint64),
-    ("dl_tensor", Tensor),
-]
-
-
-class Header(ctypes.Structure):
-    pass
-
-
-Header._fields_ = [("version", Version), ("prev_api", ctypes.POINTER(Header))]
-
-ManagedFromObject = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.POINTER(Managed)))
-TensorFromObject = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(Tensor))
-
-
-class ExchangeAPI(ctypes.Structure):
-    _fields_ = [
-        ("header", Header),
-        ("managed_tensor_allocator", ctypes.c_void_p),
-        ("managed_tensor_from_py_object_no_sync", ManagedFromObject),
-        ("managed_tensor_to_py_object_no_sync", ctypes.c_void_p),
-        ("dltensor_from_py_object_no_sync", TensorFromObject),
-        ("current_work_stream", ctypes.c_void_p),
-    ]
-
-
 class TableProducer:
     """An exchange table whose functions hand out a float32 vector [0, 1, 2, 3] on `device`
     (host memory of its own) and count what they did; the tables in front of it in a chain
@@ -342,49 +276,52 @@ class TableProducer:
         self.strides = (ctypes.c_int64 * 1)(1)
         self.exports = 0
         self.deleted = 0
-        self.live: list[Managed] = []
-        self.deleter = Deleter(self._delete)
-        self.table = ExchangeAPI()
-        self.table.header.version = Version(1, 3)
-        self.table.managed_tensor_from_py_object_no_sync = ManagedFromObject(self._managed)
-        self.table.dltensor_from_py_object_no_sync = TensorFromObject(self._tensor)
-        self.chain: list[Header] = []
+        self.live: list[DLManagedTensorVersioned] = []
+        # The callbacks live as long as the tables that hold their addresses.
+        self.deleter = DELETER(self._delete)
+        self.from_object = MANAGED_TENSOR_FROM_PY_OBJECT(self._managed)
+        self.tensor_from_object = DLTENSOR_FROM_PY_OBJECT(self._tensor)
+        self.table = DLPackExchangeAPI()
+        self.table.header.version = DLPackVersion(1, 3)
+        self.table.managed_tensor_from_py_object_no_sync = address_of(self.from_object)
+        self.table.dltensor_from_py_object_no_sync = address_of(self.tensor_from_object)
+        self.chain: list[DLPackExchangeAPIHeader] = []
 
-    def _fill(self, tensor: Tensor) -> None:
+    def _fill(self, tensor: DLTensor) -> None:
         tensor.data = ctypes.addressof(self.memory)
-        tensor.device = Device(*self.device)
+        tensor.device = DLDevice(*self.device)
         tensor.ndim = 1
-        tensor.dtype = DataType(2, 32, 1)
+        tensor.dtype = DLDataType(KDL_FLOAT, 32, 1)
         tensor.shape = self.shape
         tensor.strides = self.strides
         tensor.byte_offset = 0
 
     def _managed(self, _obj: int, out: Any) -> int:
         self.exports += 1
-        managed = Managed()
-        managed.version = Version(1, 3)
-        managed.deleter = self.deleter
+        managed = DLManagedTensorVersioned()
+        managed.version = DLPackVersion(1, 3)
+        managed.deleter = address_of(self.deleter)
         self._fill(managed.dl_tensor)
         self.live.append(managed)
-        out[0] = ctypes.pointer(managed)
+        out[0] = ctypes.addressof(managed)
         return 0
 
-    def _tensor(self, _obj: int, out: Any) -> int:
+    def _tensor(self, _obj: int, out: int) -> int:
         self.exports += 1
-        self._fill(out.contents)
+        self._fill(DLTensor.from_address(out))
         return 0
 
-    def _delete(self, managed: Any) -> None:
+    def _delete(self, managed: int | None) -> None:
         self.deleted += 1
 
     def newest(self, links: int) -> int:
         """The address of a chain of `links` tables of major 2 in front of the real one."""
-        previous = ctypes.cast(ctypes.pointer(self.table.header), ctypes.POINTER(Header))
+        previous = ctypes.addressof(self.table.header)
         self.chain = []
         for _ in range(links):
-            header = Header(Version(2, 0), previous)
+            header = DLPackExchangeAPIHeader(DLPackVersion(2, 0), previous)
             self.chain.append(header)
-            previous = ctypes.pointer(header)
+            previous = ctypes.addressof(header)
         return ctypes.addressof(self.chain[-1]) if links else ctypes.addressof(self.table)
 
 
@@ -411,10 +348,7 @@ _API_NAME = ctypes.create_string_buffer(b"dlpack_exchange_api")
 
 
 def capsule_at(address: int) -> object:
-    new = ctypes.pythonapi.PyCapsule_New
-    new.restype = ctypes.py_object
-    new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
-    return new(address, ctypes.cast(_API_NAME, ctypes.c_char_p), None)
+    return new_capsule(address, ctypes.cast(_API_NAME, ctypes.c_char_p), None)
 
 
 @pytest.mark.parametrize("links", [0, 1, 16])
@@ -455,16 +389,10 @@ CHILD_TABLES = """
 import ctypes, json, sys
 import numpy as np
 from optype_dlpack import Expect, from_dlpack, validate
+from tests.support.capsules import new_capsule
+from tests.support.dlpack_h import DLPackExchangeAPIHeader as Header, DLPackVersion as Version
 
-class Version(ctypes.Structure):
-    _fields_ = [("major", ctypes.c_uint32), ("minor", ctypes.c_uint32)]
-class Header(ctypes.Structure):
-    pass
-Header._fields_ = [("version", Version), ("prev_api", ctypes.c_void_p)]
 NAME = ctypes.create_string_buffer(b"dlpack_exchange_api")
-new_capsule = ctypes.pythonapi.PyCapsule_New
-new_capsule.restype = ctypes.py_object
-new_capsule.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
 
 def producer(attribute, value):
     def dlpack(self, **kwargs):
@@ -522,7 +450,7 @@ print(json.dumps(results))
 
 
 @needs("torch")
-def test_capsule_taken_by_another_consumer_during_import_is_not_taken_twice(producer: ModuleType) -> None:
+def test_capsule_taken_by_another_consumer_during_import_is_not_taken_twice(cpp_producer: ModuleType) -> None:
     # from_dlpack of a bfloat16 capsule imports ml_dtypes after reading the capsule and before
     # taking it; an import hook takes the same capsule (with torch) in that window. Exactly
     # one consumer may own the tensor, and its deleter must run exactly once.
@@ -533,11 +461,11 @@ def test_capsule_taken_by_another_consumer_during_import_is_not_taken_twice(prod
         from optype_dlpack import from_dlpack
 
         spec = importlib.util.spec_from_file_location("dlpack_test_producer", os.environ["PRODUCER"])
-        producer = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(producer)
+        cpp_producer = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(cpp_producer)
         assert "ml_dtypes" not in sys.modules, "the window under test is the first import of ml_dtypes"
 
-        capsule = producer.make_capsule(dtype=(4, 16, 1), shape=[4], allocate=True)
+        capsule = cpp_producer.make_capsule(dtype=(4, 16, 1), shape=[4], allocate=True)
         taken = []
 
         class TakeDuringImport:
@@ -555,10 +483,10 @@ def test_capsule_taken_by_another_consumer_during_import_is_not_taken_twice(prod
         owners = len(taken) + (imported is not None)
         del taken[:], imported, capsule
         gc.collect()
-        print(json.dumps({"owners": owners, "error": error, "deleter_calls": producer.deleter_calls(),
-                          "live": producer.live_tensors()}))
+        print(json.dumps({"owners": owners, "error": error, "deleter_calls": cpp_producer.deleter_calls(),
+                          "live": cpp_producer.live_tensors()}))
         """,
-        PRODUCER=producer.__file__,
+        PRODUCER=cpp_producer.__file__,
     )
     assert outcome["owners"] == 1, outcome
     # Refused; with from_dlpack checking take()'s result: "BufferError: the capsule was

@@ -18,16 +18,12 @@ import gc
 import mmap
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-
-import optype_dlpack
 
 from optype_dlpack import (
     DLDataType,
@@ -44,6 +40,8 @@ from optype_dlpack import (
     inspect,
     validate,
 )
+from tests.support.capsules import capsule_pointer
+from tests.support.child import run_python
 
 pytestmark = pytest.mark.usefixtures("producer_memory")
 
@@ -207,10 +205,10 @@ CASES: list[tuple[str, dict[str, Any], type[Exception], tuple[str, ...]]] = [
 ]
 
 
-def make(producer: ModuleType, kwargs: dict[str, Any]) -> object:
+def make(cpp_producer: ModuleType, kwargs: dict[str, Any]) -> object:
     arguments: dict[str, Any] = {"shape": [2, 3], "allocate": True}
     arguments.update(kwargs)
-    return producer.make_capsule(**arguments)
+    return cpp_producer.make_capsule(**arguments)
 
 
 def assert_fails(capsule: object, error: type[Exception], rules: tuple[str, ...]) -> None:
@@ -378,8 +376,6 @@ def test_owner_is_kept_alive_until_the_deleter(tensors_freed: ModuleType) -> Non
 
     owner = Owner()
     capsule = make(tensors_freed, {"owner": owner})
-    import sys
-
     refs = sys.getrefcount(owner)
     inspect(capsule)
     assert sys.getrefcount(owner) == refs
@@ -402,16 +398,6 @@ def protection_at(address: int) -> str:
     return "unmapped"
 
 
-# a prototype of its own: setting restype on ctypes.pythonapi's shared function would leak out
-_capsule_get_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
-    ("PyCapsule_GetPointer", ctypes.pythonapi))
-
-
-def capsule_pointer(capsule: object, name: bytes) -> int:
-    address: int = _capsule_get_pointer(capsule, name)
-    return address
-
-
 def word_at(address: int) -> int:
     return ctypes.c_uint64.from_address(address).value
 
@@ -425,7 +411,7 @@ def test_what_the_producer_hands_out_ends_at_a_guard_page(tensors_freed: ModuleT
     guarded = producer_memory == "guard_pages"
     assert tensors_freed.guard_pages() == guarded
     capsule = make(tensors_freed, {"layout": layout, "shape": [2, 3]})
-    managed = capsule_pointer(capsule, b"dltensor" if layout == "legacy" else b"dltensor_versioned")
+    managed = capsule_pointer(capsule)
     pieces = {"struct": (managed, struct_size)}
     if dl_tensor_offset is not None:  # DLTensor: data at +0, shape at +24, strides at +32
         tensor = managed + dl_tensor_offset
@@ -456,18 +442,17 @@ UINT8 = (int(CODE.UINT), 8, 1)  # plain ints: the child process reads the argume
 CHILD_SCRIPT = """
 import ast, gc, importlib.util, sys
 
-package_root, path, memory, action = sys.argv[1:5]
-kwargs = ast.literal_eval(sys.argv[5])
-sys.path[0] = package_root  # not the working directory, which may hold another build of the package
+path, memory, action = sys.argv[1:4]
+kwargs = ast.literal_eval(sys.argv[4])
 spec = importlib.util.spec_from_file_location("dlpack_test_producer", path)
-producer = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(producer)
-producer.set_guard_pages(memory == "guard_pages")
+cpp_producer = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(cpp_producer)
+cpp_producer.set_guard_pages(memory == "guard_pages")
 import optype_dlpack
 
 
 def outcome():
-    capsule = producer.make_capsule(**kwargs)
+    capsule = cpp_producer.make_capsule(**kwargs)
     try:
         if action == "from_dlpack":
             array = optype_dlpack.from_dlpack(capsule)
@@ -483,18 +468,16 @@ def outcome():
 
 result = outcome()
 gc.collect()
-result["deleter_calls"] = producer.deleter_calls()
+result["deleter_calls"] = cpp_producer.deleter_calls()
 print(repr(result))
 """
 
 
-def in_child(producer: ModuleType, memory: str, action: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+def in_child(cpp_producer: ModuleType, memory: str, action: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     """What `action` ("inspect" or "from_dlpack") does with the capsule make_capsule(**kwargs),
     in a child process with the producer's memory placed as `memory` says."""
-    package_root = str(Path(optype_dlpack.__file__).parent.parent)  # the build under test
-    command = [sys.executable, "-X", "faulthandler", "-c", CHILD_SCRIPT, package_root, producer.__file__, memory,
-               action, repr(kwargs)]
-    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=300)
+    arguments = (cpp_producer.__file__, memory, action, repr(kwargs))
+    result = run_python("-X", "faulthandler", "-c", CHILD_SCRIPT, *arguments, timeout=300)
     if result.returncode != 0:
         code = result.returncode
         how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
@@ -504,13 +487,13 @@ def in_child(producer: ModuleType, memory: str, action: str, kwargs: dict[str, A
     return outcome
 
 
-def test_legacy_struct_whose_data_word_reads_as_version_1_x(producer: ModuleType, producer_memory: str) -> None:
+def test_legacy_struct_whose_data_word_reads_as_version_1_x(cpp_producer: ModuleType, producer_memory: str) -> None:
     # A 64-byte DLManagedTensor under the versioned name. A versioned dl_tensor would end 16
     # bytes past it, so none of it may be read; the name and the struct disagree.
     kwargs = {"layout": "legacy", "name": "dltensor_versioned", "data": READS_AS_VERSION_1_32512,
               "shape": [2, 3], "dtype": UINT8}
     for action in ("inspect", "from_dlpack"):
-        outcome = in_child(producer, producer_memory, action, kwargs)
+        outcome = in_child(cpp_producer, producer_memory, action, kwargs)
         assert "DLPackValidationError" in outcome.get("errors", ()), outcome
         assert (outcome["rules"], outcome["fields"]) == (["capsule.layout"], ["capsule"]), outcome["message"]
         assert outcome["deleter_calls"] == 1
@@ -518,13 +501,13 @@ def test_legacy_struct_whose_data_word_reads_as_version_1_x(producer: ModuleType
 
 @pytest.mark.parametrize("layout", ["legacy", "versioned"])
 @pytest.mark.parametrize("shape", [[0, 2**62, 4], [0, 2**62, 3]], ids=["0-by-huge-by-4", "0-by-huge-by-3"])
-def test_empty_tensor_with_null_strides_and_huge_extents(producer: ModuleType, producer_memory: str, layout: str,
+def test_empty_tensor_with_null_strides_and_huge_extents(cpp_producer: ModuleType, producer_memory: str, layout: str,
                                                          shape: list[int]) -> None:
     # Well-formed: no element, so no element count or offset overflows. The compact strides
     # a reader fills in for NULL multiply extents that it must not let overflow.
     kwargs = {"layout": layout, "version": (1, 1), "shape": shape, "strides": None, "dtype": UINT8,
               "data": FAR}
-    outcome = in_child(producer, producer_memory, "inspect", kwargs)
+    outcome = in_child(cpp_producer, producer_memory, "inspect", kwargs)
     assert "errors" not in outcome, outcome["message"]
     assert (outcome["shape"], outcome["size"], outcome["nbytes"]) == (tuple(shape), 0, 0)
     strides = outcome["strides"]
@@ -532,7 +515,7 @@ def test_empty_tensor_with_null_strides_and_huge_extents(producer: ModuleType, p
     assert all(0 <= stride < 2**63 for stride in strides), strides  # the one that cannot is no wrapped product
     assert outcome["deleter_calls"] == 1
     # NumPy has no array of that shape: importing it fails cleanly, the capsule released once
-    outcome = in_child(producer, producer_memory, "from_dlpack", kwargs)
+    outcome = in_child(cpp_producer, producer_memory, "from_dlpack", kwargs)
     assert {"ValueError", "BufferError"} & set(outcome.get("errors", ())), outcome
     assert outcome["deleter_calls"] == 1
 

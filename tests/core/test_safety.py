@@ -11,11 +11,7 @@ by an inaccessible one, so that such a read faults at once.
 from __future__ import annotations
 
 import ctypes
-import json
 import mmap
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,65 +20,36 @@ import pytest
 
 import optype_dlpack
 from optype_dlpack import DLPackValidationError
+from tests.support.capsules import new_capsule
+from tests.support.child import run_against
+from tests.support.dlpack_h import (
+    KDL_CPU,
+    LEGACY_NAME,
+    VERSIONED_NAME,
+    DLDataType,
+    DLDevice,
+    DLManagedTensor,
+    DLManagedTensorVersioned,
+    DLPackVersion,
+    DLTensor,
+    as_int64_pointer,
+    int64_array,
+)
 
-KDL_CPU = 1
 UINT8, INT8, FLOAT32 = (1, 8, 1), (0, 8, 1), (2, 32, 1)
 
 # ---------------------------------------------------------------------------------------
-# The DLPack 1.3 structs, laid out as dlpack.h lays them out.
-
-
-class DLDevice(ctypes.Structure):
-    _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
-
-
-class DLDataType(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
-
-
-class DLTensor(ctypes.Structure):
-    _fields_ = [
-        ("data", ctypes.c_void_p),
-        ("device", DLDevice),
-        ("ndim", ctypes.c_int32),
-        ("dtype", DLDataType),
-        ("shape", ctypes.c_void_p),  # addresses, not arrays: some cases need impossible ones
-        ("strides", ctypes.c_void_p),
-        ("byte_offset", ctypes.c_uint64),
-    ]
-
-
-class DLPackVersion(ctypes.Structure):
-    _fields_ = [("major", ctypes.c_uint32), ("minor", ctypes.c_uint32)]
-
-
-class DLManagedTensor(ctypes.Structure):
-    _fields_ = [("dl_tensor", DLTensor), ("manager_ctx", ctypes.c_void_p), ("deleter", ctypes.c_void_p)]
-
-
-class DLManagedTensorVersioned(ctypes.Structure):
-    _fields_ = [
-        ("version", DLPackVersion),
-        ("manager_ctx", ctypes.c_void_p),
-        ("deleter", ctypes.c_void_p),  # never called: the capsules made here have no destructor
-        ("flags", ctypes.c_uint64),
-        ("dl_tensor", DLTensor),
-    ]
-
+# Capsules with exactly the fields a case needs
 
 assert ctypes.sizeof(DLManagedTensor) == 64 and ctypes.sizeof(DLManagedTensorVersioned) == 80
-
-_capsule_new = ctypes.pythonapi.PyCapsule_New
-_capsule_new.restype = ctypes.py_object
-_capsule_new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
-LEGACY, VERSIONED = b"dltensor", b"dltensor_versioned"
+LEGACY, VERSIONED = LEGACY_NAME, VERSIONED_NAME
 
 _alive: list[object] = []  # every struct, array and page made here lives as long as the process
 
 
-def int64_array(values: tuple[int, ...]) -> int:
+def int64_array_address(values: tuple[int, ...]) -> int:
     """The address of a fresh int64 array holding `values` (at least one element)."""
-    array = (ctypes.c_int64 * max(len(values), 1))(*values)
+    array = int64_array(values)
     _alive.append(array)
     return ctypes.addressof(array)
 
@@ -104,8 +71,9 @@ def fill_tensor(
     tensor.device = DLDevice(*device)
     tensor.ndim = ndim if ndim is not None else (len(shape) if isinstance(shape, tuple) else 0)
     tensor.dtype = DLDataType(*dtype)
-    tensor.shape = int64_array(shape) if isinstance(shape, tuple) else shape
-    tensor.strides = int64_array(strides) if isinstance(strides, tuple) else strides
+    # addresses, not arrays: some cases need impossible ones
+    tensor.shape = as_int64_pointer(int64_array_address(shape) if isinstance(shape, tuple) else shape)
+    tensor.strides = as_int64_pointer(int64_array_address(strides) if isinstance(strides, tuple) else strides)
     tensor.byte_offset = byte_offset
 
 
@@ -114,7 +82,7 @@ def legacy_capsule(name: bytes = LEGACY, **fields: Any) -> object:
     managed = DLManagedTensor()
     fill_tensor(managed.dl_tensor, **fields)
     _alive.append(managed)
-    return _capsule_new(ctypes.addressof(managed), name, None)
+    return new_capsule(ctypes.addressof(managed), name, None)
 
 
 def versioned_capsule(
@@ -132,7 +100,7 @@ def versioned_capsule(
     managed.deleter = deleter or None
     fill_tensor(managed.dl_tensor, **fields)
     _alive.append(managed)
-    return _capsule_new(ctypes.addressof(managed), name, None)
+    return new_capsule(ctypes.addressof(managed), name, None)
 
 
 def legacy_capsule_before_a_guard_page(name: bytes, **fields: Any) -> object:
@@ -148,7 +116,7 @@ def legacy_capsule_before_a_guard_page(name: bytes, **fields: Any) -> object:
     managed = DLManagedTensor.from_address(start + page - ctypes.sizeof(DLManagedTensor))
     fill_tensor(managed.dl_tensor, **fields)
     _alive.append(pages)
-    return _capsule_new(ctypes.addressof(managed), name, None)
+    return new_capsule(ctypes.addressof(managed), name, None)
 
 
 def violations_of(call: Callable[[], object]) -> list[list[str]]:
@@ -210,33 +178,20 @@ def case_versioned_struct_under_legacy_name_with_a_shape_at_0x1() -> object:
     )
 
 
-_CHILD_BOOT = """
-import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("safety_core_cases", sys.argv[1])
-cases = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(cases)
-import optype_dlpack
-capsule = getattr(cases, sys.argv[2])()
-print(json.dumps({
-    "inspect": cases.violations_of(lambda: optype_dlpack.inspect(capsule)),
-    "validate": cases.violations_of(lambda: optype_dlpack.validate(capsule, dtype="uint8")),
-}))
-"""
-
-
 def violations_in_child(case: str, tmp_path: Path) -> list[list[str]]:
-    completed = subprocess.run(
-        [sys.executable, "-c", _CHILD_BOOT, __file__, case],
+    """The violations of inspect and validate on the capsule `case` makes, in a child process."""
+    result = run_against(
+        __file__,
+        f"""
+        capsule = t.{case}()
+        result["inspect"] = t.violations_of(lambda: t.optype_dlpack.inspect(capsule))
+        result["validate"] = t.violations_of(lambda: t.optype_dlpack.validate(capsule, dtype="uint8"))
+        """,
         cwd=tmp_path,  # never the source tree: the package on the path is under test
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
     )
-    assert completed.returncode == 0, f"the child crashed ({completed.returncode}):\n{completed.stderr[-3000:]}"
-    result = json.loads(completed.stdout.splitlines()[-1])
     assert result["inspect"] == result["validate"]  # the same rules stop both before any constraint
-    return result["inspect"]
+    violations: list[list[str]] = result["inspect"]
+    return violations
 
 
 def test_legacy_struct_under_versioned_name_with_an_implausible_minor(tmp_path: Path) -> None:
@@ -323,7 +278,7 @@ def test_real_tensor_with_a_version_like_data_word_keeps_its_own_rules() -> None
 
 
 def test_misaligned_shape_and_strides_are_rejected() -> None:
-    extents = int64_array((4, 4, 4))
+    extents = int64_array_address((4, 4, 4))
     capsule = legacy_capsule(data=0x10000, shape=extents + 4, ndim=2, strides=extents + 2)
     violations = violations_of(lambda: optype_dlpack.inspect(capsule))
     assert [v[0] for v in violations] == ["shape.address", "strides.address"]

@@ -7,7 +7,6 @@ real arrays and with malformed capsules from the test producer.
 
 from __future__ import annotations
 
-import ctypes
 import gc
 from collections.abc import Callable
 from pathlib import Path
@@ -20,17 +19,13 @@ import pytest
 
 import optype_dlpack
 from optype_dlpack import DLPackConsumedError, DLPackValidationError
-from tests.frameworks import needs, optional_import
+from tests.support.capsules import capsule_name
+from tests.support.frameworks import needs, optional_import
 
-torch: Any = optional_import("torch")  # None only where CI leaves torch out: see tests/frameworks.py
+torch: Any = optional_import("torch")  # None only where CI leaves torch out: see tests/support/frameworks.py
 needs_torch = needs("torch")
 
-EXAMPLE = Path(__file__).parent / "producer" / "dlpack_extension_example.cpp"
-
-_capsule_get_name = ctypes.pythonapi.PyCapsule_GetName
-_capsule_get_name.restype = ctypes.c_char_p
-_capsule_get_name.argtypes = [ctypes.py_object]
-
+EXAMPLE = Path(__file__).resolve().parents[1] / "producer" / "dlpack_extension_example.cpp"
 
 @pytest.fixture(scope="session")
 def extension(build_cpp_extension: Callable[..., ModuleType]) -> ModuleType:
@@ -145,7 +140,7 @@ def test_capsules_are_read_not_consumed(extension: ModuleType, tensors_freed: Mo
     capsule = x.__dlpack__(max_version=(1, 0))
     assert extension.total(capsule) == 3.0
     assert extension.total(capsule) == 3.0
-    assert _capsule_get_name(capsule) == b"dltensor_versioned"
+    assert capsule_name(capsule) == "dltensor_versioned"
     ours = tensors_freed.make_capsule(shape=[4], dtype=(2, 64, 1), allocate=True)
     assert extension.total(ours) == 0.0
     assert tensors_freed.deleter_calls() == 0

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.frameworks import skip_if_missing
+from tests.support.frameworks import skip_if_missing
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 DOCUMENTS = [
     path

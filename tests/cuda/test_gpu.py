@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import json
 import os
-import subprocess
-import sys
 import threading
 import types
 import warnings
@@ -26,13 +23,14 @@ import pytest
 
 import optype_dlpack
 from optype_dlpack import DLPackValidationError, _core
+from tests.support.child import last_json, run_code
+from tests.support.dlpack_h import KDL_CPU, KDL_CUDA, KDL_CUDA_HOST, KDL_CUDA_MANAGED
 
 pytestmark = [
     pytest.mark.cuda,
     pytest.mark.skipif(not _core.cuda_driver_available(), reason="needs an NVIDIA GPU and driver"),
 ]
 
-KDL_CPU, KDL_CUDA, KDL_CUDA_HOST, KDL_CUDA_MANAGED = 1, 2, 3, 13
 UINT8, FLOAT32 = (1, 8, 1), (2, 32, 1)
 
 
@@ -227,7 +225,7 @@ def test_jax_arrays_verify(jax: Any, dtype: str) -> None:
 
 
 @pytest.mark.parametrize("dtype", ["float32", "int16", "uint8", "complex128"])
-def test_numba_arrays_verify(numba_cuda: Any, producer: Any, dtype: str) -> None:
+def test_numba_arrays_verify(numba_cuda: Any, cpp_producer: Any, dtype: str) -> None:
     """numba-cuda arrays speak __cuda_array_interface__, not DLPack: the test producer wraps
     what they describe, labelled truthfully."""
     host = np.arange(24).reshape(4, 6).astype(dtype)
@@ -246,7 +244,7 @@ def test_numba_arrays_verify(numba_cuda: Any, producer: Any, dtype: str) -> None
         else:
             interface = array.__cuda_array_interface__
             pointer, strides = interface["data"][0], interface["strides"] or array.strides
-        capsule = producer.make_capsule(
+        capsule = cpp_producer.make_capsule(
             data=pointer,
             device=device,
             shape=(4, 6),
@@ -266,72 +264,72 @@ def device_tensor(torch: Any) -> Any:
     return torch.arange(64, dtype=torch.float32, device="cuda")
 
 
-def wrap(producer: Any, owner: Any, pointer: int, device: tuple[int, int], **fields: Any) -> object:
+def wrap(cpp_producer: Any, owner: Any, pointer: int, device: tuple[int, int], **fields: Any) -> object:
     fields.setdefault("shape", (16,))
     fields.setdefault("strides", (1,))
     fields.setdefault("dtype", FLOAT32)
-    return producer.make_capsule(data=pointer, device=device, owner=owner, **fields)
+    return cpp_producer.make_capsule(data=pointer, device=device, owner=owner, **fields)
 
 
-def test_truthful_wrap_verifies(producer: Any, device_tensor: Any) -> None:
-    assert_verified(wrap(producer, device_tensor, device_tensor.data_ptr(), (KDL_CUDA, 0)))
-    assert_verified(wrap(producer, device_tensor, device_tensor.data_ptr(), (KDL_CUDA, 0)), verify="require")
+def test_truthful_wrap_verifies(cpp_producer: Any, device_tensor: Any) -> None:
+    assert_verified(wrap(cpp_producer, device_tensor, device_tensor.data_ptr(), (KDL_CUDA, 0)))
+    assert_verified(wrap(cpp_producer, device_tensor, device_tensor.data_ptr(), (KDL_CUDA, 0)), verify="require")
 
 
-def test_wrong_device_id(producer: Any, device_tensor: Any) -> None:
-    assert_caught(wrap(producer, device_tensor, device_tensor.data_ptr(), (KDL_CUDA, 1)), "device.ordinal")
+def test_wrong_device_id(cpp_producer: Any, device_tensor: Any) -> None:
+    assert_caught(wrap(cpp_producer, device_tensor, device_tensor.data_ptr(), (KDL_CUDA, 1)), "device.ordinal")
 
 
-def test_device_pointer_labelled_cpu(producer: Any, device_tensor: Any) -> None:
-    capsule = wrap(producer, device_tensor, device_tensor.data_ptr(), (KDL_CPU, 0))
+def test_device_pointer_labelled_cpu(cpp_producer: Any, device_tensor: Any) -> None:
+    capsule = wrap(cpp_producer, device_tensor, device_tensor.data_ptr(), (KDL_CPU, 0))
     assert_caught(capsule, "device.cpu_pointer_is_device")
 
 
-def test_device_pointer_labelled_pinned_or_managed(producer: Any, device_tensor: Any) -> None:
+def test_device_pointer_labelled_pinned_or_managed(cpp_producer: Any, device_tensor: Any) -> None:
     pointer = device_tensor.data_ptr()
-    assert_caught(wrap(producer, device_tensor, pointer, (KDL_CUDA_HOST, 0)), "device.not_pinned")
-    assert_caught(wrap(producer, device_tensor, pointer, (KDL_CUDA_MANAGED, 0)), "device.not_managed")
+    assert_caught(wrap(cpp_producer, device_tensor, pointer, (KDL_CUDA_HOST, 0)), "device.not_pinned")
+    assert_caught(wrap(cpp_producer, device_tensor, pointer, (KDL_CUDA_MANAGED, 0)), "device.not_managed")
 
 
-def test_host_pointer_labelled_cuda(producer: Any) -> None:
+def test_host_pointer_labelled_cuda(cpp_producer: Any) -> None:
     host = np.arange(16, dtype=np.float32)
     pointer = host.ctypes.data
-    assert_caught(wrap(producer, host, pointer, (KDL_CUDA, 0)), "device.not_device_memory")
-    assert_caught(wrap(producer, host, pointer, (KDL_CUDA_HOST, 0)), "device.not_pinned")
-    assert_caught(wrap(producer, host, pointer, (KDL_CUDA_MANAGED, 0)), "device.not_managed")
-    assert_verified(wrap(producer, host, pointer, (KDL_CPU, 0)))
+    assert_caught(wrap(cpp_producer, host, pointer, (KDL_CUDA, 0)), "device.not_device_memory")
+    assert_caught(wrap(cpp_producer, host, pointer, (KDL_CUDA_HOST, 0)), "device.not_pinned")
+    assert_caught(wrap(cpp_producer, host, pointer, (KDL_CUDA_MANAGED, 0)), "device.not_managed")
+    assert_verified(wrap(cpp_producer, host, pointer, (KDL_CPU, 0)))
 
 
 def test_numpy_arrays_verify_once_cuda_is_in_use(torch: Any) -> None:
     assert_verified(np.arange(16, dtype=np.float32))  # libcuda is loaded: CPU labels are checked
 
 
-def test_pinned_memory_labelled_each_way(producer: Any, torch: Any) -> None:
+def test_pinned_memory_labelled_each_way(cpp_producer: Any, torch: Any) -> None:
     pinned = torch.arange(16, dtype=torch.float32).pin_memory()
     assert pinned.is_pinned()
     pointer = pinned.data_ptr()
-    assert_verified(wrap(producer, pinned, pointer, (KDL_CUDA_HOST, 0)))
-    assert_verified(wrap(producer, pinned, pointer, (KDL_CPU, 0)))  # host memory: the CPU reads it
+    assert_verified(wrap(cpp_producer, pinned, pointer, (KDL_CUDA_HOST, 0)))
+    assert_verified(wrap(cpp_producer, pinned, pointer, (KDL_CPU, 0)))  # host memory: the CPU reads it
     assert_verified(pinned)  # torch labels pinned tensors kDLCPU
-    assert_caught(wrap(producer, pinned, pointer, (KDL_CUDA, 0)), "device.not_device_memory")
-    assert_caught(wrap(producer, pinned, pointer, (KDL_CUDA_MANAGED, 0)), "device.not_managed")
+    assert_caught(wrap(cpp_producer, pinned, pointer, (KDL_CUDA, 0)), "device.not_device_memory")
+    assert_caught(wrap(cpp_producer, pinned, pointer, (KDL_CUDA_MANAGED, 0)), "device.not_managed")
 
 
-def test_managed_memory_labelled_each_way(producer: Any, cupy: Any) -> None:
+def test_managed_memory_labelled_each_way(cpp_producer: Any, cupy: Any) -> None:
     memory = cupy.cuda.malloc_managed(16 * 4)
     pointer, ordinal = memory.ptr, memory.device_id
-    assert_verified(wrap(producer, memory, pointer, (KDL_CUDA_MANAGED, 0)))
-    assert_verified(wrap(producer, memory, pointer, (KDL_CUDA, ordinal)))  # the driver calls it device memory
-    assert_verified(wrap(producer, memory, pointer, (KDL_CPU, 0)))  # the CPU can read managed memory
-    assert_caught(wrap(producer, memory, pointer, (KDL_CUDA_HOST, 0)), "device.not_pinned")
+    assert_verified(wrap(cpp_producer, memory, pointer, (KDL_CUDA_MANAGED, 0)))
+    assert_verified(wrap(cpp_producer, memory, pointer, (KDL_CUDA, ordinal)))  # the driver calls it device memory
+    assert_verified(wrap(cpp_producer, memory, pointer, (KDL_CPU, 0)))  # the CPU can read managed memory
+    assert_caught(wrap(cpp_producer, memory, pointer, (KDL_CUDA_HOST, 0)), "device.not_pinned")
 
 
-def test_managed_memory_labelled_with_a_gpu_that_does_not_exist(producer: Any, cupy: Any) -> None:
+def test_managed_memory_labelled_with_a_gpu_that_does_not_exist(cpp_producer: Any, cupy: Any) -> None:
     memory = cupy.cuda.malloc_managed(16 * 4)
     count = cupy.cuda.runtime.getDeviceCount()
-    assert_verified(wrap(producer, memory, memory.ptr, (KDL_CUDA, count - 1)))  # any GPU reaches it
+    assert_verified(wrap(cpp_producer, memory, memory.ptr, (KDL_CUDA, count - 1)))  # any GPU reaches it
     for device_id in sorted({count, max(count, 3)}):  # cuda:3 on a machine of three GPUs or fewer
-        assert_caught(wrap(producer, memory, memory.ptr, (KDL_CUDA, device_id)), "device.ordinal")
+        assert_caught(wrap(cpp_producer, memory, memory.ptr, (KDL_CUDA, device_id)), "device.ordinal")
 
 
 # With PyTorch's expandable segments, the driver reports the whole reserved address range
@@ -342,37 +340,22 @@ import ctypes, json
 import torch
 import optype_dlpack
 
-class DLDevice(ctypes.Structure):
-    _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
-
-class DLDataType(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
-
-class DLTensor(ctypes.Structure):
-    _fields_ = [("data", ctypes.c_void_p), ("device", DLDevice), ("ndim", ctypes.c_int32),
-                ("dtype", DLDataType), ("shape", ctypes.c_void_p), ("strides", ctypes.c_void_p),
-                ("byte_offset", ctypes.c_uint64)]
-
-class DLManagedTensor(ctypes.Structure):
-    _fields_ = [("dl_tensor", DLTensor), ("manager_ctx", ctypes.c_void_p), ("deleter", ctypes.c_void_p)]
-
-capsule_new = ctypes.pythonapi.PyCapsule_New
-capsule_new.restype = ctypes.py_object
-capsule_new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+from tests.support.capsules import new_capsule
+from tests.support.dlpack_h import KDL_CUDA, KDL_UINT, DLDataType, DLDevice, DLManagedTensor, int64_array
 alive = []
 
 def byte_capsule(data, extent, stride=1):
     # A legacy uint8 capsule (no deleter) over `data`, kDLCUDA on GPU 0.
-    shape, strides = (ctypes.c_int64 * 1)(extent), (ctypes.c_int64 * 1)(stride)
+    shape, strides = int64_array([extent]), int64_array([stride])
     managed = DLManagedTensor()
     managed.dl_tensor.data = data
-    managed.dl_tensor.device = DLDevice(2, 0)
+    managed.dl_tensor.device = DLDevice(KDL_CUDA, 0)
     managed.dl_tensor.ndim = 1
-    managed.dl_tensor.dtype = DLDataType(1, 8, 1)
-    managed.dl_tensor.shape = ctypes.addressof(shape)
-    managed.dl_tensor.strides = ctypes.addressof(strides)
+    managed.dl_tensor.dtype = DLDataType(KDL_UINT, 8, 1)
+    managed.dl_tensor.shape = shape
+    managed.dl_tensor.strides = strides
     alive.extend((managed, shape, strides))
-    return capsule_new(ctypes.addressof(managed), b"dltensor", None)
+    return new_capsule(ctypes.addressof(managed), b"dltensor", None)
 
 def outcome(capsule, verify="auto"):
     try:
@@ -407,17 +390,10 @@ print(json.dumps({
 
 
 def test_expandable_segments_unmapped_bytes_are_caught(torch: Any, tmp_path: Path) -> None:
-    env = dict(os.environ, PYTORCH_CUDA_ALLOC_CONF="expandable_segments:True")
-    completed = subprocess.run(
-        [sys.executable, "-c", _EXPANDABLE_SEGMENTS_CHILD],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    completed = run_code(
+        _EXPANDABLE_SEGMENTS_CHILD, env={"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"}, cwd=tmp_path, timeout=300
     )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    seen = json.loads(completed.stdout.splitlines()[-1])
+    seen = last_json(completed)
     assert seen["reserved"] > 1 << 30, "expandable segments should reserve far more than the tensor"
     assert seen["small"] == {"verified": True}
     assert seen["large"] == {"verified": True}  # 64 MiB over several mappings, all mapped
@@ -428,44 +404,44 @@ def test_expandable_segments_unmapped_bytes_are_caught(torch: Any, tmp_path: Pat
     assert seen["usable_after"] == 7
 
 
-def test_extent_past_the_allocation(producer: Any, libcuda: LibCuda, device_tensor: Any) -> None:
+def test_extent_past_the_allocation(cpp_producer: Any, libcuda: LibCuda, device_tensor: Any) -> None:
     start, size = libcuda.allocation(device_tensor.data_ptr())
-    exact = wrap(producer, device_tensor, start, (KDL_CUDA, 0), shape=(size,), dtype=UINT8)
+    exact = wrap(cpp_producer, device_tensor, start, (KDL_CUDA, 0), shape=(size,), dtype=UINT8)
     assert_verified(exact)
-    beyond = wrap(producer, device_tensor, start, (KDL_CUDA, 0), shape=(size + 1,), dtype=UINT8)
+    beyond = wrap(cpp_producer, device_tensor, start, (KDL_CUDA, 0), shape=(size + 1,), dtype=UINT8)
     assert_caught(beyond, "device.extent")
-    strided = wrap(producer, device_tensor, start, (KDL_CUDA, 0), shape=(2,), strides=(size,), dtype=UINT8)
+    strided = wrap(cpp_producer, device_tensor, start, (KDL_CUDA, 0), shape=(2,), strides=(size,), dtype=UINT8)
     assert_caught(strided, "device.extent")
 
 
-def test_byte_offset_past_the_allocation(producer: Any, libcuda: LibCuda, device_tensor: Any) -> None:
+def test_byte_offset_past_the_allocation(cpp_producer: Any, libcuda: LibCuda, device_tensor: Any) -> None:
     start, size = libcuda.allocation(device_tensor.data_ptr())
-    inside = wrap(producer, device_tensor, start, (KDL_CUDA, 0), shape=(4,), dtype=UINT8, byte_offset=size - 4)
+    inside = wrap(cpp_producer, device_tensor, start, (KDL_CUDA, 0), shape=(4,), dtype=UINT8, byte_offset=size - 4)
     assert_verified(inside)
     for byte_offset in (size - 3, size, size + 4096):
-        capsule = wrap(producer, device_tensor, start, (KDL_CUDA, 0), shape=(4,), dtype=UINT8, byte_offset=byte_offset)
+        capsule = wrap(cpp_producer, device_tensor, start, (KDL_CUDA, 0), shape=(4,), dtype=UINT8, byte_offset=byte_offset)
         assert_caught(capsule, "device.extent")
 
 
-def test_negative_strides_before_the_allocation(producer: Any, libcuda: LibCuda, device_tensor: Any) -> None:
+def test_negative_strides_before_the_allocation(cpp_producer: Any, libcuda: LibCuda, device_tensor: Any) -> None:
     start, _ = libcuda.allocation(device_tensor.data_ptr())
-    capsule = wrap(producer, device_tensor, start, (KDL_CUDA, 0), shape=(2,), strides=(-1,))
+    capsule = wrap(cpp_producer, device_tensor, start, (KDL_CUDA, 0), shape=(2,), strides=(-1,))
     assert_caught(capsule, "device.extent")
-    inside = wrap(producer, device_tensor, start + 4, (KDL_CUDA, 0), shape=(2,), strides=(-1,))
+    inside = wrap(cpp_producer, device_tensor, start + 4, (KDL_CUDA, 0), shape=(2,), strides=(-1,))
     assert_verified(inside)
 
 
-def test_empty_tensors_check_only_the_label(producer: Any, torch: Any) -> None:
+def test_empty_tensors_check_only_the_label(cpp_producer: Any, torch: Any) -> None:
     assert_verified(torch.empty((0, 3), device="cuda"))
     count = torch.cuda.device_count()
-    assert_verified(producer.make_capsule(data=0, device=(KDL_CUDA, count - 1), shape=(0,), strides=(1,), dtype=FLOAT32))
-    nowhere = producer.make_capsule(data=0, device=(KDL_CUDA, count), shape=(0,), strides=(1,), dtype=FLOAT32)
+    assert_verified(cpp_producer.make_capsule(data=0, device=(KDL_CUDA, count - 1), shape=(0,), strides=(1,), dtype=FLOAT32))
+    nowhere = cpp_producer.make_capsule(data=0, device=(KDL_CUDA, count), shape=(0,), strides=(1,), dtype=FLOAT32)
     assert_caught(nowhere, "device.ordinal")
     assert optype_dlpack.validate(nowhere, verify_device="skip").device_verified is None
 
 
-def test_skip_never_asks_on_a_gpu(producer: Any, device_tensor: Any) -> None:
-    lie = wrap(producer, device_tensor, device_tensor.data_ptr(), (KDL_CPU, 0))
+def test_skip_never_asks_on_a_gpu(cpp_producer: Any, device_tensor: Any) -> None:
+    lie = wrap(cpp_producer, device_tensor, device_tensor.data_ptr(), (KDL_CPU, 0))
     assert optype_dlpack.validate(lie, verify_device="skip").device_verified is None
 
 
@@ -473,18 +449,18 @@ def test_skip_never_asks_on_a_gpu(producer: Any, device_tensor: Any) -> None:
 # Validation never creates, changes or leaves a current context.
 
 
-def lies_and_truths(producer: Any, torch: Any) -> Iterator[object]:
+def lies_and_truths(cpp_producer: Any, torch: Any) -> Iterator[object]:
     tensor = torch.arange(64, dtype=torch.float32, device="cuda")
     host = np.zeros(16, dtype=np.float32)
     yield tensor.__dlpack__()
-    yield wrap(producer, tensor, tensor.data_ptr(), (KDL_CUDA, 1))
-    yield wrap(producer, tensor, tensor.data_ptr(), (KDL_CPU, 0))
-    yield wrap(producer, host, host.ctypes.data, (KDL_CUDA, 0))
-    yield wrap(producer, tensor, tensor.data_ptr(), (KDL_CUDA, 0), byte_offset=1 << 40)
+    yield wrap(cpp_producer, tensor, tensor.data_ptr(), (KDL_CUDA, 1))
+    yield wrap(cpp_producer, tensor, tensor.data_ptr(), (KDL_CPU, 0))
+    yield wrap(cpp_producer, host, host.ctypes.data, (KDL_CUDA, 0))
+    yield wrap(cpp_producer, tensor, tensor.data_ptr(), (KDL_CUDA, 0), byte_offset=1 << 40)
 
 
-def test_context_unchanged_in_this_thread(producer: Any, torch: Any, libcuda: LibCuda) -> None:
-    capsules = list(lies_and_truths(producer, torch))
+def test_context_unchanged_in_this_thread(cpp_producer: Any, torch: Any, libcuda: LibCuda) -> None:
+    capsules = list(lies_and_truths(cpp_producer, torch))
     before = libcuda.current_context()
     assert before is not None  # torch made its primary context current
     for capsule in capsules:
@@ -492,8 +468,8 @@ def test_context_unchanged_in_this_thread(producer: Any, torch: Any, libcuda: Li
     assert libcuda.current_context() == before
 
 
-def test_no_context_made_current_in_a_fresh_thread(producer: Any, torch: Any, libcuda: LibCuda) -> None:
-    capsules = list(lies_and_truths(producer, torch))
+def test_no_context_made_current_in_a_fresh_thread(cpp_producer: Any, torch: Any, libcuda: LibCuda) -> None:
+    capsules = list(lies_and_truths(cpp_producer, torch))
     seen: dict[str, Any] = {}
 
     def work() -> None:
@@ -526,7 +502,7 @@ def second_gpu(torch: Any) -> Any:
     return torch.device("cuda", 1)
 
 
-def test_tensor_on_gpu_1_labelled_gpu_0(producer: Any, torch: Any, second_gpu: Any, libcuda: LibCuda) -> None:
+def test_tensor_on_gpu_1_labelled_gpu_0(cpp_producer: Any, torch: Any, second_gpu: Any, libcuda: LibCuda) -> None:
     tensor = torch.arange(64, dtype=torch.float32, device=second_gpu)
     with torch.cuda.device(1):  # torch exports only from the current device
         capsule = tensor.__dlpack__()
@@ -535,8 +511,8 @@ def test_tensor_on_gpu_1_labelled_gpu_0(producer: Any, torch: Any, second_gpu: A
     # Asked while GPU 0's context is current: pointer queries need no context of GPU 1.
     info = assert_verified(capsule)
     assert info.device == (KDL_CUDA, 1)
-    assert_verified(wrap(producer, tensor, tensor.data_ptr(), (KDL_CUDA, 1)))
-    assert_caught(wrap(producer, tensor, tensor.data_ptr(), (KDL_CUDA, 0)), "device.ordinal")
+    assert_verified(wrap(cpp_producer, tensor, tensor.data_ptr(), (KDL_CUDA, 1)))
+    assert_caught(wrap(cpp_producer, tensor, tensor.data_ptr(), (KDL_CUDA, 0)), "device.ordinal")
     assert libcuda.current_context() == before
 
 

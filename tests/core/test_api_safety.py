@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import ast
 import concurrent.futures
-import json
 import multiprocessing
-import os
 import pickle
 import re
-import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
@@ -41,10 +38,9 @@ from optype_dlpack import (
     TensorInfo,
     Violation,
 )
+from tests.support.child import last_json, run_code
 
-ROOT = Path(__file__).resolve().parents[1]
-# The directory the package under test was imported from, for child processes.
-PACKAGE_PARENT = str(Path(od.__file__).resolve().parents[1])
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # Prepended to the child scripts: records what each call did.
@@ -62,21 +58,9 @@ def outcome(call):
 """
 
 
-def run_child(code: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Runs `code` in a fresh interpreter that imports this same optype_dlpack."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([PACKAGE_PARENT, os.environ.get("PYTHONPATH", "")])}
-    # cwd: `-c` puts the working directory first on sys.path, and in a source checkout that
-    # holds the uncompiled package; the package's own parent holds the one under test.
-    return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env, cwd=PACKAGE_PARENT
-    )
-
-
 def child_results(body: str) -> Any:
     """Runs `body` after _OUTCOME; it prints one JSON document last. A crash fails the test."""
-    result = run_child(_OUTCOME + textwrap.dedent(body))
-    assert result.returncode == 0, f"the child exited with {result.returncode}:\n{result.stdout}\n{result.stderr}"
-    return json.loads(result.stdout.splitlines()[-1])
+    return last_json(run_code(_OUTCOME + textwrap.dedent(body)))
 
 
 ###
@@ -456,7 +440,7 @@ time.sleep(0.05)
 def test_daemon_threads_do_not_abort_the_exit() -> None:
     runs = 20
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(lambda _: run_child(_DAEMON_THREADS), range(runs)))
+        results = list(pool.map(lambda _: run_code(_DAEMON_THREADS), range(runs)))
     failed = [result for result in results if result.returncode != 0]
     assert not failed, (
         f"{len(failed)} of {runs} exits failed, exit codes {[r.returncode for r in failed]}; "

@@ -3,16 +3,13 @@
 Every machine can run these: with ``OPTYPE_DLPACK_DISABLE_CUDA=1`` (in a child process, since
 the driver is opened once per process) no driver is ever used, and in this process the
 expectation follows whatever driver the machine has. The capsules are built here with
-ctypes, so the child process needs nothing but this file.
+ctypes; the child process loads this file to build the same ones.
 """
 
 from __future__ import annotations
 
 import ctypes
-import json
-import os
-import subprocess
-import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -20,52 +17,28 @@ import pytest
 
 import optype_dlpack
 from optype_dlpack import DLPackValidationError, _core
+from tests.support.capsules import new_capsule
+from tests.support.child import run_against
+from tests.support.dlpack_h import (
+    KDL_CPU,
+    KDL_CUDA,
+    KDL_CUDA_HOST,
+    KDL_CUDA_MANAGED,
+    KDL_ROCM,
+    VERSIONED_NAME,
+    DLDataType,
+    DLDevice,
+    DLManagedTensorVersioned,
+    DLPackVersion,
+    as_int64_pointer,
+    int64_array,
+)
 
-KDL_CPU, KDL_CUDA, KDL_CUDA_HOST, KDL_ROCM, KDL_CUDA_MANAGED = 1, 2, 3, 10, 13
 FLOAT32 = (2, 32, 1)
 
 # ---------------------------------------------------------------------------------------
-# Capsules built with ctypes: the DLPack 1.3 structs, laid out as dlpack.h lays them out.
+# Capsules built with ctypes
 
-
-class _DLDevice(ctypes.Structure):
-    _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
-
-
-class _DLDataType(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
-
-
-class _DLTensor(ctypes.Structure):
-    _fields_ = [
-        ("data", ctypes.c_void_p),
-        ("device", _DLDevice),
-        ("ndim", ctypes.c_int32),
-        ("dtype", _DLDataType),
-        ("shape", ctypes.POINTER(ctypes.c_int64)),
-        ("strides", ctypes.POINTER(ctypes.c_int64)),
-        ("byte_offset", ctypes.c_uint64),
-    ]
-
-
-class _DLPackVersion(ctypes.Structure):
-    _fields_ = [("major", ctypes.c_uint32), ("minor", ctypes.c_uint32)]
-
-
-class _DLManagedTensorVersioned(ctypes.Structure):
-    _fields_ = [
-        ("version", _DLPackVersion),
-        ("manager_ctx", ctypes.c_void_p),
-        ("deleter", ctypes.c_void_p),  # NULL: nothing to free (the spec allows it)
-        ("flags", ctypes.c_uint64),
-        ("dl_tensor", _DLTensor),
-    ]
-
-
-_PyCapsule_New = ctypes.pythonapi.PyCapsule_New
-_PyCapsule_New.restype = ctypes.py_object
-_PyCapsule_New.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
-_VERSIONED_NAME = b"dltensor_versioned"
 _alive: list[object] = []  # the structs of every capsule made here live as long as the process
 
 
@@ -81,20 +54,20 @@ def make_capsule(
 ) -> object:
     """A ``dltensor_versioned`` capsule with exactly these fields (and a NULL deleter)."""
     ndim = len(shape)
-    shape_array = (ctypes.c_int64 * max(ndim, 1))(*shape)
-    strides_array = None if strides is None else (ctypes.c_int64 * max(ndim, 1))(*strides)
-    managed = _DLManagedTensorVersioned()
-    managed.version = _DLPackVersion(*version)
+    shape_array = int64_array(shape)
+    strides_array = None if strides is None else int64_array(strides)
+    managed = DLManagedTensorVersioned()
+    managed.version = DLPackVersion(*version)
     managed.dl_tensor.data = data or None
-    managed.dl_tensor.device = _DLDevice(*device)
+    managed.dl_tensor.device = DLDevice(*device)
     managed.dl_tensor.ndim = ndim
-    managed.dl_tensor.dtype = _DLDataType(*dtype)
-    managed.dl_tensor.shape = ctypes.cast(shape_array, ctypes.POINTER(ctypes.c_int64))
+    managed.dl_tensor.dtype = DLDataType(*dtype)
+    managed.dl_tensor.shape = as_int64_pointer(shape_array)
     if strides_array is not None:
-        managed.dl_tensor.strides = ctypes.cast(strides_array, ctypes.POINTER(ctypes.c_int64))
+        managed.dl_tensor.strides = as_int64_pointer(strides_array)
     managed.dl_tensor.byte_offset = byte_offset
     _alive.extend((managed, shape_array, strides_array))
-    return _PyCapsule_New(ctypes.addressof(managed), _VERSIONED_NAME, None)
+    return new_capsule(ctypes.addressof(managed), VERSIONED_NAME, None)
 
 
 _host_buffer = ctypes.create_string_buffer(4096)  # real host memory for "lying" CUDA labels
@@ -112,11 +85,7 @@ def cuda_capsule(device: tuple[int, int] = (KDL_CUDA, 0), **fields: Any) -> obje
 # ---------------------------------------------------------------------------------------
 # A child process with the driver disabled runs a snippet against this module (as `t`).
 
-_CHILD_BOOT = """
-import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("cuda_nodriver_helpers", sys.argv[1])
-t = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(t)
+_RULES_OF = """
 import optype_dlpack
 from optype_dlpack import _core
 def rules_of(call):
@@ -125,25 +94,12 @@ def rules_of(call):
     except optype_dlpack.DLPackValidationError as error:
         return {"raised": type(error).__name__, "violations": [list(v) for v in error.violations]}
     return {"raised": None, "device_verified": info.device_verified if info is not None else "none"}
-result = {}
-exec(sys.argv[2])
-print(json.dumps(result))
 """
 
 
 def run_without_driver(snippet: str, tmp_path: Path) -> dict[str, Any]:
-    env = dict(os.environ, OPTYPE_DLPACK_DISABLE_CUDA="1")
-    completed = subprocess.run(
-        [sys.executable, "-c", _CHILD_BOOT, __file__, snippet],
-        cwd=tmp_path,  # never the source tree: the installed package is under test
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    return json.loads(completed.stdout.splitlines()[-1])  # type: ignore[no-any-return]
+    snippet = _RULES_OF + textwrap.dedent(snippet)
+    return run_against(__file__, snippet, cwd=tmp_path, env={"OPTYPE_DLPACK_DISABLE_CUDA": "1"})
 
 
 # ---------------------------------------------------------------------------------------

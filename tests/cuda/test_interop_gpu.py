@@ -5,7 +5,6 @@ driver, and is skipped without them; docs/interop.md says what runs without one.
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import warnings
 from typing import Any
@@ -15,6 +14,8 @@ import pytest
 
 import optype_dlpack
 from optype_dlpack import DLPackFlags, _core
+from tests.support.capsules import capsule_name
+from tests.support.dlpack_h import KDL_CPU, KDL_CUDA, KDL_CUDA_HOST, KDL_CUDA_MANAGED
 
 pytestmark = [
     pytest.mark.cuda,
@@ -23,12 +24,7 @@ pytestmark = [
 
 asdlpack = _core.asdlpack
 from_dlpack = _core.from_dlpack
-KDL_CPU, KDL_CUDA, KDL_CUDA_HOST, KDL_CUDA_MANAGED = 1, 2, 3, 13
 FLOAT32 = (2, 32, 1)
-
-_PyCapsule_GetName = ctypes.pythonapi.PyCapsule_GetName
-_PyCapsule_GetName.restype = ctypes.c_char_p
-_PyCapsule_GetName.argtypes = [ctypes.py_object]
 
 
 def quietly_import(name: str) -> Any:
@@ -163,9 +159,9 @@ def test_pinned_host_memory(torch: Any) -> None:
 # Device memory under a host label: the driver is asked before a host view is made
 
 
-def labelled(producer: Any, owner: Any, pointer: int, device: tuple[int, int]) -> object:
+def labelled(cpp_producer: Any, owner: Any, pointer: int, device: tuple[int, int]) -> object:
     """A capsule over 16 float32 at `pointer` (kept alive by `owner`), labelled `device`."""
-    return producer.make_capsule(data=pointer, device=device, shape=(16,), strides=(1,), dtype=FLOAT32, owner=owner)
+    return cpp_producer.make_capsule(data=pointer, device=device, shape=(16,), strides=(1,), dtype=FLOAT32, owner=owner)
 
 
 @pytest.mark.parametrize("copy", [None, False, True])
@@ -181,7 +177,7 @@ def test_device_memory_under_a_host_label_is_refused(
     lie = rf"from_dlpack: data: the driver reports device memory on cuda:{tensor.device.index} \(at 0x[0-9a-f]+\) "
     with pytest.raises(BufferError, match=lie + f"for a tensor labelled {name}; the CPU cannot read it"):
         from_dlpack(capsule, copy=copy)
-    assert _PyCapsule_GetName(capsule) == b"dltensor_versioned"  # not consumed
+    assert capsule_name(capsule) == "dltensor_versioned"  # not consumed
     assert tensors_freed.deleter_calls() == 0
 
 
@@ -198,7 +194,7 @@ def test_device_memory_behind_a_byte_offset_is_refused(tensors_freed: Any, torch
     )
     with pytest.raises(BufferError, match="the driver reports device memory on cuda:"):
         from_dlpack(capsule)
-    assert _PyCapsule_GetName(capsule) == b"dltensor_versioned"
+    assert capsule_name(capsule) == "dltensor_versioned"
 
 
 @pytest.mark.parametrize("label", [(KDL_CPU, 0), (KDL_CUDA_HOST, 0), (KDL_CUDA_MANAGED, 0)])

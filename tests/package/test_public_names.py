@@ -11,7 +11,7 @@ import pytest
 
 import optype_dlpack
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STUBS = ROOT / "stubs" / "optype_dlpack"
 TYPETESTS = ROOT / "typetests"
 

@@ -12,9 +12,9 @@ import pytest
 
 import optype_dlpack
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STUBS = sorted((ROOT / "optype_dlpack").glob("*.pyi"))
-ALLOWLIST = ROOT / "tests" / "stubtest-allowlist.txt"
+ALLOWLIST = ROOT / "tests" / "typing" / "stubtest-allowlist.txt"
 INSTALLED = Path(optype_dlpack.__file__).parent
 
 pytestmark = pytest.mark.slow

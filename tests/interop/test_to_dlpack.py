@@ -11,7 +11,6 @@ import array
 import ctypes
 import gc
 import mmap
-import subprocess
 import sys
 import textwrap
 import threading
@@ -25,7 +24,10 @@ import pytest
 
 import optype_dlpack
 from optype_dlpack import DLPackFlags, _core
-from tests.frameworks import needs
+from tests.support.capsules import capsule_name, capsule_pointer, rename_capsule
+from tests.support.child import run_code
+from tests.support.dlpack_h import DELETER, DLManagedTensor, DLManagedTensorVersioned
+from tests.support.frameworks import needs
 
 needs_torch = needs("torch")
 
@@ -34,66 +36,18 @@ from_dlpack = _core.from_dlpack
 asdlpack = _core.asdlpack
 
 # ---------------------------------------------------------------------------------------
-# Reading a capsule's struct raw (ctypes mirrors of dlpack.h v1.3)
+# Reading a capsule's struct raw
 
 
-class DLTensor(ctypes.Structure):
-    _fields_ = [
-        ("data", ctypes.c_void_p),
-        ("device_type", ctypes.c_int32),
-        ("device_id", ctypes.c_int32),
-        ("ndim", ctypes.c_int32),
-        ("code", ctypes.c_uint8),
-        ("bits", ctypes.c_uint8),
-        ("lanes", ctypes.c_uint16),
-        ("shape", ctypes.c_void_p),
-        ("strides", ctypes.c_void_p),
-        ("byte_offset", ctypes.c_uint64),
-    ]
+def struct_of(capsule: object) -> DLManagedTensorVersioned | DLManagedTensor:
+    struct = DLManagedTensorVersioned if capsule_name(capsule) == "dltensor_versioned" else DLManagedTensor
+    return struct.from_address(capsule_pointer(capsule))
 
 
-DELETER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
-
-
-class Versioned(ctypes.Structure):
-    _fields_ = [
-        ("major", ctypes.c_uint32),
-        ("minor", ctypes.c_uint32),
-        ("manager_ctx", ctypes.c_void_p),
-        ("deleter", ctypes.c_void_p),
-        ("flags", ctypes.c_uint64),
-        ("dl_tensor", DLTensor),
-    ]
-
-
-class Legacy(ctypes.Structure):
-    _fields_ = [("dl_tensor", DLTensor), ("manager_ctx", ctypes.c_void_p), ("deleter", ctypes.c_void_p)]
-
-
-_get_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
-    ("PyCapsule_GetPointer", ctypes.pythonapi)
-)
-_set_name = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object, ctypes.c_char_p)(("PyCapsule_SetName", ctypes.pythonapi))
-_get_name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(("PyCapsule_GetName", ctypes.pythonapi))
-
-
-def name_of(capsule: object) -> str:
-    name = _get_name(capsule)
-    assert name is not None
-    return name.decode()
-
-
-def struct_of(capsule: object) -> Versioned | Legacy:
-    name = name_of(capsule)
-    pointer = _get_pointer(capsule, name.encode())
-    return (Versioned if name == "dltensor_versioned" else Legacy).from_address(pointer)
-
-
-def take(capsule: object) -> tuple[int, Versioned | Legacy]:
+def take(capsule: object) -> tuple[int, DLManagedTensorVersioned | DLManagedTensor]:
     """Consumes a capsule as a consumer would: rename it, and own the deleter call."""
     managed = struct_of(capsule)
-    used = b"used_dltensor_versioned" if isinstance(managed, Versioned) else b"used_dltensor"
-    assert _set_name(capsule, used) == 0
+    rename_capsule(capsule, b"used_dltensor_versioned" if isinstance(managed, DLManagedTensorVersioned) else b"used_dltensor")
     return ctypes.addressof(managed), managed
 
 
@@ -117,7 +71,7 @@ class Wrapper:
 def test_versioned_capsule_describes_the_array_without_copying() -> None:
     source = np.arange(24, dtype=np.int32).reshape(2, 3, 4)[:, ::-1, 1::2]
     capsule = to_dlpack(source)
-    assert name_of(capsule) == "dltensor_versioned"
+    assert capsule_name(capsule) == "dltensor_versioned"
     info = optype_dlpack.inspect(capsule)  # every structural rule of DLPack 1.3 holds
     assert info.version == (1, 3)
     assert info.data_ptr == source.ctypes.data
@@ -133,13 +87,13 @@ def test_strides_are_always_filled_and_null_only_for_0d() -> None:
         contiguous = struct_of(to_dlpack(np.zeros((2, 3)), versioned=versioned)).dl_tensor
         assert contiguous.shape and contiguous.strides
         scalar = struct_of(to_dlpack(np.array(1.5), versioned=versioned)).dl_tensor
-        assert scalar.ndim == 0 and scalar.shape is None and scalar.strides is None
+        assert scalar.ndim == 0 and not scalar.shape and not scalar.strides  # NULL pointers
 
 
 def test_legacy_capsule() -> None:
     source = np.arange(6.0)
     capsule = to_dlpack(source, versioned=False)
-    assert name_of(capsule) == "dltensor"
+    assert capsule_name(capsule) == "dltensor"
     info = optype_dlpack.inspect(capsule)
     assert info.version is None
     assert info.data_ptr == source.ctypes.data
@@ -363,7 +317,7 @@ def test_every_deletion_order_with_torch(order: str) -> None:
     witness = weakref.ref(source)
     capsule = to_dlpack(source)
     tensor = torch.from_dlpack(capsule)
-    assert name_of(capsule) == "used_dltensor_versioned"
+    assert capsule_name(capsule) == "used_dltensor_versioned"
     if order == "source-first":
         del source
         gc.collect()
@@ -488,9 +442,7 @@ def test_capsules_alive_at_interpreter_exit(tmp_path: Path, consume: str) -> Non
         print("done")
         """
     )
-    completed = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False
-    )
+    completed = run_code(code, cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout == "done\n"
     assert completed.stderr == ""

@@ -21,7 +21,7 @@ import pytest
 
 from optype_dlpack import DLDataTypeCode, DLDeviceType, DLPackFlags, _core
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "optype_dlpack"
 
 _NO_DEFAULT = object()

@@ -80,8 +80,8 @@ def any_fields(draw: st.DrawFn) -> dict[str, Any]:
 
 @given(fields=any_fields())
 @SETTINGS
-def test_random_fields_never_crash(producer: ModuleType, fields: dict[str, Any]) -> None:
-    capsule = producer.make_capsule(**fields)
+def test_random_fields_never_crash(cpp_producer: ModuleType, fields: dict[str, Any]) -> None:
+    capsule = cpp_producer.make_capsule(**fields)
     try:
         info = inspect(capsule)
     except DLPackValidationError as error:
@@ -136,8 +136,8 @@ def valid_fields(draw: st.DrawFn) -> dict[str, Any]:
 
 @given(fields=valid_fields())
 @SETTINGS
-def test_valid_random_tensors_pass(producer: ModuleType, fields: dict[str, Any]) -> None:
-    capsule = producer.make_capsule(**fields)
+def test_valid_random_tensors_pass(cpp_producer: ModuleType, fields: dict[str, Any]) -> None:
+    capsule = cpp_producer.make_capsule(**fields)
     shape = tuple(fields["shape"])
     # the data pointers are made up: the driver (where there is one) is not asked about them
     info = validate(capsule, shape=shape, ndim=len(shape), device=fields["device"], dtype=fields["dtype"],

@@ -10,20 +10,16 @@
 - NumPy subclasses that override __dlpack__ are asked through it.
 - A wrapped producer asked without a stream is asked with the specification's default, None.
 
-Tests whose failure would crash the interpreter run that part in a child process. The
-capsules built with ctypes here need nothing but this file, so the child imports it.
+Tests whose failure would crash the interpreter run that part in a child process, which
+loads this file to build the same capsules.
 """
 
 from __future__ import annotations
 
 import ctypes
 import gc
-import json
 import mmap
 import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -32,72 +28,33 @@ import pytest
 
 import optype_dlpack
 from optype_dlpack import DLPackValidationError, DLPackVersionError, _core
+from tests.support.capsules import capsule_name, new_capsule
+from tests.support.child import run_against
+from tests.support.dlpack_h import (
+    DELETER,
+    KDL_CPU,
+    KDL_CUDA,
+    DLDataType,
+    DLDevice,
+    DLManagedTensorVersioned,
+    DLManagedTensorVersionedHeader,
+    DLPackVersion,
+    address_of,
+    as_int64_pointer,
+    int64_array,
+)
 
 from_dlpack = _core.from_dlpack
 asdlpack = _core.asdlpack
 to_dlpack = _core.to_dlpack
 
-KDL_CPU, KDL_CUDA = 1, 2
 UNALLOCATABLE = 2**46  # float32 elements: 256 TiB, beyond the 128 TiB a process can map on x86-64
 FLOAT32 = (2, 32, 1)
 
 # ---------------------------------------------------------------------------------------
-# Capsules built with ctypes: the DLPack 1.3 structs, laid out as dlpack.h lays them out.
+# Capsules built with ctypes
 
-
-class _DLDevice(ctypes.Structure):
-    _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
-
-
-class _DLDataType(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
-
-
-class _DLTensor(ctypes.Structure):
-    _fields_ = [
-        ("data", ctypes.c_void_p),
-        ("device", _DLDevice),
-        ("ndim", ctypes.c_int32),
-        ("dtype", _DLDataType),
-        ("shape", ctypes.POINTER(ctypes.c_int64)),
-        ("strides", ctypes.POINTER(ctypes.c_int64)),
-        ("byte_offset", ctypes.c_uint64),
-    ]
-
-
-class _DLPackVersion(ctypes.Structure):
-    _fields_ = [("major", ctypes.c_uint32), ("minor", ctypes.c_uint32)]
-
-
-class _ManagedHeader(ctypes.Structure):
-    """What every major version of DLManagedTensorVersioned begins with."""
-
-    _fields_ = [
-        ("version", _DLPackVersion),
-        ("manager_ctx", ctypes.c_void_p),
-        ("deleter", ctypes.c_void_p),
-        ("flags", ctypes.c_uint64),
-    ]
-
-
-class _DLManagedTensorVersioned(ctypes.Structure):
-    _fields_ = [*_ManagedHeader._fields_, ("dl_tensor", _DLTensor)]
-
-
-_PyCapsule_New = ctypes.pythonapi.PyCapsule_New
-_PyCapsule_New.restype = ctypes.py_object
-_PyCapsule_New.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
-_PyCapsule_GetName = ctypes.pythonapi.PyCapsule_GetName
-_PyCapsule_GetName.restype = ctypes.c_char_p
-_PyCapsule_GetName.argtypes = [ctypes.py_object]
-
-_DELETER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 _alive: list[object] = []  # what the capsules made here point to lives as long as the process
-
-
-def capsule_name(capsule: object) -> str:
-    name: bytes = _PyCapsule_GetName(capsule)
-    return name.decode()
 
 
 class PythonDeleterCapsule:
@@ -107,21 +64,21 @@ class PythonDeleterCapsule:
 
     def __init__(self, *, data: int, device: tuple[int, int], shape: tuple[int, ...], strides: tuple[int, ...]) -> None:
         self.deleted = 0
-        self._deleter = _DELETER(self._count)
+        self._deleter = DELETER(self._count)
         ndim = len(shape)
-        self._shape = (ctypes.c_int64 * max(ndim, 1))(*shape)
-        self._strides = (ctypes.c_int64 * max(ndim, 1))(*strides)
-        managed = _DLManagedTensorVersioned()
-        managed.version = _DLPackVersion(1, 3)
-        managed.deleter = ctypes.cast(self._deleter, ctypes.c_void_p)
+        self._shape = int64_array(shape)
+        self._strides = int64_array(strides)
+        managed = DLManagedTensorVersioned()
+        managed.version = DLPackVersion(1, 3)
+        managed.deleter = address_of(self._deleter)
         managed.dl_tensor.data = data
-        managed.dl_tensor.device = _DLDevice(*device)
+        managed.dl_tensor.device = DLDevice(*device)
         managed.dl_tensor.ndim = ndim
-        managed.dl_tensor.dtype = _DLDataType(*FLOAT32)
-        managed.dl_tensor.shape = ctypes.cast(self._shape, ctypes.POINTER(ctypes.c_int64))
-        managed.dl_tensor.strides = ctypes.cast(self._strides, ctypes.POINTER(ctypes.c_int64))
+        managed.dl_tensor.dtype = DLDataType(*FLOAT32)
+        managed.dl_tensor.shape = as_int64_pointer(self._shape)
+        managed.dl_tensor.strides = as_int64_pointer(self._strides)
         self._managed = managed
-        self.capsule = _PyCapsule_New(ctypes.addressof(managed), b"dltensor_versioned", None)
+        self.capsule = new_capsule(ctypes.addressof(managed), b"dltensor_versioned", None)
         _alive.append(self)
 
     def _count(self, _managed: int) -> None:
@@ -141,16 +98,17 @@ class StraddlingTensor:
         self._second_page = base + page
         self._shape = (ctypes.c_int64 * 1)(4)
         self._strides = (ctypes.c_int64 * 1)(1)
-        self.managed = _DLManagedTensorVersioned.from_address(self._second_page - ctypes.sizeof(_ManagedHeader))
-        self.managed.version = _DLPackVersion(*version)
+        header_size = ctypes.sizeof(DLManagedTensorVersionedHeader)
+        self.managed = DLManagedTensorVersioned.from_address(self._second_page - header_size)
+        self.managed.version = DLPackVersion(*version)
         tensor = self.managed.dl_tensor
         tensor.data = HOST
-        tensor.device = _DLDevice(KDL_CPU, 0)
+        tensor.device = DLDevice(KDL_CPU, 0)
         tensor.ndim = 1
-        tensor.dtype = _DLDataType(*FLOAT32)
-        tensor.shape = ctypes.cast(self._shape, ctypes.POINTER(ctypes.c_int64))
-        tensor.strides = ctypes.cast(self._strides, ctypes.POINTER(ctypes.c_int64))
-        self.capsule = _PyCapsule_New(ctypes.addressof(self.managed), b"dltensor_versioned", None)
+        tensor.dtype = DLDataType(*FLOAT32)
+        tensor.shape = as_int64_pointer(self._shape)
+        tensor.strides = as_int64_pointer(self._strides)
+        self.capsule = new_capsule(ctypes.addressof(self.managed), b"dltensor_versioned", None)
         _alive.append(self)  # the capsule has no destructor and points into this memory
 
     def guard(self) -> None:
@@ -165,30 +123,8 @@ HOST = ctypes.addressof(_host_memory)
 # ---------------------------------------------------------------------------------------
 # A child process runs a snippet against this module (as `t`) and reports a JSON result.
 
-_CHILD = """
-import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("safety_interop_helpers", sys.argv[1])
-t = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(t)
-result = {}
-exec(sys.argv[2])
-print(json.dumps(result))
-"""
-
-
 def run_child(snippet: str, tmp_path: Path, **env: str) -> dict[str, Any]:
-    completed = subprocess.run(
-        [sys.executable, "-c", _CHILD, __file__, textwrap.dedent(snippet)],
-        cwd=tmp_path,  # never the source tree: the package on the path is under test
-        env=dict(os.environ, **env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, f"the child died (status {completed.returncode}):\n{completed.stderr}"
-    result: dict[str, Any] = json.loads(completed.stdout.splitlines()[-1])
-    return result
+    return run_against(__file__, snippet, cwd=tmp_path, env=env)
 
 
 # ---------------------------------------------------------------------------------------

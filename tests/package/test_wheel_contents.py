@@ -21,7 +21,7 @@ if sys.version_info >= (3, 11):
 else:  # mypy, a test requirement, brings tomli on 3.10
     import tomli as tomllib
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STUBS = sorted((ROOT / "stubs" / "optype_dlpack").glob("*.pyi"))
 HEADERS = sorted((ROOT / "src_cpp" / "include" / "optype_dlpack").glob("*.hpp"))
 SOURCES = sorted((ROOT / "optype_dlpack").glob("*.py"))

@@ -10,12 +10,8 @@ that do are in test_interop_gpu.py.
 from __future__ import annotations
 
 import array
-import ctypes
 import gc
-import json
 import mmap
-import os
-import subprocess
 import sys
 import textwrap
 import weakref
@@ -29,7 +25,10 @@ import pytest
 import optype_dlpack
 from optype_dlpack import DLPackConsumedError, DLPackFlags, _core
 from optype_dlpack._conformance import check_producer
-from tests.frameworks import needs
+from tests.support.capsules import capsule_name
+from tests.support.child import run_against
+from tests.support.dlpack_h import KDL_CPU, KDL_CUDA
+from tests.support.frameworks import needs
 
 needs_torch = needs("torch")
 
@@ -37,17 +36,6 @@ asdlpack = _core.asdlpack
 from_dlpack = _core.from_dlpack
 to_dlpack = _core.to_dlpack
 DLPackObject = _core.DLPackObject
-
-KDL_CPU, KDL_CUDA, KDL_CUDA_MANAGED = 1, 2, 13
-
-_get_name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(("PyCapsule_GetName", ctypes.pythonapi))
-
-
-def name_of(capsule: object) -> str:
-    name = _get_name(capsule)
-    assert name is not None
-    return name.decode()
-
 
 # ---------------------------------------------------------------------------------------
 # Source kinds
@@ -169,7 +157,7 @@ def test_read_only_buffers() -> None:
     with pytest.raises(BufferError, match="a legacy 'dltensor' capsule cannot mark memory read-only"):
         wrapped.__dlpack__()
     copy = wrapped.__dlpack__(copy=True)  # a copy is the consumer's to write: no flag needed
-    assert name_of(copy) == "dltensor"
+    assert capsule_name(copy) == "dltensor"
 
 
 def test_objects_with_nothing_to_offer() -> None:
@@ -192,12 +180,12 @@ def test_repr() -> None:
 
 def test_max_version_selects_the_capsule_kind() -> None:
     wrapped = asdlpack(np.arange(3.0))
-    assert name_of(wrapped.__dlpack__()) == "dltensor"
-    assert name_of(wrapped.__dlpack__(max_version=None)) == "dltensor"
-    assert name_of(wrapped.__dlpack__(max_version=(0, 8))) == "dltensor"
+    assert capsule_name(wrapped.__dlpack__()) == "dltensor"
+    assert capsule_name(wrapped.__dlpack__(max_version=None)) == "dltensor"
+    assert capsule_name(wrapped.__dlpack__(max_version=(0, 8))) == "dltensor"
     for requested in ((1, 0), (1, 3), (2, 0)):
         capsule = wrapped.__dlpack__(max_version=requested)
-        assert name_of(capsule) == "dltensor_versioned"
+        assert capsule_name(capsule) == "dltensor_versioned"
         assert optype_dlpack.inspect(capsule).version == (1, 3)
     with pytest.raises(TypeError, match=r"max_version must be a \(major, minor\) tuple of int, not '1.0'"):
         wrapped.__dlpack__(max_version="1.0")
@@ -244,7 +232,7 @@ def test_stream_must_be_none_for_cpu_memory(stream: int) -> None:
     wrapped = asdlpack(np.arange(3.0))
     with pytest.raises(ValueError, match=rf"stream must be None for CPU memory, got {stream} "):
         wrapped.__dlpack__(stream=stream)
-    assert name_of(wrapped.__dlpack__(stream=None)) == "dltensor"
+    assert capsule_name(wrapped.__dlpack__(stream=None)) == "dltensor"
 
 
 def test_keyword_only_arguments() -> None:
@@ -364,7 +352,7 @@ def test_capsule_kind_must_suit_the_consumer() -> None:
     with pytest.raises(BufferError, match="the wrapped capsule is on cpu; it cannot be exported to cuda:0"):
         wrapped.__dlpack__(max_version=(1, 0), dl_device=(KDL_CUDA, 0))
     legacy = asdlpack(to_dlpack(np.arange(3.0), versioned=False))
-    assert name_of(legacy.__dlpack__(max_version=(1, 0))) == "dltensor"  # a consumer must accept legacy
+    assert capsule_name(legacy.__dlpack__(max_version=(1, 0))) == "dltensor"  # a consumer must accept legacy
 
 
 def test_used_capsule_is_refused_up_front() -> None:
@@ -514,29 +502,8 @@ def test_cuda_interface_stream_is_honoured() -> None:
 def run_without_driver(snippet: str, tmp_path: Path) -> dict[str, Any]:
     """Runs `snippet` (with `asdlpack`, `CudaInterface`, `result`) where the driver is disabled:
     it is opened once per process, so only a fresh one can be without it on a GPU machine."""
-    boot = textwrap.dedent(
-        """
-        import importlib.util, json, os, sys
-        sys.path.append(os.path.dirname(os.path.dirname(sys.argv[1])))  # `tests`, after the installed package
-        spec = importlib.util.spec_from_file_location("interop_asdlpack_helpers", sys.argv[1])
-        t = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(t)
-        asdlpack, CudaInterface, result = t.asdlpack, t.CudaInterface, {}
-        exec(sys.argv[2])
-        print(json.dumps(result))
-        """
-    )
-    completed = subprocess.run(
-        [sys.executable, "-c", boot, __file__, textwrap.dedent(snippet)],
-        cwd=tmp_path,
-        env=dict(os.environ, OPTYPE_DLPACK_DISABLE_CUDA="1"),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    result: dict[str, Any] = json.loads(completed.stdout.splitlines()[-1])
-    return result
+    snippet = "asdlpack, CudaInterface = t.asdlpack, t.CudaInterface\n" + textwrap.dedent(snippet)
+    return run_against(__file__, snippet, cwd=tmp_path, env={"OPTYPE_DLPACK_DISABLE_CUDA": "1"})
 
 
 def test_cuda_interface_without_a_driver_is_a_clear_error(tmp_path: Path) -> None:

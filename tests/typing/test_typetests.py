@@ -23,7 +23,7 @@ if sys.version_info >= (3, 11):
 else:  # mypy brings tomli on 3.10
     import tomli as tomllib
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TYPETESTS = sorted((ROOT / "typetests").glob("*.pyi"))
 
 pytestmark = pytest.mark.slow

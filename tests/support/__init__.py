@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: see tests/README.md."""
