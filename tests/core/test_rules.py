@@ -140,17 +140,17 @@ MALFORMED: list[dict[str, Any]] = [
 
 
 @pytest.mark.parametrize("kwargs", MALFORMED, ids=repr)
-def test_structural_violations_carry_registered_rules(producer: ModuleType, kwargs: dict[str, Any]) -> None:
+def test_structural_violations_carry_registered_rules(cpp_producer: ModuleType, kwargs: dict[str, Any]) -> None:
     arguments: dict[str, Any] = {"shape": [2, 3], "allocate": True}
     arguments.update(kwargs)
-    capsule = producer.make_capsule(**arguments)
+    capsule = cpp_producer.make_capsule(**arguments)
     with pytest.raises(DLPackValidationError) as excinfo:
         inspect(capsule)
     assert_registered(excinfo.value)
 
 
-def test_producer_and_constraint_violations_carry_registered_rules(producer: ModuleType) -> None:
-    p = producer.Producer(reported_device=(2, 0), shape=[3], allocate=True, flags=8)
+def test_producer_and_constraint_violations_carry_registered_rules(cpp_producer: ModuleType) -> None:
+    p = cpp_producer.Producer(reported_device=(2, 0), shape=[3], allocate=True, flags=8)
     with pytest.raises(DLPackValidationError) as excinfo:
         validate(p, dtype="int8", ndim=2)
     assert excinfo.value.rules == ("flags.unknown", "producer.device", "expect.dtype", "expect.ndim")
@@ -175,8 +175,8 @@ def test_consumed_capsules_carry_a_registered_rule() -> None:
     assert_registered(excinfo.value)
 
 
-def test_unverified_devices_carry_a_registered_rule(producer: ModuleType) -> None:
-    capsule = producer.make_capsule(device=(4, 0), shape=[3], data=FAR)  # OpenCL: no driver can tell
+def test_unverified_devices_carry_a_registered_rule(cpp_producer: ModuleType) -> None:
+    capsule = cpp_producer.make_capsule(device=(4, 0), shape=[3], data=FAR)  # OpenCL: no driver can tell
     with pytest.raises(DLPackValidationError) as excinfo:
         validate(capsule, verify_device="require")
     assert excinfo.value.rules == ("device.unverified",)
