@@ -436,14 +436,10 @@ int visit_loaded_object(dl_phdr_info* info, std::size_t size, void* data) noexce
 
 const char* memory_type_name(MemoryType type) noexcept {
     switch (type) {
-        case MemoryType::host_unregistered:
-            return "host memory unknown to the CUDA driver";
-        case MemoryType::host_pinned:
-            return "page-locked host memory";
-        case MemoryType::device:
-            return "device memory";
-        case MemoryType::managed:
-            return "managed memory";
+        case MemoryType::host_unregistered: return "host memory unknown to the CUDA driver";
+        case MemoryType::host_pinned: return "page-locked host memory";
+        case MemoryType::device: return "device memory";
+        case MemoryType::managed: return "managed memory";
     }
     return "memory of an unknown kind";
 }

@@ -327,18 +327,12 @@ PyObject* dlpack_device_method(PyObject* self, PyObject*) {
 
 const char* kind_name(WrapKind kind) {
     switch (kind) {
-        case WrapKind::producer:
-            return "a DLPack producer";
-        case WrapKind::capsule:
-            return "a DLPack capsule";
-        case WrapKind::ndarray:
-            return "a NumPy array";
-        case WrapKind::buffer:
-            return "a buffer";
-        case WrapKind::array_interface:
-            return "__array_interface__";
-        case WrapKind::cuda_interface:
-            return "__cuda_array_interface__";
+        case WrapKind::producer: return "a DLPack producer";
+        case WrapKind::capsule: return "a DLPack capsule";
+        case WrapKind::ndarray: return "a NumPy array";
+        case WrapKind::buffer: return "a buffer";
+        case WrapKind::array_interface: return "__array_interface__";
+        case WrapKind::cuda_interface: return "__cuda_array_interface__";
     }
     return "?";
 }

@@ -83,27 +83,18 @@ DLDataType dtype_of_format(const char* format, std::size_t itemsize, const char*
             case 'i':
             case 'l':
             case 'q':
-            case 'n':
-                code = kDLInt;
-                break;
+            case 'n': code = kDLInt; break;
             case 'B':
             case 'H':
             case 'I':
             case 'L':
             case 'Q':
-            case 'N':
-                code = kDLUInt;
-                break;
+            case 'N': code = kDLUInt; break;
             case 'e':
             case 'f':
-            case 'd':
-                code = kDLFloat;
-                break;
-            case '?':
-                code = kDLBool;
-                break;
-            default:
-                break;
+            case 'd': code = kDLFloat; break;
+            case '?': code = kDLBool; break;
+            default: break;
         }
     } else if (f[0] == 'Z' && (f[1] == 'f' || f[1] == 'd') && f[2] == '\0') {
         code = kDLComplex;
@@ -194,23 +185,12 @@ DLDataType dtype_of_typestr(PyObject* value, std::size_t* itemsize, const char* 
     const bool swapped = size > 1 && order == kSwappedByteOrder;
     std::uint8_t code = 255;
     switch (kind) {
-        case 'b':
-            code = size == 1 ? kDLBool : 255;
-            break;
-        case 'i':
-            code = kDLInt;
-            break;
-        case 'u':
-            code = kDLUInt;
-            break;
-        case 'f':
-            code = (size == 2 || size == 4 || size == 8) ? kDLFloat : 255;
-            break;
-        case 'c':
-            code = (size == 8 || size == 16) ? kDLComplex : 255;
-            break;
-        default:
-            break;
+        case 'b': code = size == 1 ? kDLBool : 255; break;
+        case 'i': code = kDLInt; break;
+        case 'u': code = kDLUInt; break;
+        case 'f': code = (size == 2 || size == 4 || size == 8) ? kDLFloat : 255; break;
+        case 'c': code = (size == 8 || size == 16) ? kDLComplex : 255; break;
+        default: break;
     }
     if (code == kDLInt || code == kDLUInt) {
         if (size != 1 && size != 2 && size != 4 && size != 8) code = 255;
@@ -372,14 +352,10 @@ DLDevice cuda_device_of(const void* pointer) {
     }
     const std::int32_t ordinal = facts.device_ordinal >= 0 ? facts.device_ordinal : 0;
     switch (facts.type) {
-        case od::cuda::MemoryType::device:
-            return DLDevice{kDLCUDA, ordinal};
-        case od::cuda::MemoryType::managed:
-            return DLDevice{kDLCUDAManaged, ordinal};
-        case od::cuda::MemoryType::host_pinned:
-            return DLDevice{kDLCUDAHost, 0};
-        case od::cuda::MemoryType::host_unregistered:
-            break;
+        case od::cuda::MemoryType::device: return DLDevice{kDLCUDA, ordinal};
+        case od::cuda::MemoryType::managed: return DLDevice{kDLCUDAManaged, ordinal};
+        case od::cuda::MemoryType::host_pinned: return DLDevice{kDLCUDAHost, 0};
+        case od::cuda::MemoryType::host_unregistered: break;
     }
     buffer_error("asdlpack: the __cuda_array_interface__ pointer " + od::detail::hex(pointer) +
                  " is not memory the CUDA driver knows");

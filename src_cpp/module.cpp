@@ -418,16 +418,26 @@ void def_signed(py::module_& m, const char* name, Function&& function, const Ext
     od::detail::add_signed_function(m, &signed_function(name), bound);
 }
 
+/// `name` read by `parse` (od::parse_dtype, od::parse_device); ValueError, with examples, if
+/// it is not one.
+template <class Value>
+Value parsed_name(const std::string& name, bool (*parse)(std::string_view, Value*), const char* what,
+                  const char* examples) {
+    Value value{};
+    if (!parse(name, &value)) {
+        throw py::value_error(std::string("not a DLPack ") + what + " name: '" + name + "' (expected e.g. " + examples +
+                              ")");
+    }
+    return value;
+}
+
 void bind_names(py::module_& m) {
     def_signed(
         m, "parse_dtype",
         [](const std::string& name) {
-            DLDataType dtype{};
-            if (!od::parse_dtype(name, &dtype)) {
-                throw py::value_error("not a DLPack dtype name: '" + name +
-                                      "' (expected e.g. 'float32', 'uint8', 'bfloat16', 'bool', 'float8_e4m3fn', "
-                                      "'complex64', 'float32x4')");
-            }
+            const auto dtype = parsed_name<DLDataType>(name, &od::parse_dtype, "dtype",
+                                                       "'float32', 'uint8', 'bfloat16', 'bool', 'float8_e4m3fn', "
+                                                       "'complex64', 'float32x4'");
             return py::make_tuple(dtype.code, dtype.bits, dtype.lanes);
         },
         py::arg("name"), py::pos_only());
@@ -442,11 +452,8 @@ void bind_names(py::module_& m) {
     def_signed(
         m, "parse_device",
         [](const std::string& name) {
-            DLDevice device{};
-            if (!od::parse_device(name, &device)) {
-                throw py::value_error("not a DLPack device name: '" + name +
-                                      "' (expected e.g. 'cpu', 'cuda', 'cuda:1', 'cuda_host', 'rocm:0')");
-            }
+            const auto device = parsed_name<DLDevice>(name, &od::parse_device, "device",
+                                                      "'cpu', 'cuda', 'cuda:1', 'cuda_host', 'rocm:0'");
             return py::make_tuple(static_cast<std::int32_t>(device.device_type), device.device_id);
         },
         py::arg("name"), py::pos_only());

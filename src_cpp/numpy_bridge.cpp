@@ -165,29 +165,23 @@ constexpr NumpyType kNumpyTypes[] = {
 /// The DLPack code of a builtin NumPy type (its width is the item size), or -1.
 int builtin_code(int type_num) {
     switch (type_num) {
-        case npy_api::NPY_BOOL_:
-            return kDLBool;
+        case npy_api::NPY_BOOL_: return kDLBool;
         case npy_api::NPY_BYTE_:
         case npy_api::NPY_SHORT_:
         case npy_api::NPY_INT_:
         case npy_api::NPY_LONG_:
-        case npy_api::NPY_LONGLONG_:
-            return kDLInt;
+        case npy_api::NPY_LONGLONG_: return kDLInt;
         case npy_api::NPY_UBYTE_:
         case npy_api::NPY_USHORT_:
         case npy_api::NPY_UINT_:
         case npy_api::NPY_ULONG_:
-        case npy_api::NPY_ULONGLONG_:
-            return kDLUInt;
+        case npy_api::NPY_ULONGLONG_: return kDLUInt;
         case kNpyHalf:
         case npy_api::NPY_FLOAT_:
-        case npy_api::NPY_DOUBLE_:
-            return kDLFloat;
+        case npy_api::NPY_DOUBLE_: return kDLFloat;
         case npy_api::NPY_CFLOAT_:
-        case npy_api::NPY_CDOUBLE_:
-            return kDLComplex;
-        default:
-            return -1;
+        case npy_api::NPY_CDOUBLE_: return kDLComplex;
+        default: return -1;
     }
 }
 

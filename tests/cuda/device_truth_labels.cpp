@@ -19,14 +19,10 @@ namespace optype_dlpack::cuda {
 // The texts of src_cpp/cuda_driver.cpp, which the messages quote.
 const char* memory_type_name(MemoryType type) noexcept {
     switch (type) {
-        case MemoryType::host_unregistered:
-            return "host memory unknown to the CUDA driver";
-        case MemoryType::host_pinned:
-            return "page-locked host memory";
-        case MemoryType::device:
-            return "device memory";
-        case MemoryType::managed:
-            return "managed memory";
+        case MemoryType::host_unregistered: return "host memory unknown to the CUDA driver";
+        case MemoryType::host_pinned: return "page-locked host memory";
+        case MemoryType::device: return "device memory";
+        case MemoryType::managed: return "managed memory";
     }
     return "memory of an unknown kind";
 }

@@ -118,16 +118,12 @@ bool build(Reader& in, Fixture& f) {
     t.shape = f.shape.get();
     t.strides = f.strides.get();
     switch (pointers >> 4 & 3) {
-        case 0:
-            t.data = nullptr;
-            break;
+        case 0: t.data = nullptr; break;
         case 1:
             f.data.reset(new unsigned char[1]);
             t.data = f.data.get();
             break;
-        default:
-            t.data = reinterpret_cast<void*>(static_cast<std::uintptr_t>(address));
-            break;
+        default: t.data = reinterpret_cast<void*>(static_cast<std::uintptr_t>(address)); break;
     }
 
     const bool versioned_memory = (layout & 1) != 0;

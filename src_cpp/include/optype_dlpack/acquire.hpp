@@ -444,12 +444,9 @@ inline bool negotiate(PyObject* x, StreamPolicy policy, Offer& offer, DLTensor* 
     }
     if (const DLPackExchangeAPI* api = detail::exchange_api_of(Py_TYPE(x))) {
         switch (detail::ask_table(x, *api, policy, offer, borrow_into)) {
-            case detail::TableAnswer::tensor:
-                return true;
-            case detail::TableAnswer::error:
-                return false;
-            case detail::TableAnswer::ask_dlpack:
-                break;
+            case detail::TableAnswer::tensor: return true;
+            case detail::TableAnswer::error: return false;
+            case detail::TableAnswer::ask_dlpack: break;
         }
     }
     // __dlpack_device__ first: it decides the stream argument, and must agree with the capsule.

@@ -106,10 +106,8 @@ constexpr bool driver_checks_label(DLDeviceType type) noexcept {
         case kDLCUDA:
         case kDLCUDAHost:
         case kDLCUDAManaged:
-        case kDLCPU:
-            return true;
-        default:
-            return false;
+        case kDLCPU: return true;
+        default: return false;
     }
 }
 
@@ -134,10 +132,8 @@ inline bool label_matches(const DLTensor& t, const cuda::PointerFacts& facts, st
                 return false;
             }
             return true;
-        case kDLCUDAHost:
-            return memory_is(MemoryType::host_pinned, Rule::device_not_pinned, t, facts, low, report);
-        case kDLCUDAManaged:
-            return memory_is(MemoryType::managed, Rule::device_not_managed, t, facts, low, report);
+        case kDLCUDAHost: return memory_is(MemoryType::host_pinned, Rule::device_not_pinned, t, facts, low, report);
+        case kDLCUDAManaged: return memory_is(MemoryType::managed, Rule::device_not_managed, t, facts, low, report);
         default:  // kDLCPU
             if (facts.type == MemoryType::device) {
                 report.add(Rule::device_cpu_pointer_is_device,

@@ -115,12 +115,9 @@ struct HeldReference {
 /// acquire(), with every failure raised as a Python exception.
 inline void acquire_or_raise(pybind11::handle x, Source& source, Need need) {
     switch (acquire(x.ptr(), source, need)) {
-        case SourceError::none:
-            return;
-        case SourceError::consumed:
-            raise_consumed(source.consumed_name);
-        case SourceError::python_error:
-            break;
+        case SourceError::none: return;
+        case SourceError::consumed: raise_consumed(source.consumed_name);
+        case SourceError::python_error: break;
     }
     throw pybind11::error_already_set();
 }
