@@ -88,8 +88,11 @@ def _venv(path: Path) -> Path:
 
 
 def _pip(python: Path, *args: str | Path, cwd: Path, env: dict[str, str]) -> None:
-    # this interpreter's pip, installing into the other environment
-    _checked(_run([sys.executable, "-m", "pip", "--python", python, *args], cwd, env))
+    # This interpreter's pip, installing into the other environment. --ignore-installed: the
+    # optype_dlpack that runs these tests is visible there too (through the .pth line), and pip
+    # would otherwise call the requirement satisfied by it, or uninstall it from here.
+    _checked(_run([sys.executable, "-m", "pip", "--python", python, *args[:1], "--ignore-installed", *args[1:]],
+                  cwd, env))
 
 
 def _package_dir(python: Path, cwd: Path) -> Path:

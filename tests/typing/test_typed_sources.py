@@ -42,9 +42,17 @@ def test_every_stub_describes_a_compiled_module(stub: Path) -> None:
 
 
 def test_every_compiled_module_has_a_stub() -> None:
-    compiled = {path.name.split(".")[0] for path in PACKAGE.iterdir() if path.name.endswith(EXTENSION_SUFFIXES)}
-    assert compiled, "build the extension first (it is part of what this checks)"
+    # the package under test (a wheel install, an editable one, or a build in this tree)
+    import optype_dlpack
+
+    installed = Path(optype_dlpack.__file__).parent
+    compiled = {path.name.split(".")[0] for path in installed.iterdir() if path.name.endswith(EXTENSION_SUFFIXES)}
+    assert compiled, f"no compiled module in {installed}"
     assert sorted(compiled - {stub.stem for stub in _stubs()}) == []
+    for name in compiled:  # and the stub travels with it
+        assert (installed / f"{name}.pyi").read_text(encoding="utf-8") == (PACKAGE / f"{name}.pyi").read_text(
+            encoding="utf-8"
+        )
 
 
 def test_the_package_is_marked_typed() -> None:
