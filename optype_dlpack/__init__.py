@@ -6,11 +6,10 @@ opens a capsule at run time and checks it against the specification and your con
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Final
+import os
+from typing import TYPE_CHECKING, Final
 
 from . import _core
-from ._conformance import CheckStatus, ConformanceCheck, ConformanceReport, check_producer
 from ._enums import (
     DLDataType,
     DLDataTypeCode,
@@ -36,6 +35,9 @@ from ._protocols import (
 )
 from ._rules import RULES, Rule
 from ._validate import Expect, TensorInfo, inspect, validate
+
+if TYPE_CHECKING:
+    from ._conformance import CheckStatus, ConformanceCheck, ConformanceReport, check_producer
 
 __all__ = [
     "DLPACK_VERSION",
@@ -81,4 +83,23 @@ DLPACK_VERSION: Final = DLPackVersion(*_core.DLPACK_HEADER_VERSION)
 
 def get_include() -> str:
     """The directory holding the C++ headers (``#include <optype_dlpack/...>``)."""
-    return str(Path(__file__).parent / "include")
+    return os.path.join(os.path.dirname(__file__), "include")
+
+
+# The conformance checker (dataclasses, inspect, its own tables) is loaded by its first use,
+# not by `import optype_dlpack`: a validator that checks every call should not pay for it.
+_CONFORMANCE_NAMES: Final = frozenset({"CheckStatus", "ConformanceCheck", "ConformanceReport", "check_producer"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _CONFORMANCE_NAMES:
+        from . import _conformance
+
+        value: object = getattr(_conformance, name)
+        globals()[name] = value  # later lookups find it without coming here
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _CONFORMANCE_NAMES)
