@@ -42,6 +42,9 @@ SMOKE = {"repeats": 2, "warmup": 1, "sample_us": 20, "import_runs": 3}
 def state_environment(state: str) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("OPTYPE_DLPACK_DISABLE_CUDA", None)
+    # JAX's arrays stay on the CPU in both states (its CUDA plugin would put them on a GPU and
+    # reserve most of its memory); libcuda, where wanted, is loaded through torch or ctypes
+    env.setdefault("JAX_PLATFORMS", "cpu")
     if state == "no-libcuda":
         env["OPTYPE_DLPACK_DISABLE_CUDA"] = "1"
     return env
@@ -61,8 +64,8 @@ def run_worker(state: str, groups: list[str], settings: dict[str, int]) -> dict[
 
 IMPORT_PROBE = """
 import sys
-before = set(sys.modules)
 {prelude}
+before = set(sys.modules)
 import optype_dlpack
 print(" ".join(sorted(set(sys.modules) - before)))
 """
