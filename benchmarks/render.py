@@ -151,12 +151,12 @@ def summary(record: dict[str, Any]) -> str:
 
 # -- markdown --------------------------------------------------------------------------------
 
-def header(record: dict[str, Any]) -> list[str]:
+def header(record: dict[str, Any], level: str = "###") -> list[str]:
     versions = ", ".join(f"{name} {version}" for name, version in record["versions"].items())
     before, after = (" / ".join(f"{x:.2f}" for x in record[key]) for key in ("load_average_before", "load_average_after"))
     settings = record["settings"]
     return [
-        f"### {record['machine']} — {record['date']}",
+        f"{level} {record['machine']} — {record['date']}",
         "",
         f"Machine `{record['machine']}`: {record['cpu']}, {record['cores']} cores, {record['platform']}"
         + (f", GPU {record['gpu']}" if record["gpu"] else ", no GPU") + f"; Python {record['python']}; {versions}. "
@@ -211,8 +211,9 @@ def machine_section(record: dict[str, Any]) -> list[str]:
     for state_name, state in record["states"].items():
         lines += state_section(state_name, state, ("capsule", "numpy", "torch", "jax", "scaling"))
     name = record["machine"]
-    lines += [f"![our checks and the alternatives on {name}](plots/comparison-{name}.png) "
-              f"![cost against size on {name}](plots/scaling-{name}.png)", ""]
+    if (HERE / "plots" / f"comparison-{name}.png").exists():
+        lines += [f"![our checks and the alternatives on {name}](plots/comparison-{name}.png) "
+                  f"![cost against size on {name}](plots/scaling-{name}.png)", ""]
     return lines
 
 
@@ -227,7 +228,7 @@ def cuda_section(record: dict[str, Any]) -> list[str]:
     group = state.get("groups", {}).get("cuda")
     if group is None or "results" not in group:
         return []
-    lines = header(record)
+    lines = header(record, "####")
     lines += [f"State `libcuda`: {state['description']}. device_verified: {group.get('device_verified')}.", ""]
     lines += group_table("cuda", group)
     lines += ["| target | measured (medians) | verdict |", "|---|---|---|"]
@@ -244,6 +245,7 @@ def render_all() -> None:
     records = load_all()
     for record in records:
         record["targets"] = evaluate(record)  # the rules of this file, also for older files
+        plot(record)  # first: the page links the plots that exist
     body: list[str] = []
     for record in records:
         body += machine_section(record)
@@ -253,8 +255,6 @@ def render_all() -> None:
     if gpu:
         replace_between(GPU_REPORT, GPU_START, GPU_END, gpu)
         print(f"wrote {GPU_REPORT}")
-    for record in records:
-        plot(record)
 
 
 def plot(record: dict[str, Any]) -> None:
