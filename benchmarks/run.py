@@ -1,5 +1,6 @@
 """Run every benchmark in both libcuda states, write one JSON file, render BENCHMARKS.md.
 
+    bash benchmarks/record.sh NAME      # build, install, then the command below
     python benchmarks/run.py --full --machine NAME --out benchmarks/results/NAME.json
         every group in fresh processes, both libcuda states, import time; then renders
         BENCHMARKS.md (every results/*.json), docs/gpu-results.md's benchmark section and
@@ -125,13 +126,15 @@ def cpu_model() -> str:
     return match.group(1) if match else platform.processor()
 
 
-def machine_facts(label: str) -> dict[str, Any]:
-    commit = command_output("git", "rev-parse", "--short", "HEAD")
-    dirty = bool(command_output("git", "status", "--porcelain", "--untracked-files=no"))
+def machine_facts(label: str, commit: str | None) -> dict[str, Any]:
+    if commit is None:
+        commit = command_output("git", "rev-parse", "--short", "HEAD")
+        if commit and command_output("git", "status", "--porcelain", "--untracked-files=no"):
+            commit += " (modified)"
     return {
         "machine": label,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": (commit + (" (modified)" if dirty else "")) or "unknown",
+        "commit": commit or "unknown",
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "platform": f"{platform.system()} {platform.release()} {platform.machine()}",
@@ -163,11 +166,12 @@ def main() -> None:
     mode.add_argument("--smoke", action="store_true", help="every benchmark a few times; write nothing (CI)")
     mode.add_argument("--full", action="store_true", help="the recorded run")
     parser.add_argument("--machine", default=platform.node(), help="a name for the machine (tables, file name)")
+    parser.add_argument("--commit", help="the commit measured (default: git's HEAD, where git knows it)")
     parser.add_argument("--out", type=Path, help="the JSON file (default benchmarks/results/MACHINE.json)")
     parser.add_argument("--no-render", action="store_true", help="write the JSON only")
     args = parser.parse_args()
     settings = SMOKE if args.smoke else FULL
-    record: dict[str, Any] = {"settings": settings, **machine_facts(args.machine), "states": {}}
+    record: dict[str, Any] = {"settings": settings, **machine_facts(args.machine, args.commit), "states": {}}
     for state in STATES:
         print(f"::: {state}", flush=True)
         record["states"][state] = run_state(state, settings, args.smoke)
