@@ -1,9 +1,10 @@
-"""`import optype_dlpack` loads only what every use needs.
+"""`import optype_dlpack` loads only the extension and the functions that use it.
 
-NumPy, ml_dtypes and the conformance checker (with dataclasses, pathlib) are loaded by the
-first call that needs them, not by the import: code that only validates should not pay for
-them at start-up (benchmarks/BENCHMARKS.md, "import"). Each case runs in a fresh interpreter,
-where nothing has been imported yet.
+NumPy, ml_dtypes, the conformance checker (with dataclasses, inspect), the enums, errors and
+protocols (with typing, typing_extensions) are loaded by the first use that needs them, not by
+the import: code that only validates should not pay for them at start-up
+(benchmarks/BENCHMARKS.md, "import"). Each case runs in a fresh interpreter, where nothing has
+been imported yet.
 """
 
 from __future__ import annotations
@@ -13,7 +14,20 @@ import pytest
 from tests.support.child import last_json, run_code
 
 # Modules a first call imports when it needs them, and the import must not.
-LOADED_ON_FIRST_USE = ("numpy", "ml_dtypes", "optype_dlpack._conformance", "dataclasses", "pathlib")
+LOADED_ON_FIRST_USE = (
+    "numpy",
+    "ml_dtypes",
+    "optype_dlpack._conformance",
+    "optype_dlpack._enums",
+    "optype_dlpack._errors",
+    "optype_dlpack._protocols",
+    "optype_dlpack._rules",
+    "dataclasses",
+    "inspect",
+    "pathlib",
+    "typing",
+    "typing_extensions",
+)
 CONFORMANCE_NAMES = ("CheckStatus", "ConformanceCheck", "ConformanceReport", "check_producer")
 
 
@@ -51,6 +65,50 @@ def test_conformance_names_load_the_checker_on_first_use(name: str) -> None:
         )
     )
     assert result == {"listed": True, "same": True, "cached": True}
+
+
+def test_every_public_name_resolves_in_a_fresh_interpreter() -> None:
+    result = last_json(
+        run_code(
+            """
+            import importlib, json
+            import optype_dlpack
+            from optype_dlpack import _core
+            wrong = []
+            for name in optype_dlpack.__all__:
+                value = getattr(optype_dlpack, name)
+                if name not in dir(optype_dlpack):
+                    wrong.append(f"{name}: not in dir()")
+                defined_in = getattr(value, "__module__", None)
+                if name[0].isupper() and name != "DLPACK_VERSION" and isinstance(value, type):
+                    if getattr(importlib.import_module(defined_in), name) is not value:
+                        wrong.append(f"{name}: not the object of {defined_in}")
+            print(json.dumps({"wrong": wrong, "version": list(optype_dlpack.DLPACK_VERSION),
+                              "header": list(_core.DLPACK_HEADER_VERSION),
+                              "same": optype_dlpack.DLPACK_VERSION is optype_dlpack.DLPACK_VERSION}))
+            """
+        )
+    )
+    assert result["wrong"] == []
+    assert result["version"] == result["header"]
+    assert result["same"]
+
+
+def test_a_first_use_of_the_validator_loads_what_it_needs() -> None:
+    result = last_json(
+        run_code(
+            """
+            import json, sys
+            import optype_dlpack
+            capsule = optype_dlpack.to_dlpack(bytearray(b"abcd"))  # uint8, without NumPy
+            try:
+                optype_dlpack.validate(capsule, dtype="float32")
+            except optype_dlpack.DLPackValidationError as exc:
+                print(json.dumps([type(exc).__module__, [v.rule for v in exc.violations]]))
+            """
+        )
+    )
+    assert result == ["optype_dlpack._errors", ["expect.dtype"]]
 
 
 def test_from_import_of_a_conformance_name() -> None:
