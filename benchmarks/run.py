@@ -45,7 +45,7 @@ def state_environment(state: str) -> dict[str, str]:
     env.pop("OPTYPE_DLPACK_DISABLE_CUDA", None)
     # JAX's arrays stay on the CPU in both states (its CUDA plugin would put them on a GPU and
     # reserve most of its memory); libcuda, where wanted, is loaded through torch or ctypes
-    env.setdefault("JAX_PLATFORMS", "cpu")
+    env["JAX_PLATFORMS"] = "cpu"
     if state == "no-libcuda":
         env["OPTYPE_DLPACK_DISABLE_CUDA"] = "1"
     return env
