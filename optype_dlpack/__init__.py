@@ -19,28 +19,9 @@ if TYPE_CHECKING:
     from typing import Final
 
     from ._conformance import CheckStatus, ConformanceCheck, ConformanceReport, check_producer
-    from ._enums import (
-        DLDataType,
-        DLDataTypeCode,
-        DLDevice,
-        DLDeviceType,
-        DLPackFlags,
-        DLPackVersion,
-    )
-    from ._errors import (
-        DLPackConsumedError,
-        DLPackError,
-        DLPackValidationError,
-        DLPackVersionError,
-        Violation,
-    )
-    from ._protocols import (
-        CanDLPack,
-        CanDLPackCompat,
-        CanDLPackDevice,
-        HasDLPackCExchangeAPI,
-        SupportsDLPack,
-    )
+    from ._enums import DLDataType, DLDataTypeCode, DLDevice, DLDeviceType, DLPackFlags, DLPackVersion
+    from ._errors import DLPackConsumedError, DLPackError, DLPackValidationError, DLPackVersionError, Violation
+    from ._protocols import CanDLPack, CanDLPackCompat, CanDLPackDevice, HasDLPackCExchangeAPI, SupportsDLPack
     from ._rules import RULES, Rule
 
     DLPACK_VERSION: DLPackVersion
