@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Record the benchmarks of one machine: build and install the package, run every benchmark in
-# both libcuda states (benchmarks/run.py --full), write benchmarks/results/NAME.json, and render
+# both libcuda states (benchmarks/run.py --full), write benchmarks/recorded/NAME.json, and render
 # benchmarks/BENCHMARKS.md, the plots and (where a CUDA device was measured) the benchmark
 # section of docs/gpu-results.md.
 #
@@ -23,4 +23,4 @@ if [[ -d .whl ]]; then
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 "$PY" -m pip install -q --no-build-isolation --no-deps --no-cache-dir --force-reinstall .
-"$PY" benchmarks/run.py --full --machine "$name" --commit "$commit" --out "benchmarks/results/$name.json"
+"$PY" benchmarks/run.py --full --machine "$name" --commit "$commit" --out "benchmarks/recorded/$name.json"

@@ -1,6 +1,6 @@
 """Targets, tables and plots from the JSON files of benchmarks/run.py.
 
-    python benchmarks/render.py     # rewrites BENCHMARKS.md and docs/gpu-results.md from results/*.json
+    python benchmarks/render.py     # rewrites BENCHMARKS.md and docs/gpu-results.md from recorded/*.json
 
 Every ratio is to the no-op native call measured interleaved in the same process (its
 group's own floor); a verdict is decided on medians, and the minimum is shown beside it.
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
+RESULTS = HERE / "recorded"
 REPORT = HERE / "BENCHMARKS.md"
 GPU_REPORT = HERE.parent / "docs" / "gpu-results.md"
 MARK_START, MARK_END = "<!-- generated:start -->", "<!-- generated:end -->"

@@ -1,9 +1,9 @@
 """Run every benchmark in both libcuda states, write one JSON file, render BENCHMARKS.md.
 
     bash benchmarks/record.sh NAME      # build, install, then the command below
-    python benchmarks/run.py --full --machine NAME --out benchmarks/results/NAME.json
+    python benchmarks/run.py --full --machine NAME --out benchmarks/recorded/NAME.json
         every group in fresh processes, both libcuda states, import time; then renders
-        BENCHMARKS.md (every results/*.json), docs/gpu-results.md's benchmark section and
+        BENCHMARKS.md (every recorded/*.json), docs/gpu-results.md's benchmark section and
         the plots (benchmarks/render.py)
     python benchmarks/run.py --smoke
         every benchmark a few times in one process per state; nothing written (CI)
@@ -167,7 +167,7 @@ def main() -> None:
     mode.add_argument("--full", action="store_true", help="the recorded run")
     parser.add_argument("--machine", default=platform.node(), help="a name for the machine (tables, file name)")
     parser.add_argument("--commit", help="the commit measured (default: git's HEAD, where git knows it)")
-    parser.add_argument("--out", type=Path, help="the JSON file (default benchmarks/results/MACHINE.json)")
+    parser.add_argument("--out", type=Path, help="the JSON file (default benchmarks/recorded/MACHINE.json)")
     parser.add_argument("--no-render", action="store_true", help="write the JSON only")
     args = parser.parse_args()
     settings = SMOKE if args.smoke else FULL
@@ -183,7 +183,7 @@ def main() -> None:
     print(summary(record))
     if args.smoke:
         return
-    out = args.out or HERE / "results" / f"{args.machine}.json"
+    out = args.out or HERE / "recorded" / f"{args.machine}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {out}")
