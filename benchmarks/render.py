@@ -3,7 +3,8 @@
     python benchmarks/render.py     # rewrites BENCHMARKS.md and docs/gpu-results.md from recorded/*.json
 
 Every ratio is to the no-op native call measured interleaved in the same process (its
-group's own floor); a verdict is decided on medians, and the minimum is shown beside it.
+group's own floor). A target is met or missed when medians and minima agree; "unsettled" when
+they do not (noise decided it: the run says so rather than flip).
 """
 
 from __future__ import annotations
@@ -41,8 +42,17 @@ class Judge:
     def __init__(self, state_name: str, state: dict[str, Any]) -> None:
         self.state_name, self.state, self.targets = state_name, state, []  # type: list[Target]
 
-    def add(self, target: str, measured: str, met: bool | None) -> None:
-        self.targets.append({"target": target, "state": self.state_name, "measured": measured, "met": met})
+    def add(self, target: str, measured: str, on_medians: bool | None, on_minima: bool | None = None) -> None:
+        """A target is met (or missed) when the medians and the minima agree; where they do not,
+        noise decided it, and the verdict says "unsettled" instead of flipping."""
+        on_minima = on_medians if on_minima is None else on_minima
+        if on_medians is None:
+            decided = "not measured"
+        elif on_medians == on_minima:
+            decided = "met" if on_medians else "missed"
+        else:
+            decided = "unsettled"
+        self.targets.append({"target": target, "state": self.state_name, "measured": measured, "verdict": decided})
 
     def ratio_to_noop(self, target: str, group: str, name: str, limit: float) -> None:
         subject, floor = timing(self.state, group, name), timing(self.state, group, NOOP)
@@ -50,7 +60,8 @@ class Judge:
             self.add(target, f"not measured ({group}: {self.why(group)})", None)
             return
         ratio, ratio_min = subject[1] / floor[1], subject[0] / floor[0]
-        self.add(target, f"{ratio:.2f}× (min {ratio_min:.2f}×; {ns(subject[1])} vs {ns(floor[1])})", ratio <= limit)
+        self.add(target, f"{ratio:.2f}× (min {ratio_min:.2f}×; {ns(subject[1])} vs {ns(floor[1])})", ratio <= limit,
+                 ratio_min <= limit)
 
     def added_to(self, target: str, group: str, name: str, base: str, limit_ns: float) -> None:
         subject, reference = timing(self.state, group, name), timing(self.state, group, base)
@@ -59,7 +70,7 @@ class Judge:
             return
         added = subject[1] - reference[1]
         self.add(target, f"{added:+,.0f} ns (min {subject[0] - reference[0]:+,.0f} ns; {ns(subject[1])} vs {ns(reference[1])})",
-                 added <= limit_ns)
+                 added <= limit_ns, subject[0] - reference[0] <= limit_ns)
 
     def compare(self, target: str, group: str, name: str, other: str, factor: float = 1.0) -> None:
         subject, reference = timing(self.state, group, name), timing(self.state, group, other)
@@ -68,7 +79,7 @@ class Judge:
             return
         ratio = subject[1] / reference[1]
         self.add(target, f"{ns(subject[1])} vs {ns(reference[1])} ({ratio:.2f}×; min {subject[0] / reference[0]:.2f}×)",
-                 subject[1] <= factor * reference[1])
+                 subject[1] <= factor * reference[1], subject[0] <= factor * reference[0])
 
     def why(self, group: str) -> str:
         found = self.state.get("groups", {}).get(group)
@@ -108,13 +119,17 @@ def judge_scaling(judge: Judge) -> None:
     if "results" not in group:
         judge.add("flat ±10 % from 1 to 10⁸ elements", f"not measured (scaling: {judge.why('scaling')})", None)
         return
-    spreads = []
-    for subject in ("validate(x)", "Expect.check(x)", "from_dlpack(x)"):
-        medians = [group["results"][f"{subject} [{size}]"]["median_ns"] for size in SIZES]
-        spreads.append((max(medians) / min(medians) - 1, subject))
-    worst, which = max(spreads)
-    judge.add("flat ±10 % from 1 to 10⁸ elements (after warm-up)", f"largest spread {worst * 100:.1f} % ({which})",
-              worst <= 0.10)
+    def worst_spread(key: str) -> tuple[float, str]:
+        spreads = []
+        for subject in ("validate(x)", "Expect.check(x)", "from_dlpack(x)"):
+            values = [group["results"][f"{subject} [{size}]"][key] for size in SIZES]
+            spreads.append((max(values) / min(values) - 1, subject))
+        return max(spreads)
+
+    (worst, which), (worst_min, which_min) = worst_spread("median_ns"), worst_spread("min_ns")
+    judge.add("flat ±10 % from 1 to 10⁸ elements (after warm-up)",
+              f"largest spread {worst * 100:.1f} % ({which}; minima: {worst_min * 100:.1f} %, {which_min})",
+              worst <= 0.10, worst_min <= 0.10)
     growth = group["rss_growth_kib"]
     judge.add("no RSS growth while timing (zero copy)", f"{growth:,} KiB", growth < 1024)
 
@@ -125,28 +140,28 @@ def judge_import(judge: Judge) -> None:
         judge.add("import ≤ 20 ms", "not measured", None)
         return
     loaded = [name for name, yes in found["loads"].items() if yes]
-    met = found["median_ms"] <= 20 and not loaded
     judge.add("`import optype_dlpack` ≤ 20 ms, loading neither NumPy, ml_dtypes nor the conformance checker",
-              f"{found['median_ms']:.1f} ms (min {found['min_ms']:.1f} ms); loads {', '.join(loaded) or 'none of them'}", met)
+              f"{found['median_ms']:.1f} ms (min {found['min_ms']:.1f} ms); loads {', '.join(loaded) or 'none of them'}",
+              found["median_ms"] <= 20 and not loaded, found["min_ms"] <= 20 and not loaded)
 
 
 def evaluate(record: dict[str, Any]) -> list[Target]:
     targets: list[Target] = []
     for state_name, state in record["states"].items():
         if "unavailable" in state:
-            targets.append({"target": "every target", "state": state_name, "measured": f"state unavailable: {state['unavailable']}",
-                            "met": None})
+            targets.append({"target": "every target", "state": state_name,
+                            "measured": f"state unavailable: {state['unavailable']}", "verdict": "not measured"})
             continue
         targets += judge_state(state_name, state)
     return targets
 
 
-def verdict(met: bool | None) -> str:
-    return {True: "met", False: "**missed**", None: "not measured"}[met]
+def verdict(decided: str) -> str:
+    return "**missed**" if decided == "missed" else decided
 
 
 def summary(record: dict[str, Any]) -> str:
-    return "\n".join(f"{t['state']:>10}  {verdict(t['met']):>12}  {t['target']}: {t['measured']}" for t in record["targets"])
+    return "\n".join(f"{t['state']:>10}  {verdict(t['verdict']):>12}  {t['target']}: {t['measured']}" for t in record["targets"])
 
 
 # -- markdown --------------------------------------------------------------------------------
@@ -201,8 +216,8 @@ def state_section(state_name: str, state: dict[str, Any], groups: tuple[str, ...
 
 
 def targets_table(record: dict[str, Any]) -> list[str]:
-    lines = ["| target | state | measured (medians) | verdict |", "|---|---|---|---|"]
-    lines += [f"| {t['target']} | `{t['state']}` | {t['measured']} | {verdict(t['met'])} |" for t in record["targets"]]
+    lines = ["| target | state | measured (medians; minima in brackets) | verdict |", "|---|---|---|---|"]
+    lines += [f"| {t['target']} | `{t['state']}` | {t['measured']} | {verdict(t['verdict'])} |" for t in record["targets"]]
     return [*lines, ""]
 
 
@@ -231,8 +246,8 @@ def cuda_section(record: dict[str, Any]) -> list[str]:
     lines = header(record, "####")
     lines += [f"State `libcuda`: {state['description']}. device_verified: {group.get('device_verified')}.", ""]
     lines += group_table("cuda", group)
-    lines += ["| target | measured (medians) | verdict |", "|---|---|---|"]
-    lines += [f"| {t['target']} | {t['measured']} | {verdict(t['met'])} |" for t in record["targets"]
+    lines += ["| target | measured (medians; minima in brackets) | verdict |", "|---|---|---|"]
+    lines += [f"| {t['target']} | {t['measured']} | {verdict(t['verdict'])} |" for t in record["targets"]
               if t["state"] == "libcuda" and "CUDA" in t["target"]]
     return [*lines, ""]
 

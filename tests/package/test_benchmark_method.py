@@ -48,21 +48,21 @@ def state(**groups: dict[str, Any]) -> dict[str, Any]:
         "loads": {"numpy": False, "ml_dtypes": False, "optype_dlpack._conformance": False}}}
 
 
-def verdicts(render: ModuleType, record: dict[str, Any]) -> dict[tuple[str, str], bool | None]:
-    return {(t["state"], t["target"]): t["met"] for t in render.evaluate(record)}
+def verdicts(render: ModuleType, record: dict[str, Any]) -> dict[tuple[str, str], str]:
+    return {(t["state"], t["target"]): t["verdict"] for t in render.evaluate(record)}
 
 
-def find(found: dict[tuple[str, str], bool | None], state_name: str, start: str) -> bool | None:
+def find(found: dict[tuple[str, str], str], state_name: str, start: str) -> str:
     matches = [met for (name, target), met in found.items() if name == state_name and target.startswith(start)]
     assert len(matches) == 1, (start, found)
     return matches[0]
 
 
-def test_ratios_are_to_the_groups_own_floor_and_decided_on_medians(render: ModuleType) -> None:
+def test_ratios_are_to_the_groups_own_floor_and_need_medians_and_minima_to_agree(render: ModuleType) -> None:
     capsule = {"results": {
         NOOP: row(100, 40),
-        "ours: Expect.check(capsule)": row(140, 80),  # 1.4x on medians, 2x on minima: met
-        "ours: validate(capsule, device=…, dtype=…)": row(310),  # 3.1x: missed
+        "ours: Expect.check(capsule)": row(140, 80),  # 1.4x on medians, 2x on minima: noise decides
+        "ours: validate(capsule, device=…, dtype=…)": row(310, 130),  # 3.1x and 3.25x: missed
     }}
     numpy = {"results": {
         NOOP: row(1000),  # another group's floor plays no part in the capsule group's ratios
@@ -73,12 +73,12 @@ def test_ratios_are_to_the_groups_own_floor_and_decided_on_medians(render: Modul
         "alt: numpy.from_dlpack(x)": row(100),
     }}
     found = verdicts(render, {"states": {"no-libcuda": state(capsule=capsule, numpy=numpy)}})
-    assert find(found, "no-libcuda", "`Expect.check(capsule)`") is True
-    assert find(found, "no-libcuda", "`validate(capsule") is False
-    assert find(found, "no-libcuda", "`Expect.check(numpy_array)`") is True
-    assert find(found, "no-libcuda", "`validate(numpy_array)`") is False
-    assert find(found, "no-libcuda", "`from_dlpack(x)` ≤ `numpy.from_dlpack(x)` (numpy)") is True
-    assert find(found, "no-libcuda", "`from_dlpack(x)` ≤ `numpy.from_dlpack(x)` (jax)") is None  # not measured
+    assert find(found, "no-libcuda", "`Expect.check(capsule)`") == "unsettled"
+    assert find(found, "no-libcuda", "`validate(capsule") == "missed"
+    assert find(found, "no-libcuda", "`Expect.check(numpy_array)`") == "met"
+    assert find(found, "no-libcuda", "`validate(numpy_array)`") == "missed"
+    assert find(found, "no-libcuda", "`from_dlpack(x)` ≤ `numpy.from_dlpack(x)` (numpy)") == "met"
+    assert find(found, "no-libcuda", "`from_dlpack(x)` ≤ `numpy.from_dlpack(x)` (jax)") == "not measured"
 
 
 def test_scaling_spread_and_import(render: ModuleType) -> None:
@@ -89,16 +89,16 @@ def test_scaling_spread_and_import(render: ModuleType) -> None:
     measured = state(scaling={"results": results, "rss_growth_kib": 0})
     measured["import"]["loads"]["numpy"] = True
     found = verdicts(render, {"states": {"no-libcuda": measured}})
-    assert find(found, "no-libcuda", "flat ±10 %") is False  # 12 % for from_dlpack
-    assert find(found, "no-libcuda", "no RSS growth") is True
-    assert find(found, "no-libcuda", "`import optype_dlpack`") is False  # 14 ms, but it loads NumPy
+    assert find(found, "no-libcuda", "flat ±10 %") == "missed"  # 12 % for from_dlpack
+    assert find(found, "no-libcuda", "no RSS growth") == "met"
+    assert find(found, "no-libcuda", "`import optype_dlpack`") == "missed"  # 14 ms, but it loads NumPy
 
 
 def test_an_unavailable_state_is_reported_not_judged(render: ModuleType) -> None:
     record = {"states": {"libcuda": {"description": "", "unavailable": "libcuda.so.1: cannot open"}}}
     assert render.evaluate(record) == [
         {"target": "every target", "state": "libcuda", "measured": "state unavailable: libcuda.so.1: cannot open",
-         "met": None}
+         "verdict": "not measured"}
     ]
 
 
@@ -109,8 +109,8 @@ def test_cuda_targets_belong_to_the_libcuda_state(render: ModuleType) -> None:
         "Expect(verify_device='skip').check(x) [torch]": row(100),  # 2.5x: missed
     }}
     found = verdicts(render, {"states": {"no-libcuda": state(), "libcuda": state(cuda=cuda)}})
-    assert find(found, "libcuda", "verified CUDA `Expect.check` (torch)") is False
-    assert find(found, "libcuda", "verified CUDA `Expect.check` (cupy)") is None
+    assert find(found, "libcuda", "verified CUDA `Expect.check` (torch)") == "missed"
+    assert find(found, "libcuda", "verified CUDA `Expect.check` (cupy)") == "not measured"
     assert not [target for (name, target) in found if name == "no-libcuda" and "CUDA" in target]
 
 
