@@ -103,6 +103,8 @@ def package_versions() -> dict[str, str]:
         "for n in names:\n"
         "    try: out[n] = m.version(n)\n"
         "    except m.PackageNotFoundError: pass\n"
+        "import optype_dlpack\n"
+        "out['package measured'] = optype_dlpack.__file__.rsplit('/', 2)[0]\n"
         "print(json.dumps(out))"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=HERE, capture_output=True, text=True, check=True)
