@@ -1,7 +1,17 @@
-"""Run every benchmark in one command and write BENCHMARKS.md (tables, verdicts, plots).
+"""Run every benchmark in both libcuda states, write one JSON file, render BENCHMARKS.md.
 
-    python benchmarks/run.py            # full run (a few minutes), rewrites BENCHMARKS.md
-    python benchmarks/run.py --smoke    # every benchmark once, nothing written (CI)
+    bash benchmarks/record.sh NAME      # build, install, then the command below
+    python benchmarks/run.py --full --machine NAME --out benchmarks/recorded/NAME.json
+        every group in fresh processes, both libcuda states, import time; then renders
+        BENCHMARKS.md (every recorded/*.json), docs/gpu-results.md's benchmark section and
+        the plots (benchmarks/render.py)
+    python benchmarks/run.py --smoke
+        every benchmark a few times in one process per state; nothing written (CI)
+
+States: "no-libcuda" runs with OPTYPE_DLPACK_DISABLE_CUDA=1 and initialises no CUDA framework;
+"libcuda" imports torch and initialises its CUDA runtime (else loads libcuda.so.1 with ctypes)
+before anything is measured. Where libcuda cannot be loaded the state is recorded as
+unavailable, with the reason. benchmarks/worker.py describes how a group is timed.
 """
 
 from __future__ import annotations
@@ -12,173 +22,175 @@ import json
 import os
 import platform
 import re
+import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
-REPORT = HERE / "BENCHMARKS.md"
-SIZES = (1, 10**3, 10**6, 10**8)
-MARK_START, MARK_END = "<!-- generated:start -->", "<!-- generated:end -->"
+REPOSITORY = HERE.parent
+STATES = {
+    "no-libcuda": "libcuda not loaded (OPTYPE_DLPACK_DISABLE_CUDA=1, no CUDA framework initialised)",
+    "libcuda": "libcuda loaded (torch's CUDA runtime initialised, else ctypes.CDLL('libcuda.so.1'))",
+}
+GROUPS = ("capsule", "numpy", "torch", "jax", "scaling", "cuda")
+FULL = {"repeats": 50, "warmup": 10, "sample_us": 3000, "import_runs": 31}
+SMOKE = {"repeats": 2, "warmup": 1, "sample_us": 20, "import_runs": 3}
 
 
-def run_pytest_benchmarks(smoke: bool) -> dict[str, float]:
-    """Median seconds per benchmark name."""
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "bench.json"
-    args = [sys.executable, "-m", "pytest", str(HERE / "bench_dlpack.py"), "-q", "-p", "no:cacheprovider",
-            "-c", str(HERE / "pytest.ini")]
-    if smoke:
-        args.append("--benchmark-disable")
-    else:
-        args += [f"--benchmark-json={out}", "--benchmark-min-rounds=20", "--benchmark-warmup=on"]
-    # cwd = benchmarks/, so that `import optype_dlpack` finds the installed package, not the source tree
-    subprocess.run(args, check=True, cwd=HERE)
-    if smoke:
-        return {}
-    data = json.loads(out.read_text())
-    return {b["name"]: b["stats"]["median"] for b in data["benchmarks"]}
+def state_environment(state: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("OPTYPE_DLPACK_DISABLE_CUDA", None)
+    # JAX's arrays stay on the CPU in both states (its CUDA plugin would put them on a GPU and
+    # reserve most of its memory); libcuda, where wanted, is loaded through torch or ctypes
+    env["JAX_PLATFORMS"] = "cpu"
+    if state == "no-libcuda":
+        env["OPTYPE_DLPACK_DISABLE_CUDA"] = "1"
+    return env
 
 
-def run_scaling(smoke: bool) -> list[dict[str, float]]:
-    rows = []
-    for size in SIZES[:2] if smoke else SIZES:
-        loops = "50" if smoke else "20000"
-        line = subprocess.run([sys.executable, str(HERE / "scaling.py"), str(size), loops], check=True,
-                              capture_output=True, text=True, cwd=HERE).stdout.strip().splitlines()[-1]
-        rows.append(json.loads(line))
-    return rows
+def run_worker(state: str, groups: list[str], settings: dict[str, int]) -> dict[str, Any]:
+    command = [sys.executable, str(HERE / "worker.py"), state, str(settings["repeats"]),
+               str(settings["warmup"]), str(settings["sample_us"]), *groups]
+    # cwd = benchmarks/: `import optype_dlpack` finds the installed package (or PYTHONPATH's)
+    done = subprocess.run(command, cwd=HERE, env=state_environment(state), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"benchmark worker {state} {groups} failed ({done.returncode})")
+    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return result
 
 
-def run_import_time() -> tuple[float, bool]:
-    """(milliseconds to import optype_dlpack, whether numpy got imported too), median of 7."""
-    times = []
-    numpy_loaded = False
-    for _ in range(7):
-        result = subprocess.run(
-            [sys.executable, "-X", "importtime", "-c", "import optype_dlpack, sys; print('numpy' in sys.modules)"],
-            check=True, capture_output=True, text=True, cwd=HERE)
-        numpy_loaded = result.stdout.strip() == "True"
-        for line in result.stderr.splitlines():
-            match = re.match(r"import time:\s+\d+ \|\s+(\d+) \|\s+optype_dlpack$", line)
+IMPORT_PROBE = """
+import sys
+{prelude}
+before = set(sys.modules)
+import optype_dlpack
+print(" ".join(sorted(set(sys.modules) - before)))
+"""
+
+
+def import_time(state: str, runs: int) -> dict[str, Any]:
+    """`python -X importtime`: the cumulative time of the `optype_dlpack` line, fresh processes."""
+    prelude = "import ctypes; ctypes.CDLL('libcuda.so.1')" if state == "libcuda" else ""
+    code = IMPORT_PROBE.format(prelude=prelude)
+    times, modules = [], []
+    for _ in range(runs):
+        done = subprocess.run([sys.executable, "-X", "importtime", "-c", code], cwd=HERE, env=state_environment(state),
+                              capture_output=True, text=True, check=True)
+        for line in done.stderr.splitlines():
+            match = re.match(r"import time:\s+\d+ \|\s+(\d+) \|\s*optype_dlpack$", line)
             if match:
                 times.append(int(match.group(1)) / 1000)
-    times.sort()
-    return times[len(times) // 2], numpy_loaded
+        modules = done.stdout.split()
+    return {
+        "command": f"python -X importtime -c {code!r}",
+        "runs": len(times),
+        "min_ms": min(times),
+        "median_ms": statistics.median(times),
+        "modules": modules,
+        "loads": {name: name in modules for name in ("numpy", "ml_dtypes", "optype_dlpack._conformance")},
+    }
 
 
-def ns(seconds: float) -> str:
-    return f"{seconds * 1e9:,.0f} ns"
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "**missed**"
-
-
-def write_report(medians: dict[str, float], scaling: list[dict[str, float]], import_ms: float,
-                 numpy_loaded: bool) -> None:
-    floor = medians["floor: pybind11 no-op(x)"]
-    lines = [
-        f"Measured {datetime.date.today().isoformat()} on {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, by `python benchmarks/run.py` "
-        "(pytest-benchmark medians, one process; a 64×64 float32 tensor).",
-        "",
-        "| group | benchmark | median | × pybind11 no-op |",
-        "|---|---|---:|---:|",
-    ]
-    order = sorted(medians.items(), key=lambda item: (item[0].split("[")[-1], item[1]))
-    for name, median in order:
-        group = name.split("[")[-1].rstrip("]") if "[" in name else "capsule"
-        lines.append(f"| {group} | `{name.split(' [')[0]}` | {ns(median)} | {median / floor:.2f} |")
-
-    def get(name: str) -> float:
-        return medians[name]
-
-    check = get("ours: Expect.check(capsule)")
-    val = get("ours: validate(capsule, device, dtype)")
-    numpy_added = get("ours: validate(x) [numpy]") - get("producer: x.__dlpack__() [numpy]")
-    torch_check = get("ours: Expect.check(x) [torch]")
-    torch_dunder = get("producer: x.__dlpack__() [torch]")
-    ours_import = get("ours: from_dlpack(x) [numpy]")
-    numpy_import = get("alt: numpy.from_dlpack(x) [numpy]")
-    spread = max(
-        max(row[key] for row in scaling) / min(row[key] for row in scaling) - 1
-        for key in ("validate_ns", "from_dlpack_ns")
+def package_versions() -> dict[str, str]:
+    code = (
+        "import importlib.metadata as m, json\n"
+        "names = ['optype-dlpack', 'numpy', 'torch', 'jax', 'jaxlib', 'cupy-cuda13x', 'cupy-cuda12x', 'ml_dtypes', 'pydlpack']\n"
+        "out = {}\n"
+        "for n in names:\n"
+        "    try: out[n] = m.version(n)\n"
+        "    except m.PackageNotFoundError: pass\n"
+        "import optype_dlpack\n"
+        "out['package measured'] = optype_dlpack.__file__.rsplit('/', 2)[0]\n"
+        "print(json.dumps(out))"
     )
-    rss = max(row["rss_growth_kib"] for row in scaling)
-    lines += [
-        "",
-        "| target | measured | verdict |",
-        "|---|---|---|",
-        f"| `Expect.check(capsule)` ≤ 1.5× no-op | {check / floor:.2f}× ({ns(check)} vs {ns(floor)}) | {verdict(check <= 1.5 * floor)} |",
-        f"| `validate(capsule, device=…, dtype=…)` ≤ 3× no-op | {val / floor:.2f}× ({ns(val)}) | {verdict(val <= 3 * floor)} |",
-        f"| `validate(numpy_array)` adds ≤ 150 ns to `__dlpack__()` | +{numpy_added * 1e9:,.0f} ns | {verdict(numpy_added <= 150e-9)} |",
-        f"| `Expect.check(torch_tensor)` < `torch_tensor.__dlpack__()` | {ns(torch_check)} vs {ns(torch_dunder)} | {verdict(torch_check < torch_dunder)} |",
-        f"| `from_dlpack(x)` ≤ `numpy.from_dlpack(x)` | {ns(ours_import)} vs {ns(numpy_import)} | {verdict(ours_import <= numpy_import)} |",
-        f"| flat ±10 % from 1 to 10⁸ elements | largest spread {spread * 100:.1f} % | {verdict(spread <= 0.10)} |",
-        f"| no RSS growth (zero copy) | largest growth {rss} KiB over {len(scaling)} sizes | {verdict(rss < 1024)} |",
-        f"| import ≤ 20 ms (NumPy not loaded: {not numpy_loaded}) | {import_ms:.1f} ms | {verdict(import_ms <= 20 and not numpy_loaded)} |",
-        "",
-        "| elements | validate | from_dlpack | numpy.from_dlpack | RSS growth | array |",
-        "|---:|---:|---:|---:|---:|---:|",
-    ]
-    for row in scaling:
-        lines.append(f"| {row['size']:,} | {row['validate_ns']:,.0f} ns | {row['from_dlpack_ns']:,.0f} ns | "
-                     f"{row['numpy_from_dlpack_ns']:,.0f} ns | {row['rss_growth_kib']} KiB | {row['array_kib']:,} KiB |")
-    text = REPORT.read_text() if REPORT.exists() else f"# Benchmarks\n\n{MARK_START}\n{MARK_END}\n"
-    start, end = text.index(MARK_START) + len(MARK_START), text.index(MARK_END)
-    REPORT.write_text(text[:start] + "\n" + "\n".join(lines) + "\n" + text[end:])
-    plot(medians, scaling, floor)
+    done = subprocess.run([sys.executable, "-c", code], cwd=HERE, capture_output=True, text=True, check=True)
+    versions: dict[str, str] = json.loads(done.stdout)
+    return versions
 
 
-def plot(medians: dict[str, float], scaling: list[dict[str, float]], floor: float) -> None:
+def command_output(*command: str) -> str:
+    if shutil.which(command[0]) is None:
+        return ""
+    done = subprocess.run(list(command), capture_output=True, text=True, check=False, cwd=REPOSITORY)
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def cpu_model() -> str:
     try:
-        import matplotlib
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor()
+    match = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
+    return match.group(1) if match else platform.processor()
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib not installed: plots not redrawn", file=sys.stderr)
-        return
-    names = [n for n in medians if "[" not in n or n.endswith("[numpy]") or n.endswith("[torch]")]
-    names.sort(key=lambda n: medians[n])
-    fig, ax = plt.subplots(figsize=(9, 0.32 * len(names) + 1))
-    ax.barh(names, [medians[n] * 1e9 for n in names],
-            color=["tab:green" if n.startswith("ours") else "tab:gray" for n in names])
-    ax.axvline(floor * 1e9, color="k", linestyle=":", label="pybind11 no-op")
-    ax.set_xscale("log")
-    ax.set_xlabel("median time per call (ns, log scale)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(HERE / "comparison.png", dpi=110)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    sizes = [row["size"] for row in scaling]
-    for key, label in (("validate_ns", "validate"), ("from_dlpack_ns", "from_dlpack"),
-                       ("numpy_from_dlpack_ns", "numpy.from_dlpack")):
-        ax.plot(sizes, [row[key] for row in scaling], marker="o", label=label)
-    ax.set_xscale("log")
-    ax.set_ylim(bottom=0)
-    ax.set_xlabel("elements")
-    ax.set_ylabel("median ns per call")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(HERE / "scaling.png", dpi=110)
+
+def machine_facts(label: str, commit: str | None) -> dict[str, Any]:
+    if commit is None:
+        commit = command_output("git", "rev-parse", "--short", "HEAD")
+        if commit and command_output("git", "status", "--porcelain", "--untracked-files=no"):
+            commit += " (modified)"
+    return {
+        "machine": label,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit or "unknown",
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "platform": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "python": f"{platform.python_version()} {platform.python_implementation()}",
+        "gpu": command_output("nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"),
+        "versions": package_versions(),
+        "load_average_before": os.getloadavg(),
+    }
+
+
+def run_state(state: str, settings: dict[str, int], smoke: bool) -> dict[str, Any]:
+    probe = run_worker(state, [], settings)
+    if "unavailable" in probe:
+        return {"description": STATES[state], "unavailable": probe["unavailable"]}
+    groups = [g for g in GROUPS if g != "cuda" or state == "libcuda"]
+    runs = [run_worker(state, groups, settings)] if smoke else [run_worker(state, [g], settings) for g in groups]
+    out: dict[str, Any] = {"description": STATES[state], "groups": {}, "processes": []}
+    for run in runs:
+        out["groups"].update(run["groups"])
+        out["processes"].append({"groups": list(run["groups"]), "libcuda_mapped": run["libcuda_mapped"],
+                                 "driver": run["driver"]})
+    out["import"] = import_time(state, settings["import_runs"])
+    return out
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--smoke", action="store_true", help="run each benchmark once; write nothing")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--smoke", action="store_true", help="every benchmark a few times; write nothing (CI)")
+    mode.add_argument("--full", action="store_true", help="the recorded run")
+    parser.add_argument("--machine", default=platform.node(), help="a name for the machine (tables, file name)")
+    parser.add_argument("--commit", help="the commit measured (default: git's HEAD, where git knows it)")
+    parser.add_argument("--out", type=Path, help="the JSON file (default benchmarks/recorded/MACHINE.json)")
+    parser.add_argument("--no-render", action="store_true", help="write the JSON only")
     args = parser.parse_args()
-    medians = run_pytest_benchmarks(args.smoke)
-    scaling = run_scaling(args.smoke)
-    import_ms, numpy_loaded = run_import_time()
-    print(f"import optype_dlpack: {import_ms:.1f} ms (numpy loaded: {numpy_loaded})")
-    for row in scaling:
-        print(json.dumps(row))
-    if not args.smoke:
-        write_report(medians, scaling, import_ms, numpy_loaded)
-        print(f"wrote {REPORT}")
+    settings = SMOKE if args.smoke else FULL
+    record: dict[str, Any] = {"settings": settings, **machine_facts(args.machine, args.commit), "states": {}}
+    for state in STATES:
+        print(f"::: {state}", flush=True)
+        record["states"][state] = run_state(state, settings, args.smoke)
+    record["load_average_after"] = os.getloadavg()
+
+    from render import evaluate, render_all, summary
+
+    record["targets"] = evaluate(record)
+    print(summary(record))
+    if args.smoke:
+        return
+    out = args.out or HERE / "recorded" / f"{args.machine}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {out}")
+    if not args.no_render:
+        render_all()
 
 
 if __name__ == "__main__":

@@ -6,36 +6,26 @@ opens a capsule at run time and checks it against the specification and your con
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Final
+import os
 
 from . import _core
-from ._conformance import CheckStatus, ConformanceCheck, ConformanceReport, check_producer
-from ._enums import (
-    DLDataType,
-    DLDataTypeCode,
-    DLDevice,
-    DLDeviceType,
-    DLPackFlags,
-    DLPackVersion,
-)
-from ._errors import (
-    DLPackConsumedError,
-    DLPackError,
-    DLPackValidationError,
-    DLPackVersionError,
-    Violation,
-)
 from ._interop import DLPackObject, asdlpack, from_dlpack, to_dlpack
-from ._protocols import (
-    CanDLPack,
-    CanDLPackCompat,
-    CanDLPackDevice,
-    HasDLPackCExchangeAPI,
-    SupportsDLPack,
-)
-from ._rules import RULES, Rule
 from ._validate import Expect, TensorInfo, inspect, validate
+
+# `typing` itself is not imported at run time (it and what it imports cost milliseconds):
+# type checkers take this name as true, the interpreter never runs the block.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
+
+    from ._conformance import CheckStatus, ConformanceCheck, ConformanceReport, check_producer
+    from ._enums import DLDataType, DLDataTypeCode, DLDevice, DLDeviceType, DLPackFlags, DLPackVersion
+    from ._errors import DLPackConsumedError, DLPackError, DLPackValidationError, DLPackVersionError, Violation
+    from ._protocols import CanDLPack, CanDLPackCompat, CanDLPackDevice, HasDLPackCExchangeAPI, SupportsDLPack
+    from ._rules import RULES, Rule
+
+    DLPACK_VERSION: DLPackVersion
+    """The ``dlpack.h`` version the extension was compiled against."""
 
 __all__ = [
     "DLPACK_VERSION",
@@ -75,10 +65,49 @@ __all__ = [
 
 __version__: Final[str] = "0.1.0"
 
-DLPACK_VERSION: Final = DLPackVersion(*_core.DLPACK_HEADER_VERSION)
-"""The ``dlpack.h`` version the extension was compiled against."""
-
 
 def get_include() -> str:
     """The directory holding the C++ headers (``#include <optype_dlpack/...>``)."""
-    return str(Path(__file__).parent / "include")
+    return os.path.join(os.path.dirname(__file__), "include")
+
+
+# What `import optype_dlpack` loads is the extension and the functions above; every other public
+# name is loaded by its first use (PEP 562): the enums, errors and protocols with `typing` and
+# `enum`, the conformance checker with `dataclasses` and `inspect`. A first call of the validator
+# that needs the enums or the errors loads them too. Name -> the submodule that defines it.
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(("CheckStatus", "ConformanceCheck", "ConformanceReport", "check_producer"), "_conformance"),
+    **dict.fromkeys(("DLDataType", "DLDataTypeCode", "DLDevice", "DLDeviceType", "DLPackFlags", "DLPackVersion"), "_enums"),
+    **dict.fromkeys(
+        ("DLPackConsumedError", "DLPackError", "DLPackValidationError", "DLPackVersionError", "Violation"), "_errors"
+    ),
+    **dict.fromkeys(
+        ("CanDLPack", "CanDLPackCompat", "CanDLPackDevice", "HasDLPackCExchangeAPI", "SupportsDLPack"), "_protocols"
+    ),
+    **dict.fromkeys(("RULES", "Rule"), "_rules"),
+}
+
+
+def _load(name: str) -> object:
+    if name == "DLPACK_VERSION":
+        from ._enums import DLPackVersion
+
+        return DLPackVersion(*_core.DLPACK_HEADER_VERSION)
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+
+
+# At run time only: type checkers see the imports above, and without a module `__getattr__`
+# they still report a misspelt `optype_dlpack.name`.
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> object:
+        if name != "DLPACK_VERSION" and name not in _LAZY:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = _load(name)
+        globals()[name] = value  # later lookups find it without coming here
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *_LAZY, "DLPACK_VERSION"})
