@@ -24,10 +24,25 @@ struct Range {
 static struct Range ranges[kMaxRanges];
 static int range_count;
 static long long queries;
+static uint64_t unmapped_start, unmapped_size; /* a hole in device ranges: reserved, not mapped */
+static int refused_from = 1 << 30;             /* attributes from this value on are unknown (older drivers) */
 
 /* ---- the test's controls ---- */
 
-void fake_cuda_clear(void) { range_count = 0; }
+void fake_cuda_clear(void) {
+    range_count = 0;
+    unmapped_size = 0;
+}
+
+/* [start, start + size) of device ranges is reserved but not mapped (as in an address range
+ * of CUDA's virtual memory management of which only parts are mapped). */
+void fake_cuda_set_unmapped(uint64_t start, uint64_t size) {
+    unmapped_start = start;
+    unmapped_size = size;
+}
+
+/* Behave as a driver that does not know attributes numbered `first` and above. */
+void fake_cuda_refuse_attributes_from(int first) { refused_from = first; }
 
 int fake_cuda_set_range(uint64_t start, uint64_t size, unsigned memory_type, unsigned managed, int ordinal) {
     if (range_count == kMaxRanges) return -1;
@@ -47,8 +62,27 @@ static const struct Range* find(uint64_t ptr) {
     return NULL;
 }
 
+static int in_hole(uint64_t ptr) { return unmapped_size != 0 && ptr >= unmapped_start && ptr - unmapped_start < unmapped_size; }
+
+/* The mapping of device memory that holds ptr: the part of its range before or after the hole. */
+static void mapping_of(const struct Range* r, uint64_t ptr, uint64_t* start, uint64_t* size) {
+    *start = r->start;
+    *size = r->size;
+    if (unmapped_size == 0 || unmapped_start >= r->start + r->size || unmapped_start + unmapped_size <= r->start) return;
+    if (ptr < unmapped_start) {
+        *size = unmapped_start - r->start;
+    } else {
+        *start = unmapped_start + unmapped_size;
+        *size = r->start + r->size - *start;
+    }
+}
+
 /* Writes one attribute of `r` (NULL: memory the driver does not know, all defaults). */
-static int write_attribute(void* out, int attribute, const struct Range* r) {
+static int write_attribute(void* out, int attribute, const struct Range* r, uint64_t ptr) {
+    const int mapped = r != NULL && r->memory_type == 2 && !in_hole(ptr);
+    uint64_t mapping_start = 0, mapping_size = 0;
+    if (mapped) mapping_of(r, ptr, &mapping_start, &mapping_size);
+    if (attribute >= refused_from) return kInvalidValue;
     switch (attribute) {
         case 1: *(void**)out = NULL; return kSuccess;                                   /* CONTEXT */
         case 2: *(unsigned*)out = r ? r->memory_type : 0; return kSuccess;              /* MEMORY_TYPE */
@@ -56,9 +90,9 @@ static int write_attribute(void* out, int attribute, const struct Range* r) {
         case 9: *(int*)out = r ? r->ordinal : -2; return kSuccess;                      /* DEVICE_ORDINAL */
         case 11: *(uint64_t*)out = r ? r->start : 0; return kSuccess;                   /* RANGE_START_ADDR */
         case 12: *(size_t*)out = r ? (size_t)r->size : 0; return kSuccess;              /* RANGE_SIZE */
-        case 13: *(int*)out = r && r->memory_type == 2 ? 1 : 0; return kSuccess;        /* MAPPED */
-        case 18: *(size_t*)out = r && r->memory_type == 2 ? (size_t)r->size : 0; return kSuccess; /* MAPPING_SIZE */
-        case 19: *(uint64_t*)out = r && r->memory_type == 2 ? r->start : 0; return kSuccess;      /* MAPPING_BASE */
+        case 13: *(int*)out = mapped; return kSuccess;                                  /* MAPPED */
+        case 18: *(size_t*)out = (size_t)mapping_size; return kSuccess;                 /* MAPPING_SIZE */
+        case 19: *(uint64_t*)out = mapping_start; return kSuccess;                      /* MAPPING_BASE_ADDR */
         default: return kInvalidValue;
     }
 }
@@ -84,7 +118,7 @@ int cuPointerGetAttributes(unsigned count, int* attributes, void** data, uint64_
     ++queries;
     const struct Range* r = find(ptr);
     for (unsigned i = 0; i < count; ++i) {
-        if (write_attribute(data[i], attributes[i], r) != kSuccess) return kInvalidValue;
+        if (write_attribute(data[i], attributes[i], r, ptr) != kSuccess) return kInvalidValue;
     }
     return kSuccess;
 }
@@ -93,7 +127,7 @@ int cuPointerGetAttribute(void* data, int attribute, uint64_t ptr) {
     ++queries;
     const struct Range* r = find(ptr);
     if (r == NULL) return kInvalidValue; /* as the driver answers for memory it does not know */
-    return write_attribute(data, attribute, r);
+    return write_attribute(data, attribute, r, ptr);
 }
 
 static int fake_context;

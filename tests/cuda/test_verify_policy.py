@@ -50,6 +50,7 @@ from tests.support.dlpack_h import KDL_CPU, KDL_CUDA, KDL_CUDA_HOST, KDL_CUDA_MA
 fake = ctypes.CDLL(sys.argv[1], mode=ctypes.RTLD_GLOBAL) if sys.argv[2] == "loaded" else None
 if fake is not None:
     fake.fake_cuda_set_range.argtypes = [ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint, ctypes.c_uint, ctypes.c_int]
+    fake.fake_cuda_set_unmapped.argtypes = [ctypes.c_uint64, ctypes.c_uint64]
     fake.fake_cuda_queries.restype = ctypes.c_longlong
 DEVICE, PINNED = 2, 1  # CU_MEMORYTYPE_*
 
@@ -155,7 +156,7 @@ result["skip"] = outcome(lambda: optype_dlpack.validate(lie, verify_device="skip
         fake_libcuda,
         tmp_path,
     )
-    assert out["cuda_truth"] == {"verified": True, "queries": 2}  # the pointer, then its mapping
+    assert out["cuda_truth"] == {"verified": True, "queries": 1}  # the pointer and its mapping, in one query
     assert out["cuda_on_host"] == {"rules": ["device.not_device_memory"], "queries": 1}
     assert out["cuda_wrong_gpu"] == {"rules": ["device.ordinal"], "queries": 1}
     assert out["pinned_on_device"] == {"rules": ["device.not_pinned"], "queries": 1}
@@ -275,6 +276,55 @@ result["across"] = outcome(lambda: optype_dlpack.validate(
         fake_libcuda,
         tmp_path,
     )
-    assert out["offset"] == {"verified": True, "queries": 2}  # the lowest byte, then its mapping
-    assert out["reversed"] == {"verified": True, "queries": 2}
+    assert out["offset"] == {"verified": True, "queries": 1}  # the lowest byte and its mapping
+    assert out["reversed"] == {"verified": True, "queries": 1}
     assert out["across"] == {"rules": ["device.extent"], "queries": 2}  # the lowest byte, then data
+
+
+def test_unmapped_bytes_of_a_reserved_range(fake_libcuda: Path, tmp_path: Path) -> None:
+    # One device range whose second half is reserved but not mapped (PyTorch's expandable
+    # segments): the first query answers for the mapping at the lowest byte, and the walk
+    # asks on from where that mapping ends.
+    out = run_child(
+        """
+base = memory.ctypes.data
+fake.fake_cuda_set_range(base, 256, DEVICE, 0, 0)
+fake.fake_cuda_set_unmapped(base + 128, 128)
+cuda = lambda **fields: capsule_over(memory, (KDL_CUDA, 0), **fields)
+result["mapped_half"] = outcome(lambda: optype_dlpack.validate(cuda(shape=(32,), strides=(1,))))
+result["both_halves"] = outcome(lambda: optype_dlpack.validate(cuda(shape=(64,), strides=(1,))))
+result["copy_mapped"] = optype_dlpack.from_dlpack(cuda(shape=(32,), strides=(1,)), copy=True).tolist()
+result["copy_unmapped"] = outcome(lambda: optype_dlpack.from_dlpack(cuda(shape=(64,), strides=(1,)), copy=True))
+""",
+        fake_libcuda,
+        tmp_path,
+    )
+    assert out["mapped_half"] == {"verified": True, "queries": 1}
+    assert out["both_halves"] == {"rules": ["device.unmapped"], "queries": 2}
+    assert out["copy_mapped"] == list(range(32))
+    assert "unmapped" in out["copy_unmapped"]["buffer_error"]
+
+
+def test_a_driver_without_the_mapping_attributes(fake_libcuda: Path, tmp_path: Path) -> None:
+    # A driver older than CUDA 12 refuses MAPPING_SIZE and MAPPING_BASE_ADDR: the combined
+    # query is dropped after its first refusal, and the mappings are walked block by block.
+    out = run_child(
+        """
+base = memory.ctypes.data
+fake.fake_cuda_refuse_attributes_from(18)
+fake.fake_cuda_set_range(base, 256, DEVICE, 0, 0)
+cuda = lambda **fields: capsule_over(memory, (KDL_CUDA, 0), **fields)
+result["first"] = outcome(lambda: optype_dlpack.validate(cuda(shape=(64,), strides=(1,))))
+result["again"] = outcome(lambda: optype_dlpack.validate(cuda(shape=(64,), strides=(1,))))
+fake.fake_cuda_set_unmapped(base + 128, 128)
+result["unmapped"] = outcome(lambda: optype_dlpack.validate(cuda(shape=(64,), strides=(1,))))
+result["cpu_required"] = outcome(lambda: optype_dlpack.validate(memory, verify_device="require"))
+""",
+        fake_libcuda,
+        tmp_path,
+    )
+    # combined (refused), without the mapping, mapping (refused), MAPPED at the first and last byte
+    assert out["first"] == {"verified": True, "queries": 5}
+    assert out["again"] == {"verified": True, "queries": 3}
+    assert out["unmapped"] == {"rules": ["device.unmapped"], "queries": 3}
+    assert out["cpu_required"] == {"rules": ["device.cpu_pointer_is_device"], "queries": 1}

@@ -153,7 +153,7 @@ inline std::int8_t verify_mapped(const DLTensor& t, const cuda::PointerFacts& at
     std::uintptr_t unmapped = 0;
     std::string why_unknown;
     const cuda::Mapped answer =
-        cuda::range_mapped(reinterpret_cast<const void*>(low), high - low, &unmapped, &why_unknown);
+        cuda::range_mapped(reinterpret_cast<const void*>(low), high - low, &unmapped, &why_unknown, &at_low);
     if (answer == cuda::Mapped::all) return 1;
     if (answer == cuda::Mapped::unknown) {
         return mode == VerifyDevice::require ? report_unverified(report, why_unknown) : std::int8_t{-1};
