@@ -283,13 +283,13 @@ abi::Result ask_attributes(const Driver& d, abi::DevicePtr address, bool with_ma
     return d.pointer_get_attributes(with_mapping ? 9u : 6u, attributes, data, address);
 }
 
-/// One cuPointerGetAttributes call (two the first time a driver older than CUDA 12 is
-/// asked); none of these attributes needs a current context. Throws only std::bad_alloc
-/// (while composing a message).
-Status query_raw(const Driver& d, const void* ptr, RawFacts* out, std::string* error) {
+/// One cuPointerGetAttributes call (with `mapping`, two the first time a driver older than
+/// CUDA 12 is asked); none of these attributes needs a current context. Throws only
+/// std::bad_alloc (while composing a message).
+Status query_raw(const Driver& d, const void* ptr, bool mapping, RawFacts* out, std::string* error) {
     const auto address = static_cast<abi::DevicePtr>(reinterpret_cast<std::uintptr_t>(ptr));
     AttributeAnswers a;
-    bool with_mapping = !combined_query_rejected.load(std::memory_order_relaxed);
+    bool with_mapping = mapping && !combined_query_rejected.load(std::memory_order_relaxed);
     abi::Result result = ask_attributes(d, address, with_mapping, &a);
     if (result != abi::kSuccess && with_mapping) {
         // Without the mapping attributes: when that succeeds, they were what the driver refused.
@@ -474,6 +474,24 @@ int visit_loaded_object(dl_phdr_info* info, std::size_t size, void* data) noexce
     return 0;
 }
 
+/// query_pointer and query_pointer_and_mapping.
+Status query_facts(const void* ptr, bool mapping, PointerFacts* out, std::string* error) noexcept {
+    const Driver& d = driver();
+    if (!d.usable()) {
+        set_error(error, d.unavailable);
+        return Status::unavailable;
+    }
+    try {
+        RawFacts raw;
+        Status status = query_raw(d, ptr, mapping, &raw, error);
+        if (status == Status::ok && out != nullptr) *out = raw.facts;
+        return status;
+    } catch (const std::exception&) {  // std::bad_alloc while composing a message
+        set_error(error, "out of memory");
+        return Status::error;
+    }
+}
+
 }  // namespace
 
 const char* memory_type_name(MemoryType type) noexcept {
@@ -513,20 +531,11 @@ bool driver_loaded_in_process() noexcept {
 }
 
 Status query_pointer(const void* ptr, PointerFacts* out, std::string* error) noexcept {
-    const Driver& d = driver();
-    if (!d.usable()) {
-        set_error(error, d.unavailable);
-        return Status::unavailable;
-    }
-    try {
-        RawFacts raw;
-        Status status = query_raw(d, ptr, &raw, error);
-        if (status == Status::ok && out != nullptr) *out = raw.facts;
-        return status;
-    } catch (const std::exception&) {  // std::bad_alloc while composing a message
-        set_error(error, "out of memory");
-        return Status::error;
-    }
+    return query_facts(ptr, false, out, error);
+}
+
+Status query_pointer_and_mapping(const void* ptr, PointerFacts* out, std::string* error) noexcept {
+    return query_facts(ptr, true, out, error);
 }
 
 Mapped range_mapped(const void* first, std::size_t bytes, std::uintptr_t* unmapped, std::string* why,
@@ -579,7 +588,7 @@ Status copy_to_host(void* dst, const void* src, std::size_t bytes, std::string* 
     if (bytes == 0) return Status::ok;
     try {
         RawFacts raw;
-        if (query_raw(d, src, &raw, error) != Status::ok) return Status::error;
+        if (query_raw(d, src, true, &raw, error) != Status::ok) return Status::error;
         const PointerFacts& facts = raw.facts;
         const auto first = reinterpret_cast<std::uintptr_t>(src);
         if (facts.type == MemoryType::host_unregistered) {

@@ -62,11 +62,14 @@ const char* driver_unavailable_reason() noexcept;
 /// it. When it is not, no pointer of this process can be CUDA memory.
 bool driver_loaded_in_process() noexcept;
 
-/// Asks the driver about `ptr`, in one cuPointerGetAttributes call: what memory it is and,
-/// for device memory, its mapping too (PointerFacts::mapping_known; drivers of CUDA 12 and
-/// later). Never creates or changes a current CUDA context. Host memory the driver does not
-/// know is Status::ok with MemoryType::host_unregistered.
+/// Asks the driver about `ptr`, in one cuPointerGetAttributes call. Never creates or changes
+/// a current CUDA context. Host memory the driver does not know is Status::ok with
+/// MemoryType::host_unregistered.
 Status query_pointer(const void* ptr, PointerFacts* out, std::string* error) noexcept;
+
+/// query_pointer, and in the same call, for device memory, its mapping too
+/// (PointerFacts::mapping_known; drivers of CUDA 12 and later), for range_mapped.
+Status query_pointer_and_mapping(const void* ptr, PointerFacts* out, std::string* error) noexcept;
 
 /// Whether every byte of a range of device memory is mapped to memory.
 enum class Mapped : std::uint8_t { all, not_all, unknown };

@@ -184,7 +184,12 @@ inline std::int8_t verify_addressed_memory(const DLTensor& t, const Geometry& ge
 
     std::string error;
     cuda::PointerFacts at_low;
-    if (cuda::query_pointer(reinterpret_cast<const void*>(low), &at_low, &error) != cuda::Status::ok) {
+    // Only device memory under a kDLCUDA label gets as far as the mapping (verify_mapped).
+    const void* lowest = reinterpret_cast<const void*>(low);
+    const cuda::Status asked = t.device.device_type == kDLCUDA
+                                   ? cuda::query_pointer_and_mapping(lowest, &at_low, &error)
+                                   : cuda::query_pointer(lowest, &at_low, &error);
+    if (asked != cuda::Status::ok) {
         return report_driver_error(report, error);
     }
 
