@@ -252,41 +252,66 @@ abi::Result classify(unsigned memory_type, bool managed, PointerFacts* out) noex
     return abi::kSuccess;
 }
 
-/// One cuPointerGetAttributes call; none of these attributes needs a current context.
-/// Throws only std::bad_alloc (while composing a message).
-Status query_raw(const Driver& d, const void* ptr, RawFacts* out, std::string* error) {
-    const auto address = static_cast<abi::DevicePtr>(reinterpret_cast<std::uintptr_t>(ptr));
-    // Zero-initialised and wider than the driver writes, so a boolean written as one byte
-    // or four reads the same.
+/// Whether the driver refused the mapping attributes next to the others in one query (a
+/// driver older than CUDA 12): query_raw then asks without them, this time and every time after.
+std::atomic<bool> combined_query_rejected{false};
+
+/// The answers of one cuPointerGetAttributes call. Zero-initialised and wider than the
+/// driver writes, so a boolean written as one byte or four reads the same.
+struct AttributeAnswers {
     abi::Context context = nullptr;
     unsigned memory_type = 0;
     unsigned long long is_managed = 0;
     int ordinal = -1;
     abi::DevicePtr range_start = 0;
     std::size_t range_size = 0;
-    abi::PointerAttribute attributes[] = {abi::kAttrContext,       abi::kAttrMemoryType, abi::kAttrIsManaged,
-                                          abi::kAttrDeviceOrdinal, abi::kAttrRangeStart, abi::kAttrRangeSize};
-    void* data[] = {&context, &memory_type, &is_managed, &ordinal, &range_start, &range_size};
-    abi::Result result = d.pointer_get_attributes(6, attributes, data, address);
+    unsigned long long mapped = 0;
+    abi::DevicePtr mapping_start = 0;
+    std::size_t mapping_size = 0;
+};
+
+/// One cuPointerGetAttributes call for the six attributes that describe the pointer and,
+/// with `with_mapping`, the three of its mapping (which range_mapped would otherwise ask
+/// for in a query of their own).
+abi::Result ask_attributes(const Driver& d, abi::DevicePtr address, bool with_mapping, AttributeAnswers* a) noexcept {
+    *a = AttributeAnswers{};
+    abi::PointerAttribute attributes[] = {abi::kAttrContext,       abi::kAttrMemoryType,      abi::kAttrIsManaged,
+                                          abi::kAttrDeviceOrdinal, abi::kAttrRangeStart,      abi::kAttrRangeSize,
+                                          abi::kAttrMapped,        abi::kAttrMappingBaseAddr, abi::kAttrMappingSize};
+    void* data[] = {&a->context,    &a->memory_type, &a->is_managed,    &a->ordinal,     &a->range_start,
+                    &a->range_size, &a->mapped,      &a->mapping_start, &a->mapping_size};
+    return d.pointer_get_attributes(with_mapping ? 9u : 6u, attributes, data, address);
+}
+
+/// One cuPointerGetAttributes call (with `mapping`, two the first time a driver older than
+/// CUDA 12 is asked); none of these attributes needs a current context. Throws only
+/// std::bad_alloc (while composing a message).
+Status query_raw(const Driver& d, const void* ptr, bool mapping, RawFacts* out, std::string* error) {
+    const auto address = static_cast<abi::DevicePtr>(reinterpret_cast<std::uintptr_t>(ptr));
+    AttributeAnswers a;
+    bool with_mapping = mapping && !combined_query_rejected.load(std::memory_order_relaxed);
+    abi::Result result = ask_attributes(d, address, with_mapping, &a);
+    if (result != abi::kSuccess && with_mapping) {
+        // Without the mapping attributes: when that succeeds, they were what the driver refused.
+        with_mapping = false;
+        result = ask_attributes(d, address, false, &a);
+        if (result == abi::kSuccess) combined_query_rejected.store(true, std::memory_order_relaxed);
+    }
     if (result == abi::kErrorInvalidValue) {
         // Older drivers answer INVALID_VALUE for host memory they do not know, as
         // cuPointerGetAttribute does; an attribute such a driver lacks would do the same.
         // Ask for the memory type alone to tell the two apart.
-        memory_type = 0;
-        is_managed = 0;
-        ordinal = -1;
-        range_start = 0;
-        range_size = 0;
-        result = d.pointer_get_attribute(&memory_type, abi::kAttrMemoryType, address);
+        a = AttributeAnswers{};
+        result = d.pointer_get_attribute(&a.memory_type, abi::kAttrMemoryType, address);
         if (result == abi::kErrorInvalidValue) {
             out->facts = PointerFacts{};
             out->context = nullptr;
             return Status::ok;
         }
         if (result == abi::kSuccess) {
-            (void)d.pointer_get_attribute(&is_managed, abi::kAttrIsManaged, address);
-            (void)d.pointer_get_attribute(&ordinal, abi::kAttrDeviceOrdinal, address);
-            (void)d.pointer_get_attribute(&context, abi::kAttrContext, address);
+            (void)d.pointer_get_attribute(&a.is_managed, abi::kAttrIsManaged, address);
+            (void)d.pointer_get_attribute(&a.ordinal, abi::kAttrDeviceOrdinal, address);
+            (void)d.pointer_get_attribute(&a.context, abi::kAttrContext, address);
         }
     }
     if (result != abi::kSuccess) {
@@ -294,16 +319,22 @@ Status query_raw(const Driver& d, const void* ptr, RawFacts* out, std::string* e
         return Status::error;
     }
     PointerFacts facts;
-    if (classify(memory_type, is_managed != 0, &facts) != abi::kSuccess) {
-        set_error(error, "cuPointerGetAttributes answered memory type " + std::to_string(memory_type) +
+    if (classify(a.memory_type, a.is_managed != 0, &facts) != abi::kSuccess) {
+        set_error(error, "cuPointerGetAttributes answered memory type " + std::to_string(a.memory_type) +
                              ", which describes no pointer");
         return Status::error;
     }
-    facts.device_ordinal = facts.type == MemoryType::host_unregistered ? -1 : ordinal;
-    facts.range_start = static_cast<std::uintptr_t>(range_start);
-    facts.range_size = range_size;
+    facts.device_ordinal = facts.type == MemoryType::host_unregistered ? -1 : a.ordinal;
+    facts.range_start = static_cast<std::uintptr_t>(a.range_start);
+    facts.range_size = a.range_size;
+    facts.mapping_known = with_mapping && result == abi::kSuccess && facts.type == MemoryType::device;
+    if (facts.mapping_known) {
+        facts.mapped = a.mapped != 0;
+        facts.mapping_start = static_cast<std::uintptr_t>(a.mapping_start);
+        facts.mapping_size = a.mapping_size;
+    }
     out->facts = facts;
-    out->context = context;
+    out->context = a.context;
     return Status::ok;
 }
 
@@ -382,10 +413,20 @@ std::uintptr_t next_address_to_ask(std::uintptr_t p, std::uintptr_t high, const 
     return next_block;
 }
 
-/// The walk of range_mapped over [low, high). Throws only std::bad_alloc (while composing
-/// a message).
+/// The mapping answer that query_raw got along with the rest, if it got one.
+bool known_mapping(const PointerFacts* at, MappingFacts* out) noexcept {
+    if (at == nullptr || !at->mapping_known) return false;
+    out->mapped = at->mapped;
+    out->mapping_start = at->mapping_start;
+    out->mapping_size = at->mapping_size;
+    return true;
+}
+
+/// The walk of range_mapped over [low, high). `at_low`: what query_raw said about `low`
+/// (its mapping answer saves the first query), or nullptr. Throws only std::bad_alloc (while
+/// composing a message).
 Mapped walk_mappings(const Driver& d, std::uintptr_t low, std::uintptr_t high, std::uintptr_t* unmapped,
-                     std::string* why) {
+                     std::string* why, const PointerFacts* at_low) {
     std::uintptr_t p = low;
     for (std::size_t queries = 0; p < high; ++queries) {
         if (queries == kMaxMappingQueries) {
@@ -395,7 +436,8 @@ Mapped walk_mappings(const Driver& d, std::uintptr_t low, std::uintptr_t high, s
         }
         MappingFacts facts;
         std::string error;
-        if (query_mapping(d, reinterpret_cast<const void*>(p), &facts, &error) != Status::ok) {
+        const bool answered = p == low && known_mapping(at_low, &facts);
+        if (!answered && query_mapping(d, reinterpret_cast<const void*>(p), &facts, &error) != Status::ok) {
             set_error(why, "the CUDA driver cannot say whether device memory is mapped: " + error);
             return Mapped::unknown;
         }
@@ -430,6 +472,24 @@ int visit_loaded_object(dl_phdr_info* info, std::size_t size, void* data) noexce
         return 1;
     }
     return 0;
+}
+
+/// query_pointer and query_pointer_and_mapping.
+Status query_facts(const void* ptr, bool mapping, PointerFacts* out, std::string* error) noexcept {
+    const Driver& d = driver();
+    if (!d.usable()) {
+        set_error(error, d.unavailable);
+        return Status::unavailable;
+    }
+    try {
+        RawFacts raw;
+        Status status = query_raw(d, ptr, mapping, &raw, error);
+        if (status == Status::ok && out != nullptr) *out = raw.facts;
+        return status;
+    } catch (const std::exception&) {  // std::bad_alloc while composing a message
+        set_error(error, "out of memory");
+        return Status::error;
+    }
 }
 
 }  // namespace
@@ -471,23 +531,15 @@ bool driver_loaded_in_process() noexcept {
 }
 
 Status query_pointer(const void* ptr, PointerFacts* out, std::string* error) noexcept {
-    const Driver& d = driver();
-    if (!d.usable()) {
-        set_error(error, d.unavailable);
-        return Status::unavailable;
-    }
-    try {
-        RawFacts raw;
-        Status status = query_raw(d, ptr, &raw, error);
-        if (status == Status::ok && out != nullptr) *out = raw.facts;
-        return status;
-    } catch (const std::exception&) {  // std::bad_alloc while composing a message
-        set_error(error, "out of memory");
-        return Status::error;
-    }
+    return query_facts(ptr, false, out, error);
 }
 
-Mapped range_mapped(const void* first, std::size_t bytes, std::uintptr_t* unmapped, std::string* why) noexcept {
+Status query_pointer_and_mapping(const void* ptr, PointerFacts* out, std::string* error) noexcept {
+    return query_facts(ptr, true, out, error);
+}
+
+Mapped range_mapped(const void* first, std::size_t bytes, std::uintptr_t* unmapped, std::string* why,
+                    const PointerFacts* at_first) noexcept {
     const Driver& d = driver();
     if (!d.usable()) {
         set_error(why, d.unavailable);
@@ -500,7 +552,7 @@ Mapped range_mapped(const void* first, std::size_t bytes, std::uintptr_t* unmapp
         return Mapped::unknown;
     }
     try {
-        return walk_mappings(d, low, high, unmapped, why);
+        return walk_mappings(d, low, high, unmapped, why, at_first);
     } catch (const std::exception&) {  // std::bad_alloc while composing a message
         set_error(why, "out of memory");
         return Mapped::unknown;
@@ -536,7 +588,7 @@ Status copy_to_host(void* dst, const void* src, std::size_t bytes, std::string* 
     if (bytes == 0) return Status::ok;
     try {
         RawFacts raw;
-        if (query_raw(d, src, &raw, error) != Status::ok) return Status::error;
+        if (query_raw(d, src, true, &raw, error) != Status::ok) return Status::error;
         const PointerFacts& facts = raw.facts;
         const auto first = reinterpret_cast<std::uintptr_t>(src);
         if (facts.type == MemoryType::host_unregistered) {
@@ -558,7 +610,7 @@ Status copy_to_host(void* dst, const void* src, std::size_t bytes, std::string* 
         // cannot tell, the copy's own error is the answer.
         std::uintptr_t unmapped = 0, end = 0;
         if (facts.type == MemoryType::device && !__builtin_add_overflow(first, bytes, &end) &&
-            walk_mappings(d, first, end, &unmapped, nullptr) == Mapped::not_all) {
+            walk_mappings(d, first, end, &unmapped, nullptr, &facts) == Mapped::not_all) {
             set_error(error, "src: expected " + std::to_string(bytes) + " bytes of mapped device memory, got byte " +
                                  std::to_string(unmapped - first) + " of them unmapped");
             return Status::error;

@@ -137,17 +137,15 @@ py::object copy_from_cuda(PyObject* descr, const DLTensor& t, const od::Geometry
 
 /// The label kDLCPU, kDLCUDAHost or kDLCUDAManaged promises memory the CPU can read. When
 /// libcuda is loaded, a pointer may be device memory under such a label, and a host view of
-/// it would crash on its first read: the driver is asked (device_truth.hpp), and a label
-/// that hides device memory is refused. Other lies of these labels (ordinary host memory
-/// labelled page-locked or managed) leave memory the CPU can read, and pass as before.
-/// Without libcuda in the process no pointer can be CUDA memory, and nothing is asked.
+/// it would crash on its first read: the driver is asked (verify_before_host_read, whatever
+/// verify_device="auto" does for validate), and a label that hides device memory is refused.
+/// Other lies of these labels (ordinary host memory labelled page-locked or managed) leave
+/// memory the CPU can read, and pass as before. Without libcuda in the process no pointer can
+/// be CUDA memory, and nothing is asked.
 void refuse_device_memory_under_host_label(const od::ManagedView& view, const od::Geometry& geometry) {
-    const DLTensor& t = *view.tensor;
-    const DLDeviceType type = t.device.device_type;
-    if (type != kDLCPU && type != kDLCUDAHost && type != kDLCUDAManaged) return;
-    if (geometry.size == 0 || !od::cuda::driver_loaded_in_process()) return;
     od::Report report;
-    if (od::verify_device(view, geometry, od::VerifyDevice::automatic, report) != 0) return;  // true, or unknown
+    if (od::verify_before_host_read(view, geometry, report) != 0) return;  // true, or unknown
+    const DLTensor& t = *view.tensor;
     // The label lied. Which memory does the tensor address, at either end?
     const auto data = reinterpret_cast<std::uintptr_t>(t.data);
     const std::uintptr_t ends[] = {data + static_cast<std::uintptr_t>(geometry.byte_low),

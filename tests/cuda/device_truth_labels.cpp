@@ -38,7 +38,8 @@ bool driver_available() noexcept { return true; }
 const char* driver_unavailable_reason() noexcept { return ""; }
 bool driver_loaded_in_process() noexcept { return true; }
 Status query_pointer(const void*, PointerFacts*, std::string*) noexcept { return Status::unavailable; }
-Mapped range_mapped(const void*, std::size_t, std::uintptr_t*, std::string* why) noexcept {
+Status query_pointer_and_mapping(const void*, PointerFacts*, std::string*) noexcept { return Status::unavailable; }
+Mapped range_mapped(const void*, std::size_t, std::uintptr_t*, std::string* why, const PointerFacts*) noexcept {
     *why = "not asked";
     return Mapped::unknown;
 }

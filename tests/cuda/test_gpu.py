@@ -282,7 +282,15 @@ def test_wrong_device_id(cpp_producer: Any, device_tensor: Any) -> None:
 
 def test_device_pointer_labelled_cpu(cpp_producer: Any, device_tensor: Any) -> None:
     capsule = wrap(cpp_producer, device_tensor, device_tensor.data_ptr(), (KDL_CPU, 0))
-    assert_caught(capsule, "device.cpu_pointer_is_device")
+    assert_caught(capsule, "device.cpu_pointer_is_device", verify="require")
+    with pytest.raises(DLPackValidationError, match=r"\[device.cpu_pointer_is_device\]"):
+        optype_dlpack.Expect(verify_device="require").check(capsule)
+    # "auto" reads no bytes and does not ask about a kDLCPU label (docs/validation.md) ...
+    assert optype_dlpack.validate(capsule).device_verified is None
+    assert optype_dlpack.Expect(device="cpu").check(capsule) is None
+    # ... but from_dlpack, which would read them on the host, asks and refuses.
+    with pytest.raises(BufferError, match="the driver reports device memory on cuda:0"):
+        optype_dlpack.from_dlpack(capsule)
 
 
 def test_device_pointer_labelled_pinned_or_managed(cpp_producer: Any, device_tensor: Any) -> None:
@@ -297,11 +305,14 @@ def test_host_pointer_labelled_cuda(cpp_producer: Any) -> None:
     assert_caught(wrap(cpp_producer, host, pointer, (KDL_CUDA, 0)), "device.not_device_memory")
     assert_caught(wrap(cpp_producer, host, pointer, (KDL_CUDA_HOST, 0)), "device.not_pinned")
     assert_caught(wrap(cpp_producer, host, pointer, (KDL_CUDA_MANAGED, 0)), "device.not_managed")
-    assert_verified(wrap(cpp_producer, host, pointer, (KDL_CPU, 0)))
+    assert_verified(wrap(cpp_producer, host, pointer, (KDL_CPU, 0)), verify="require")
 
 
-def test_numpy_arrays_verify_once_cuda_is_in_use(torch: Any) -> None:
-    assert_verified(np.arange(16, dtype=np.float32))  # libcuda is loaded: CPU labels are checked
+def test_numpy_arrays_with_cuda_in_use(torch: Any) -> None:
+    x = np.arange(16, dtype=np.float32)
+    assert optype_dlpack.validate(x).device_verified is None  # "auto" leaves CPU labels unasked
+    assert_verified(x, verify="require")  # libcuda is loaded: "require" asks, and the driver confirms
+    assert optype_dlpack.from_dlpack(x.__dlpack__()).tolist() == x.tolist()  # asked, host memory
 
 
 def test_pinned_memory_labelled_each_way(cpp_producer: Any, torch: Any) -> None:
@@ -309,8 +320,8 @@ def test_pinned_memory_labelled_each_way(cpp_producer: Any, torch: Any) -> None:
     assert pinned.is_pinned()
     pointer = pinned.data_ptr()
     assert_verified(wrap(cpp_producer, pinned, pointer, (KDL_CUDA_HOST, 0)))
-    assert_verified(wrap(cpp_producer, pinned, pointer, (KDL_CPU, 0)))  # host memory: the CPU reads it
-    assert_verified(pinned)  # torch labels pinned tensors kDLCPU
+    assert_verified(wrap(cpp_producer, pinned, pointer, (KDL_CPU, 0)), verify="require")  # the CPU reads it
+    assert_verified(pinned, verify="require")  # torch labels pinned tensors kDLCPU
     assert_caught(wrap(cpp_producer, pinned, pointer, (KDL_CUDA, 0)), "device.not_device_memory")
     assert_caught(wrap(cpp_producer, pinned, pointer, (KDL_CUDA_MANAGED, 0)), "device.not_managed")
 
@@ -320,7 +331,7 @@ def test_managed_memory_labelled_each_way(cpp_producer: Any, cupy: Any) -> None:
     pointer, ordinal = memory.ptr, memory.device_id
     assert_verified(wrap(cpp_producer, memory, pointer, (KDL_CUDA_MANAGED, 0)))
     assert_verified(wrap(cpp_producer, memory, pointer, (KDL_CUDA, ordinal)))  # the driver calls it device memory
-    assert_verified(wrap(cpp_producer, memory, pointer, (KDL_CPU, 0)))  # the CPU can read managed memory
+    assert_verified(wrap(cpp_producer, memory, pointer, (KDL_CPU, 0)), verify="require")  # the CPU reads it
     assert_caught(wrap(cpp_producer, memory, pointer, (KDL_CUDA_HOST, 0)), "device.not_pinned")
 
 
@@ -449,6 +460,11 @@ def test_skip_never_asks_on_a_gpu(cpp_producer: Any, device_tensor: Any) -> None
 # Validation never creates, changes or leaves a current context.
 
 
+def validate_required(capsule: object) -> optype_dlpack.TensorInfo:
+    """Asks the driver about every label, kDLCPU included."""
+    return optype_dlpack.validate(capsule, verify_device="require")
+
+
 def lies_and_truths(cpp_producer: Any, torch: Any) -> Iterator[object]:
     tensor = torch.arange(64, dtype=torch.float32, device="cuda")
     host = np.zeros(16, dtype=np.float32)
@@ -464,7 +480,7 @@ def test_context_unchanged_in_this_thread(cpp_producer: Any, torch: Any, libcuda
     before = libcuda.current_context()
     assert before is not None  # torch made its primary context current
     for capsule in capsules:
-        rules_of(functools.partial(optype_dlpack.validate, capsule))
+        rules_of(functools.partial(validate_required, capsule))
     assert libcuda.current_context() == before
 
 
@@ -474,7 +490,7 @@ def test_no_context_made_current_in_a_fresh_thread(cpp_producer: Any, torch: Any
 
     def work() -> None:
         seen["before"] = libcuda.current_context()
-        seen["rules"] = [rules_of(functools.partial(optype_dlpack.validate, c)) for c in capsules]
+        seen["rules"] = [rules_of(functools.partial(validate_required, c)) for c in capsules]
         seen["after"] = libcuda.current_context()
 
     thread = threading.Thread(target=work)

@@ -4,8 +4,9 @@
 ///
 /// - StreamPolicy::no_read (inspect, validate, Expect): only the struct is read, never the
 ///   data, so nothing needs to synchronise: __dlpack_device__() is asked first (when the
-///   type defines it), then __dlpack__(stream=-1, ...) for stream devices, stream=None
-///   otherwise. A borrowed DLTensor from the exchange API is accepted.
+///   type defines it, and is not exactly numpy.ndarray, whose only stream is None), then
+///   __dlpack__(stream=-1, ...) for stream devices, stream=None otherwise. A borrowed
+///   DLTensor from the exchange API is accepted.
 /// - StreamPolicy::host_read (from_dlpack): the host reads the data right after the call, so
 ///   the producer must synchronise with the legacy default stream: stream=None, always passed
 ///   explicitly (never left out, because a producer or a wrapper that forwards a left-out
@@ -28,7 +29,9 @@
 
 #include <Python.h>
 
+#include <atomic>
 #include <cstdint>
+#include <cstring>
 #ifdef Py_GIL_DISABLED
 #include <mutex>
 #endif
@@ -317,6 +320,31 @@ inline bool ask_device(PyObject* x, Offer& offer) {
     return ok;
 }
 
+/// Whether `type` is exactly NumPy's ndarray, whose __dlpack_device__ need not be asked:
+/// NumPy's __dlpack__ takes stream=None and nothing else, whatever device it reports (kDLCPU,
+/// or the kDLCUDAHost or kDLCUDAManaged of an array imported from such a tensor), and both
+/// answers come from the same field of the array, so they cannot disagree. NumPy's type is
+/// known without importing NumPy by what it is: a static type (never a heap type, as classes
+/// made in Python are) named "numpy.ndarray". Another extension that names its static type
+/// so would lose nothing but the call: it is asked with stream=None, which synchronises.
+/// Static types are never freed, so the one found is remembered.
+inline bool is_exact_ndarray(PyTypeObject* type) {
+    static std::atomic<PyTypeObject*> found{nullptr};
+    if (type == found.load(std::memory_order_relaxed)) return true;
+    if (PyType_HasFeature(type, Py_TPFLAGS_HEAPTYPE) || std::strcmp(type->tp_name, "numpy.ndarray") != 0) {
+        return false;
+    }
+    found.store(type, std::memory_order_relaxed);
+    return true;
+}
+
+/// Whether __dlpack_device__() is to be asked before __dlpack__ under `policy`: only under
+/// StreamPolicy::no_read (where the device decides the stream), and not for a type whose
+/// stream argument is known without it (is_exact_ndarray).
+inline bool device_decides_stream(PyObject* x, StreamPolicy policy) {
+    return policy == StreamPolicy::no_read && !is_exact_ndarray(Py_TYPE(x));
+}
+
 /// The stream argument under `policy` (a borrowed reference).
 inline PyObject* stream_argument(StreamPolicy policy, const Offer& offer) {
     if (policy == StreamPolicy::host_read || !offer.has_reported_device) return Py_None;
@@ -450,7 +478,7 @@ inline bool negotiate(PyObject* x, StreamPolicy policy, Offer& offer, DLTensor* 
         }
     }
     // __dlpack_device__ first: it decides the stream argument, and must agree with the capsule.
-    if (policy == StreamPolicy::no_read && !detail::ask_device(x, offer)) return false;
+    if (detail::device_decides_stream(x, policy) && !detail::ask_device(x, offer)) return false;
     offer.capsule = detail::ask_dlpack(x, detail::stream_argument(policy, offer));
     return offer.capsule != nullptr;
 }

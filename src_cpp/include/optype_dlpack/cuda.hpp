@@ -36,6 +36,13 @@ struct PointerFacts {
     std::uintptr_t range_start = 0;  ///< the allocation that holds the pointer (0 if unknown)
     std::size_t range_size = 0;      ///< its size in bytes (0 if unknown)
 
+    /// What the same query said about the pointer's mapping (CUDA 12 and later drivers; see
+    /// range_mapped), so that a range that starts at the pointer needs no second query.
+    bool mapping_known = false;        ///< the fields below hold the driver's answer
+    bool mapped = false;               ///< CU_POINTER_ATTRIBUTE_MAPPED
+    std::uintptr_t mapping_start = 0;  ///< the mapping that holds the pointer (0 if unknown)
+    std::size_t mapping_size = 0;      ///< its size in bytes (0 when the driver does not say)
+
     /// Whether [range_start, range_start + range_size) is known and holds `address`.
     bool range_holds(std::uintptr_t address) const noexcept {
         return range_size != 0 && address >= range_start && address - range_start < range_size;
@@ -55,9 +62,14 @@ const char* driver_unavailable_reason() noexcept;
 /// it. When it is not, no pointer of this process can be CUDA memory.
 bool driver_loaded_in_process() noexcept;
 
-/// Asks the driver about `ptr`. Never creates or changes a current CUDA context.
-/// Host memory the driver does not know is Status::ok with MemoryType::host_unregistered.
+/// Asks the driver about `ptr`, in one cuPointerGetAttributes call. Never creates or changes
+/// a current CUDA context. Host memory the driver does not know is Status::ok with
+/// MemoryType::host_unregistered.
 Status query_pointer(const void* ptr, PointerFacts* out, std::string* error) noexcept;
+
+/// query_pointer, and in the same call, for device memory, its mapping too
+/// (PointerFacts::mapping_known; drivers of CUDA 12 and later), for range_mapped.
+Status query_pointer_and_mapping(const void* ptr, PointerFacts* out, std::string* error) noexcept;
 
 /// Whether every byte of a range of device memory is mapped to memory.
 enum class Mapped : std::uint8_t { all, not_all, unknown };
@@ -69,8 +81,11 @@ enum class Mapped : std::uint8_t { all, not_all, unknown };
 /// walked one by one (drivers of CUDA 12 and later say where each ends; with older ones, in
 /// blocks of the 2 MiB allocation granularity). Mapped::not_all puts the first unmapped
 /// address in `*unmapped`; Mapped::unknown (the driver cannot tell, or the range spans too
-/// many blocks) puts the reason in `*why`. Never creates or changes a current CUDA context.
-Mapped range_mapped(const void* first, std::size_t bytes, std::uintptr_t* unmapped, std::string* why) noexcept;
+/// many blocks) puts the reason in `*why`. `at_first`: what query_pointer(first) said, whose
+/// mapping answer (when it has one) stands for the first query of the walk; nullptr to ask.
+/// Never creates or changes a current CUDA context.
+Mapped range_mapped(const void* first, std::size_t bytes, std::uintptr_t* unmapped, std::string* why,
+                    const PointerFacts* at_first) noexcept;
 
 /// The number of CUDA devices the driver sees.
 Status device_count(int* out, std::string* error) noexcept;

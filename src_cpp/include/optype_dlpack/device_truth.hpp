@@ -153,7 +153,7 @@ inline std::int8_t verify_mapped(const DLTensor& t, const cuda::PointerFacts& at
     std::uintptr_t unmapped = 0;
     std::string why_unknown;
     const cuda::Mapped answer =
-        cuda::range_mapped(reinterpret_cast<const void*>(low), high - low, &unmapped, &why_unknown);
+        cuda::range_mapped(reinterpret_cast<const void*>(low), high - low, &unmapped, &why_unknown, &at_low);
     if (answer == cuda::Mapped::all) return 1;
     if (answer == cuda::Mapped::unknown) {
         return mode == VerifyDevice::require ? report_unverified(report, why_unknown) : std::int8_t{-1};
@@ -184,14 +184,23 @@ inline std::int8_t verify_addressed_memory(const DLTensor& t, const Geometry& ge
 
     std::string error;
     cuda::PointerFacts at_low;
-    if (cuda::query_pointer(reinterpret_cast<const void*>(low), &at_low, &error) != cuda::Status::ok) {
+    // Only device memory under a kDLCUDA label gets as far as the mapping (verify_mapped).
+    const void* lowest = reinterpret_cast<const void*>(low);
+    const cuda::Status asked = t.device.device_type == kDLCUDA
+                                   ? cuda::query_pointer_and_mapping(lowest, &at_low, &error)
+                                   : cuda::query_pointer(lowest, &at_low, &error);
+    if (asked != cuda::Status::ok) {
         return report_driver_error(report, error);
     }
 
     // When the lowest addressed byte is not `data` itself (a byte_offset, negative strides),
     // the bytes must still belong to the allocation that holds `data`: an offset past its
     // end may well land in a neighbouring allocation, which the driver would not flag.
-    if (geometry.byte_low != 0) {
+    // Allocations never overlap, so when the allocation that holds `low` holds `data` too,
+    // asking about `data` would only repeat that answer: the second query is left out. Not for
+    // page-locked memory, whose range a driver may report in another address space.
+    const bool data_in_low_allocation = at_low.type != cuda::MemoryType::host_pinned && at_low.range_holds(data);
+    if (geometry.byte_low != 0 && !data_in_low_allocation) {
         cuda::PointerFacts at_data;
         if (cuda::query_pointer(t.data, &at_data, &error) != cuda::Status::ok) {
             return report_driver_error(report, error);
@@ -226,15 +235,34 @@ inline std::int8_t verify_addressed_memory(const DLTensor& t, const Geometry& ge
 
 }  // namespace detail
 
+namespace detail {
+
+/// Asks the driver about a tensor whose label it can check (driver_checks_label), once the
+/// caller decided to ask: loads the driver if it is not loaded yet.
+inline std::int8_t ask_driver(const DLTensor& t, const Geometry& geometry, VerifyDevice mode, Report& report) {
+    if (!cuda::driver_available()) {
+        if (mode != VerifyDevice::require) return -1;
+        return report_unverified(report, cuda::driver_unavailable_reason());
+    }
+    if (geometry.size == 0) return verify_empty_label(t, report);
+    return verify_addressed_memory(t, geometry, mode, report);
+}
+
+}  // namespace detail
+
 /// Result of asking the driver: -1 unknown (not asked, no driver, or the driver cannot tell),
 /// 0 failed (each lie is in `report`), 1 verified: never 1 for a byte the driver does not
-/// confirm. Call it on a tensor that passed check_structure.
-///   automatic: asks when the driver can be used, else -1. A kDLCPU tensor is only asked
-///              about when libcuda is already loaded into the process (otherwise none of its
-///              pointers can be CUDA memory, and starting the driver would cost far more
-///              than the check is worth).
-///   require:   as automatic, but "cannot ask" and "cannot tell" are the violation
-///              device.unverified, with the reason.
+/// confirm. Call it on a tensor that passed check_structure. For callers that read the
+/// struct, never the data (inspect, validate, Expect):
+///   automatic: asks about a CUDA-family label (kDLCUDA, kDLCUDAHost, kDLCUDAManaged) when
+///              the driver can be used, else -1. A kDLCPU label is not asked about: nothing
+///              here reads the bytes, and the one question the driver could answer (is this
+///              device memory?) costs a driver call on every CPU tensor once any framework
+///              has loaded libcuda. A caller that reads the bytes on the host asks with
+///              verify_before_host_read; one that promises the label to others asks with
+///              require.
+///   require:   asks about every label the driver can check, kDLCPU included; "cannot ask"
+///              and "cannot tell" are the violation device.unverified, with the reason.
 ///   skip:      -1 without asking.
 inline std::int8_t verify_device(const ManagedView& view, const Geometry& geometry, VerifyDevice mode, Report& report) {
     if (mode == VerifyDevice::skip || view.tensor == nullptr) return -1;
@@ -245,13 +273,23 @@ inline std::int8_t verify_device(const ManagedView& view, const Geometry& geomet
         return detail::report_unverified(
             report, "the CUDA driver cannot check " + device_header_name(static_cast<std::int32_t>(type)) + " memory");
     }
-    if (type == kDLCPU && mode == VerifyDevice::automatic && !cuda::driver_loaded_in_process()) return -1;
-    if (!cuda::driver_available()) {
-        if (mode != VerifyDevice::require) return -1;
-        return detail::report_unverified(report, cuda::driver_unavailable_reason());
-    }
-    if (geometry.size == 0) return detail::verify_empty_label(t, report);
-    return detail::verify_addressed_memory(t, geometry, mode, report);
+    if (type == kDLCPU && mode == VerifyDevice::automatic) return -1;
+    return detail::ask_driver(t, geometry, mode, report);
+}
+
+/// For a caller about to read the tensor's bytes on the host, in place: asks the driver
+/// about a label that promises memory the CPU can read (kDLCPU, kDLCUDAHost,
+/// kDLCUDAManaged) whenever libcuda is loaded in the process, since device memory under such
+/// a label would crash the first read. Without libcuda in the process no pointer can be CUDA
+/// memory, and nothing is asked (the driver is not loaded for it). Results as verify_device
+/// under automatic; an empty tensor reads nothing and is not asked about.
+inline std::int8_t verify_before_host_read(const ManagedView& view, const Geometry& geometry, Report& report) {
+    if (view.tensor == nullptr || geometry.size == 0) return -1;
+    const DLTensor& t = *view.tensor;
+    const DLDeviceType type = t.device.device_type;
+    if (type != kDLCPU && type != kDLCUDAHost && type != kDLCUDAManaged) return -1;
+    if (!cuda::driver_loaded_in_process()) return -1;
+    return detail::ask_driver(t, geometry, VerifyDevice::automatic, report);
 }
 
 }  // namespace optype_dlpack

@@ -11,6 +11,9 @@
 namespace optype_dlpack {
 
 enum class LayoutRequirement : std::uint8_t { any, c, f };
+/// What to ask the CUDA driver about a tensor's memory (device_truth.hpp, verify_device):
+/// automatic asks about CUDA-family labels only, require about every label it can check
+/// (kDLCPU included), skip about none.
 enum class VerifyDevice : std::uint8_t { automatic, require, skip };
 
 /// Wildcard extent in Constraints::shape.
