@@ -31,11 +31,19 @@ struct Violation {
 enum class FailureKind : std::uint8_t { none, invalid, version, consumed };
 
 /// Violations found so far. Empty (and allocation-free) while everything holds.
+///
+/// Besides violations, a report holds findings: what the rules permit but a consumer should
+/// hear about (a value DLPack defined after 1.3, or one newer than this package knows). A
+/// finding never makes a report fail; with Strictness::strict it is recorded as a violation.
 class Report {
 public:
     bool ok() const noexcept { return items_.empty(); }
     FailureKind kind() const noexcept { return items_.empty() ? FailureKind::none : kind_; }
     const std::vector<Violation>& violations() const noexcept { return items_; }
+    const std::vector<Violation>& findings() const noexcept { return findings_; }
+
+    /// Records a finding: it leaves ok() true.
+    void note(Violation finding) { findings_.push_back(std::move(finding)); }
 
     /// Records a violation of `rule`, naming the field the registry gives it.
     void add(Rule rule, std::string expected, std::string got, FailureKind kind = FailureKind::invalid) {
@@ -59,8 +67,13 @@ public:
 
 private:
     std::vector<Violation> items_;
+    std::vector<Violation> findings_;
     FailureKind kind_ = FailureKind::invalid;
 };
+
+/// How the values that DLPack defined after 1.3, and those newer than this package knows, are
+/// treated: as findings (permissive, the default), or as violations (strict).
+enum class Strictness : std::uint8_t { permissive, strict };
 
 /// A managed tensor as found in a capsule (or received through the C exchange API).
 /// Borrowed: whoever produced it keeps it alive while it is checked.
@@ -231,7 +244,80 @@ inline bool check_array_addresses(const DLTensor& t, Report& report) {
     return ok;
 }
 
+/// Whether a value newer than this package knows may stand in `view`: only in a versioned
+/// capsule of the current major version whose minor is that of DLPack's values after 1.3 or
+/// later (a producer built against an older header cannot name such a value; a legacy
+/// capsule says nothing of its version).
+inline bool newer_values_permitted(const ManagedView& view) noexcept {
+    return view.versioned && view.version.major == DLPACK_MAJOR_VERSION && view.version.minor >= kMinorOfNewerValues;
+}
+
+/// " in a version 1.2 capsule", " in a legacy capsule": what a value came in.
+inline std::string capsule_text(const ManagedView& view) {
+    return view.versioned ? " in a version " + version_text(view.version) + " capsule" : " in a legacy capsule";
+}
+
+inline std::string after_1_3_text(const char* header_name, std::int32_t code, std::uint16_t pull_request) {
+    return std::string(header_name) + " = " + std::to_string(code) + ", which DLPack defined after 1.3 (dlpack#" +
+           std::to_string(pull_request) + ")";
+}
+
+inline std::string newer_text(const char* what, std::int32_t code, const ManagedView& view) {
+    return std::string(what) + " " + std::to_string(code) + ", newer than this package knows (permitted in a version " +
+           version_text(view.version) + " capsule)";
+}
+
+/// The finding about the device type, if it is a value of DLPack after 1.3 or a newer one.
+inline bool device_type_finding(const ManagedView& view, Violation& out) {
+    const auto code = static_cast<std::int32_t>(view.tensor->device.device_type);
+    const DeviceTypeInfo* info = find_device_type(code);
+    if (info != nullptr && info->added_after_1_3_by != 0) {
+        const RuleInfo& rule = rule_info(Rule::device_type_after_1_3);
+        out = Violation{rule.id, rule.field, "a DLDeviceType of dlpack.h v1.3, which every consumer of 1.3 knows",
+                        after_1_3_text(info->header_name, code, info->added_after_1_3_by)};
+        return true;
+    }
+    if (info == nullptr && newer_device_type(code) && newer_values_permitted(view)) {
+        const RuleInfo& rule = rule_info(Rule::device_type_newer);
+        out = Violation{rule.id, rule.field, "a DLDeviceType this package knows (" + code_ranges(kDeviceTypes) + ")",
+                        newer_text("device type", code, view)};
+        return true;
+    }
+    return false;
+}
+
+/// The finding about the dtype code, if it is a value of DLPack after 1.3 or a newer one.
+inline bool dtype_code_finding(const ManagedView& view, Violation& out) {
+    const std::uint8_t code = view.tensor->dtype.code;
+    const DTypeCodeInfo* info = find_dtype_code(code);
+    if (info != nullptr && info->added_after_1_3_by != 0) {
+        const RuleInfo& rule = rule_info(Rule::dtype_code_after_1_3);
+        out = Violation{rule.id, rule.field, "a DLDataTypeCode of dlpack.h v1.3, which every consumer of 1.3 knows",
+                        after_1_3_text(info->header_name, code, info->added_after_1_3_by)};
+        return true;
+    }
+    if (info == nullptr && newer_dtype_code(code) && newer_values_permitted(view)) {
+        const RuleInfo& rule = rule_info(Rule::dtype_code_newer);
+        out = Violation{rule.id, rule.field, "a DLDataTypeCode this package knows (" + code_ranges(kDTypeCodes) + ")",
+                        newer_text("code", code, view)};
+        return true;
+    }
+    return false;
+}
+
 }  // namespace detail
+
+/// The findings about `view`'s values that DLPack defined after 1.3 or that are newer than
+/// this package knows (rules device.type_after_1_3, device.type_newer, dtype.code_after_1_3,
+/// dtype.code_newer), device first. Empty, and allocation-free, for a tensor of DLPack 1.3
+/// values. Reads only the device and dtype of a non-NULL tensor whose header was checked.
+inline std::vector<Violation> newer_value_findings(const ManagedView& view) {
+    std::vector<Violation> out;
+    Violation finding{};
+    if (detail::device_type_finding(view, finding)) out.push_back(std::move(finding));
+    if (detail::dtype_code_finding(view, finding)) out.push_back(std::move(finding));
+    return out;
+}
 
 /// Applies every structural rule of DLPack 1.3. Returns true when the tensor is valid;
 /// otherwise records each violation in `report`. Reads nothing past `flags` of a versioned
@@ -244,7 +330,12 @@ inline bool check_array_addresses(const DLTensor& t, Report& report) {
 /// `geometry` (optional) is filled whenever shape and strides could be read, even if some
 /// other rule failed: `geometry->readable` says so, and the declared constraints of
 /// expect.hpp may then be checked as well.
-inline bool check_structure(const ManagedView& view, Report& report, Geometry* geometry) {
+///
+/// Values DLPack defined after 1.3, and in a versioned capsule of 1.3 or later values newer
+/// than this package knows, are findings (Report::findings) under Strictness::permissive and
+/// violations under Strictness::strict (newer_value_findings).
+inline bool check_structure(const ManagedView& view, Report& report, Geometry* geometry,
+                            Strictness strictness = Strictness::permissive) {
     using detail::to_str;
     const std::size_t violations_before = report.violations().size();
     if (geometry != nullptr) *geometry = Geometry{};
@@ -265,11 +356,15 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
     const DLTensor& t = *view.tensor;
     bool ok = report.ok();
 
-    // device
-    const DeviceTypeInfo* device = find_device_type(static_cast<std::int32_t>(t.device.device_type));
-    if (device == nullptr) {
-        report.add(Rule::device_type, "a DLDeviceType of DLPack 1.3 (" + code_ranges(kDeviceTypes) + ")",
-                   "non-standard device type " + to_str(static_cast<std::int32_t>(t.device.device_type)));
+    // device and dtype code: a known value, or a newer one where permitted (a finding)
+    const bool newer_permitted = detail::newer_values_permitted(view);
+    const auto device_type = static_cast<std::int32_t>(t.device.device_type);
+    if (find_device_type(device_type) == nullptr && !(newer_permitted && newer_device_type(device_type))) {
+        report.add(Rule::device_type,
+                   "a DLDeviceType this package knows (" + code_ranges(kDeviceTypes) + "), or one above them up to " +
+                       to_str(kMaxPlausibleCode) + " in a versioned capsule of version 1." +
+                       to_str(kMinorOfNewerValues) + " or later",
+                   "device type " + to_str(device_type) + detail::capsule_text(view));
         ok = false;
     }
     if (t.device.device_id < 0) {
@@ -282,9 +377,17 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
 
     // dtype
     const DTypeCodeInfo* code = find_dtype_code(t.dtype.code);
-    if (code == nullptr) {
-        report.add(Rule::dtype_code, "a DLDataTypeCode of DLPack 1.3 (" + code_ranges(kDTypeCodes) + ")",
-                   "unknown code " + to_str(t.dtype.code));
+    if (code == nullptr && newer_permitted && newer_dtype_code(t.dtype.code)) {
+        if (t.dtype.bits == 0) {  // the width of a code this package does not know is the producer's word
+            report.add(Rule::dtype_bits, "at least 1 bit for code " + to_str(t.dtype.code), "0");
+            ok = false;
+        }
+    } else if (code == nullptr) {
+        report.add(Rule::dtype_code,
+                   "a DLDataTypeCode this package knows (" + code_ranges(kDTypeCodes) +
+                       "), or one above them in a versioned capsule of version 1." + to_str(kMinorOfNewerValues) +
+                       " or later",
+                   "code " + to_str(t.dtype.code) + detail::capsule_text(view));
         ok = false;
     } else if (!dtype_bits_valid(*code, t.dtype.bits)) {
         report.add(Rule::dtype_bits, valid_bits_text(*code) + " bits for " + code->header_name, to_str(t.dtype.bits));
@@ -293,6 +396,15 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
     if (t.dtype.lanes == 0) {
         report.add(Rule::dtype_lanes, "lanes >= 1", "0");
         ok = false;
+    }
+    // values after 1.3 and newer ones: findings, or violations when strict
+    for (Violation& finding : newer_value_findings(view)) {
+        if (strictness == Strictness::strict) {
+            report.add(finding.rule, finding.field, std::move(finding.expected), std::move(finding.got));
+            ok = false;
+        } else {
+            report.note(std::move(finding));
+        }
     }
     const std::uint32_t element_bits = static_cast<std::uint32_t>(t.dtype.bits) * t.dtype.lanes;
     const bool padded = (view.flags & kFlagSubbytePadded) != 0;
