@@ -267,40 +267,32 @@ inline std::string newer_text(const char* what, std::int32_t code, const Managed
            version_text(view.version) + " capsule)";
 }
 
-/// The finding about the device type, if it is a value of DLPack after 1.3 or a newer one.
-inline bool device_type_finding(const ManagedView& view, Violation& out) {
-    const auto code = static_cast<std::int32_t>(view.tensor->device.device_type);
-    const DeviceTypeInfo* info = find_device_type(code);
-    if (info != nullptr && info->added_after_1_3_by != 0) {
-        const RuleInfo& rule = rule_info(Rule::device_type_after_1_3);
-        out = Violation{rule.id, rule.field, "a DLDeviceType of dlpack.h v1.3, which every consumer of 1.3 knows",
-                        after_1_3_text(info->header_name, code, info->added_after_1_3_by)};
-        return true;
-    }
-    if (info == nullptr && newer_device_type(code) && newer_values_permitted(view)) {
-        const RuleInfo& rule = rule_info(Rule::device_type_newer);
-        out = Violation{rule.id, rule.field, "a DLDeviceType this package knows (" + code_ranges(kDeviceTypes) + ")",
-                        newer_text("device type", code, view)};
-        return true;
-    }
-    return false;
-}
+/// What a finding about one field says: its rules, and the names of its values.
+struct FindingKind {
+    Rule after_1_3;          ///< the rule of a value DLPack defined after 1.3
+    Rule newer;              ///< the rule of a value newer than this package knows
+    const char* enum_name;   ///< "DLDeviceType"
+    const char* value_name;  ///< "device type"
+};
 
-/// The finding about the dtype code, if it is a value of DLPack after 1.3 or a newer one.
-inline bool dtype_code_finding(const ManagedView& view, Violation& out) {
-    const std::uint8_t code = view.tensor->dtype.code;
-    const DTypeCodeInfo* info = find_dtype_code(code);
+/// The finding about one field whose value is `code`, found as `info` in `table` (nullptr:
+/// not in it), if it is a value of DLPack after 1.3 or, where permitted, a newer one.
+template <class Info, std::size_t N>
+bool value_finding(const ManagedView& view, std::int32_t code, const Info* info, bool newer, const Info (&table)[N],
+                   const FindingKind& kind, Violation& out) {
+    const auto record = [&](Rule rule, std::string expected, std::string got) {
+        out = Violation{rule_info(rule).id, rule_info(rule).field, std::move(expected), std::move(got)};
+        return true;
+    };
     if (info != nullptr && info->added_after_1_3_by != 0) {
-        const RuleInfo& rule = rule_info(Rule::dtype_code_after_1_3);
-        out = Violation{rule.id, rule.field, "a DLDataTypeCode of dlpack.h v1.3, which every consumer of 1.3 knows",
-                        after_1_3_text(info->header_name, code, info->added_after_1_3_by)};
-        return true;
+        return record(kind.after_1_3,
+                      std::string("a ") + kind.enum_name + " of dlpack.h v1.3, which every consumer of 1.3 knows",
+                      after_1_3_text(info->header_name, code, info->added_after_1_3_by));
     }
-    if (info == nullptr && newer_dtype_code(code) && newer_values_permitted(view)) {
-        const RuleInfo& rule = rule_info(Rule::dtype_code_newer);
-        out = Violation{rule.id, rule.field, "a DLDataTypeCode this package knows (" + code_ranges(kDTypeCodes) + ")",
-                        newer_text("code", code, view)};
-        return true;
+    if (info == nullptr && newer && newer_values_permitted(view)) {
+        return record(kind.newer,
+                      std::string("a ") + kind.enum_name + " this package knows (" + code_ranges(table) + ")",
+                      newer_text(kind.value_name, code, view));
     }
     return false;
 }
@@ -313,9 +305,21 @@ inline bool dtype_code_finding(const ManagedView& view, Violation& out) {
 /// values. Reads only the device and dtype of a non-NULL tensor whose header was checked.
 inline std::vector<Violation> newer_value_findings(const ManagedView& view) {
     std::vector<Violation> out;
+    static constexpr detail::FindingKind kDevice{Rule::device_type_after_1_3, Rule::device_type_newer, "DLDeviceType",
+                                                 "device type"};
+    static constexpr detail::FindingKind kDType{Rule::dtype_code_after_1_3, Rule::dtype_code_newer, "DLDataTypeCode",
+                                                "code"};
+    const auto device_type = static_cast<std::int32_t>(view.tensor->device.device_type);
+    const std::uint8_t code = view.tensor->dtype.code;
     Violation finding{};
-    if (detail::device_type_finding(view, finding)) out.push_back(std::move(finding));
-    if (detail::dtype_code_finding(view, finding)) out.push_back(std::move(finding));
+    if (detail::value_finding(view, device_type, find_device_type(device_type), newer_device_type(device_type),
+                              kDeviceTypes, kDevice, finding)) {
+        out.push_back(std::move(finding));
+    }
+    if (detail::value_finding(view, code, find_dtype_code(code), newer_dtype_code(code), kDTypeCodes, kDType,
+                              finding)) {
+        out.push_back(std::move(finding));
+    }
     return out;
 }
 
