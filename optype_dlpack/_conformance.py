@@ -71,6 +71,13 @@ class ConformanceReport:
         return "\n".join(lines)
 
 
+def _device_types_after_1_3() -> frozenset[int]:
+    """The device types the core knows beyond the dlpack.h it was built against (19-21 on 1.3)."""
+    from ._core import HEADER_DEVICE_TYPES, KNOWN_DEVICE_TYPES  # here: the imports above stay as they are
+
+    return frozenset(code for name, code in KNOWN_DEVICE_TYPES.items() if name not in HEADER_DEVICE_TYPES)
+
+
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -135,6 +142,13 @@ class _Checker:
         self.device = (device_type, device_id)
         if device_type not in DLDeviceType._value2member_map_:
             return self.record("device.tuple", CheckStatus.FAIL, f"non-standard device type {device_type}")
+        if device_type in _device_types_after_1_3():
+            return self.record(
+                "device.tuple",
+                CheckStatus.WARN,
+                f"({DLDeviceType(device_type).name}, {device_id}): a device type DLPack defined after 1.3, "
+                "which consumers built against dlpack.h v1.3 reject",
+            )
         self.record("device.tuple", CheckStatus.PASS, f"({DLDeviceType(device_type).name}, {device_id})")
 
     def _stream_kw(self) -> dict[str, Any]:

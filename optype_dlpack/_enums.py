@@ -35,7 +35,11 @@ __all__ = [
 
 
 class DLDeviceType(enum.IntEnum):
-    """``DLDeviceType`` of ``dlpack.h`` v1.3 (names without the ``kDL`` prefix)."""
+    """``DLDeviceType`` of ``dlpack.h`` v1.3 (names without the ``kDL`` prefix).
+
+    ``TPU``, ``TPU_HOST`` and ``ASCEND`` are values DLPack defined after 1.3 (validation
+    reports them as findings, docs/validation.md).
+    """
 
     CPU = 1
     CUDA = 2
@@ -53,8 +57,12 @@ class DLDeviceType(enum.IntEnum):
     HEXAGON = 16
     MAIA = 17
     TRN = 18
+    # DLPack's main branch after the 1.3 release (no version bump): not in dlpack.h v1.3
+    TPU = 19  # Google TPU device memory (dlpack#188)
+    TPU_HOST = 20  # TPU pinned host memory, as CUDA_HOST for CUDA (dlpack#188); JAX exports it
+    ASCEND = 21  # Huawei Ascend NPU device memory (dlpack#189)
     # The array API's (and optype's) pre-0.5 name for CUDA_HOST: an alias, not a member. mypy
-    # counts an alias written `CPU_PINNED = CUDA_HOST` as a 17th member with a literal type of
+    # counts an alias written `CPU_PINNED = CUDA_HOST` as one more member with a literal type of
     # its own, so the checkers read an annotation without a value (a non-member attribute of
     # CUDA_HOST's literal type, for both), and the run time the alias itself.
     if TYPE_CHECKING:
@@ -64,7 +72,11 @@ class DLDeviceType(enum.IntEnum):
 
 
 class DLDataTypeCode(enum.IntEnum):
-    """``DLDataTypeCode`` of ``dlpack.h`` v1.3."""
+    """``DLDataTypeCode`` of ``dlpack.h`` v1.3.
+
+    ``BCOMPLEX`` is a value DLPack defined after 1.3 (validation reports it as a finding,
+    docs/validation.md).
+    """
 
     INT = 0
     UINT = 1
@@ -84,6 +96,8 @@ class DLDataTypeCode(enum.IntEnum):
     FLOAT6_E2M3FN = 15
     FLOAT6_E3M2FN = 16
     FLOAT4_E2M1FN = 17
+    # DLPack's main branch after the 1.3 release (no version bump): not in dlpack.h v1.3
+    BCOMPLEX = 18  # complex of two bfloat16, 32 bits, laid out as COMPLEX (dlpack#187)
 
 
 class DLPackFlags(enum.IntFlag):

@@ -42,6 +42,9 @@ _DLDeviceTypeLiteral: TypeAlias = Literal[
     DLDeviceType.HEXAGON,
     DLDeviceType.MAIA,
     DLDeviceType.TRN,
+    DLDeviceType.TPU,
+    DLDeviceType.TPU_HOST,
+    DLDeviceType.ASCEND,
 ]
 
 # NOTE: covariant: the device type only comes out of a `TensorInfo` (and of an `Expect`, through

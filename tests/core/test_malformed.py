@@ -99,7 +99,12 @@ CASES: list[tuple[str, dict[str, Any], type[Exception], tuple[str, ...]]] = [
         ("flags.subbyte_padded",),
     ),
     # --- device
-    ("device type 20 (JAX TPU host)", {"device": (20, 0)}, DLPackValidationError, ("device.type",)),
+    # device types past those the package knows (1-4, 7-21) are findings only in a 1.3+ capsule
+    ("device type 22 in a legacy capsule", {"layout": "legacy", "device": (22, 0)}, DLPackValidationError,
+     ("device.type",)),
+    ("device type 22 in a 1.2 capsule", {"device": (22, 0), "version": (1, 2)}, DLPackValidationError,
+     ("device.type",)),
+    ("device type 256 (past any plausible code)", {"device": (256, 0)}, DLPackValidationError, ("device.type",)),
     ("device type 0", {"device": (0, 0)}, DLPackValidationError, ("device.type",)),
     ("device type 5 (never assigned)", {"device": (5, 0)}, DLPackValidationError, ("device.type",)),
     ("device type 6 (never assigned)", {"device": (6, 0)}, DLPackValidationError, ("device.type",)),
@@ -107,11 +112,16 @@ CASES: list[tuple[str, dict[str, Any], type[Exception], tuple[str, ...]]] = [
     ("negative device id", {"device": (2, -1)}, DLPackValidationError, ("device.id",)),
     ("cpu with id 1", {"device": (1, 1)}, DLPackValidationError, ("device.cpu_id",)),
     ("cpu with negative id", {"device": (1, -3)}, DLPackValidationError, ("device.id",)),
-    ("unknown type, negative id", {"device": (99, -1)}, DLPackValidationError, ("device.type", "device.id")),
+    ("unknown type, negative id", {"layout": "legacy", "device": (99, -1)}, DLPackValidationError,
+     ("device.type", "device.id")),
     # --- dtype (the bits rules have their own table below)
     ("lanes 0", {"dtype": (CODE.FLOAT, 32, 0)}, DLPackValidationError, ("dtype.lanes",)),
-    ("unknown code 18", {"dtype": (18, 8, 1)}, DLPackValidationError, ("dtype.code",)),
-    ("unknown code 255", {"dtype": (255, 32, 1)}, DLPackValidationError, ("dtype.code",)),
+    ("bcomplex of 8 bits", {"dtype": (CODE.BCOMPLEX, 8, 1)}, DLPackValidationError, ("dtype.bits",)),
+    ("unknown code 19 in a legacy capsule", {"layout": "legacy", "dtype": (19, 8, 1)}, DLPackValidationError,
+     ("dtype.code",)),
+    ("unknown code 255 in a 1.2 capsule", {"dtype": (255, 32, 1), "version": (1, 2)}, DLPackValidationError,
+     ("dtype.code",)),
+    ("unknown code 30 of 0 bits in a 1.3 capsule", {"dtype": (30, 0, 1)}, DLPackValidationError, ("dtype.bits",)),
     ("bad bits and lanes 0", {"dtype": (CODE.BOOL, 1, 0)}, DLPackValidationError, ("dtype.bits", "dtype.lanes")),
     # --- ndim, shape, strides
     ("ndim -1", {"ndim": -1}, DLPackValidationError, ("ndim.negative",)),
@@ -192,7 +202,7 @@ CASES: list[tuple[str, dict[str, Any], type[Exception], tuple[str, ...]]] = [
     # --- several at once: every rule that can be known is reported
     (
         "many violations",
-        {"device": (20, 0), "dtype": (CODE.BFLOAT, 32, 1), "flags": 8, "shape": [2], "allocate": False},
+        {"device": (256, 0), "dtype": (CODE.BFLOAT, 32, 1), "flags": 8, "shape": [2], "allocate": False},
         DLPackValidationError,
         ("flags.unknown", "device.type", "dtype.bits", "data.null"),
     ),
@@ -606,7 +616,7 @@ def test_legacy_signature_producer(tensors_freed: ModuleType) -> None:
 
 
 def test_producer_device_disagrees(tensors_freed: ModuleType) -> None:
-    for reported, said in (((2, 0), "cuda:0"), ((1, 1), "cpu:1"), ((20, 0), "device20:0")):
+    for reported, said in (((2, 0), "cuda:0"), ((1, 1), "cpu:1"), ((25, 0), "device25:0")):
         p = tensors_freed.Producer(reported_device=reported, shape=[3], allocate=True)
         with pytest.raises(DLPackValidationError) as excinfo:
             validate(p)

@@ -116,6 +116,7 @@ def valid_fields(draw: st.DrawFn) -> dict[str, Any]:
         DLDataTypeCode.FLOAT6_E2M3FN: st.just(6),
         DLDataTypeCode.FLOAT6_E3M2FN: st.just(6),
         DLDataTypeCode.FLOAT4_E2M1FN: st.just(4),
+        DLDataTypeCode.BCOMPLEX: st.just(32),  # DLPack after 1.3: two bfloat16
     }.get(code, st.just(8))
     layout = draw(st.sampled_from(["legacy", "versioned"]))
     version = (1, draw(st.integers(0, 9)))

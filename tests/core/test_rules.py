@@ -119,7 +119,7 @@ def assert_registered(error: DLPackValidationError) -> None:
 MALFORMED: list[dict[str, Any]] = [
     {"device": (99, -1)},
     {"device": (1, 1)},
-    {"dtype": (42, 8, 1)},
+    {"dtype": (42, 8, 1), "version": (1, 2)},  # in a 1.3 capsule, a code newer than the package: a finding
     {"dtype": (2, 12, 0)},
     {"flags": 8},
     {"flags": 4},

@@ -285,7 +285,7 @@ def test_expect_reuses_its_constraints(framework: str) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [
-        ({"device": "tpu"}, ValueError),
+        ({"device": "npu"}, ValueError),
         ({"device": "cuda:x"}, ValueError),
         ({"device": 1.5}, TypeError),
         ({"dtype": "float33"}, ValueError),

@@ -177,9 +177,9 @@ def test_argument_errors() -> None:
     ("fields", "rule"),
     [
         ({"device": (KDL_CPU, 3)}, "device.cpu_id"),
-        ({"device": (99, 0)}, "device.type"),
+        ({"device": (99, 0), "version": (1, 2)}, "device.type"),  # permitted from 1.3 (docs/validation.md)
         ({"dtype": (2, 12, 1)}, "dtype.bits"),
-        ({"dtype": (42, 8, 1)}, "dtype.code"),
+        ({"dtype": (42, 8, 1), "version": (1, 2)}, "dtype.code"),
         ({"shape": (-1,), "strides": (1,)}, "shape.negative"),
         ({"strides": None}, "strides.null_since_1_2"),
         ({"data": 0}, "data.null"),

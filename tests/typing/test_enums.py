@@ -44,6 +44,7 @@ DTYPE_NAMES = {
     "float6_e2m3fn": (C.FLOAT6_E2M3FN, 6, 1),
     "float6_e3m2fn": (C.FLOAT6_E3M2FN, 6, 1),
     "float4_e2m1fn": (C.FLOAT4_E2M1FN, 4, 1),
+    "bcomplex32": (C.BCOMPLEX, 32, 1),  # DLPack after 1.3 (dlpack#187); ml_dtypes.bcomplex32
     "float32x4": (C.FLOAT, 32, 4),
     "int8x16": (C.INT, 8, 16),
 }
@@ -97,6 +98,9 @@ DEVICE_NAMES = {
     "rocm:3": (DLDeviceType.ROCM, 3),
     "one_api:0": (DLDeviceType.ONE_API, 0),
     "trn:2": (DLDeviceType.TRN, 2),
+    "tpu:0": (DLDeviceType.TPU, 0),  # DLPack after 1.3 (dlpack#188)
+    "tpu_host:1": (DLDeviceType.TPU_HOST, 1),
+    "ascend:3": (DLDeviceType.ASCEND, 3),  # DLPack after 1.3 (dlpack#189)
 }
 
 
@@ -121,7 +125,7 @@ def test_device_str() -> None:
     assert str(DLDevice(DLDeviceType.CPU_PINNED)) == "cuda_host:0"
 
 
-@pytest.mark.parametrize("name", ["", "cuda:x", "cuda:-1", "tpu", "float32", "cuda:1:2"])
+@pytest.mark.parametrize("name", ["", "cuda:x", "cuda:-1", "npu", "float32", "cuda:1:2"])
 def test_device_parse_rejects_bad_names(name: str) -> None:
     with pytest.raises(ValueError, match=rf"^not a DLPack device name: '{name}' \(expected e\.g\. 'cpu', 'cuda', "):
         DLDevice.parse(name)

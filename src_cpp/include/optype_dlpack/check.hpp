@@ -31,11 +31,19 @@ struct Violation {
 enum class FailureKind : std::uint8_t { none, invalid, version, consumed };
 
 /// Violations found so far. Empty (and allocation-free) while everything holds.
+///
+/// Besides violations, a report holds findings: what the rules permit but a consumer should
+/// hear about (a value DLPack defined after 1.3, or one newer than this package knows). A
+/// finding never makes a report fail; with Strictness::strict it is recorded as a violation.
 class Report {
 public:
     bool ok() const noexcept { return items_.empty(); }
     FailureKind kind() const noexcept { return items_.empty() ? FailureKind::none : kind_; }
     const std::vector<Violation>& violations() const noexcept { return items_; }
+    const std::vector<Violation>& findings() const noexcept { return findings_; }
+
+    /// Records a finding: it leaves ok() true.
+    void note(Violation finding) { findings_.push_back(std::move(finding)); }
 
     /// Records a violation of `rule`, naming the field the registry gives it.
     void add(Rule rule, std::string expected, std::string got, FailureKind kind = FailureKind::invalid) {
@@ -59,8 +67,13 @@ public:
 
 private:
     std::vector<Violation> items_;
+    std::vector<Violation> findings_;
     FailureKind kind_ = FailureKind::invalid;
 };
+
+/// How the values that DLPack defined after 1.3, and those newer than this package knows, are
+/// treated: as findings (permissive, the default), or as violations (strict).
+enum class Strictness : std::uint8_t { permissive, strict };
 
 /// A managed tensor as found in a capsule (or received through the C exchange API).
 /// Borrowed: whoever produced it keeps it alive while it is checked.
@@ -231,7 +244,84 @@ inline bool check_array_addresses(const DLTensor& t, Report& report) {
     return ok;
 }
 
+/// Whether a value newer than this package knows may stand in `view`: only in a versioned
+/// capsule of the current major version whose minor is that of DLPack's values after 1.3 or
+/// later (a producer built against an older header cannot name such a value; a legacy
+/// capsule says nothing of its version).
+inline bool newer_values_permitted(const ManagedView& view) noexcept {
+    return view.versioned && view.version.major == DLPACK_MAJOR_VERSION && view.version.minor >= kMinorOfNewerValues;
+}
+
+/// " in a version 1.2 capsule", " in a legacy capsule": what a value came in.
+inline std::string capsule_text(const ManagedView& view) {
+    return view.versioned ? " in a version " + version_text(view.version) + " capsule" : " in a legacy capsule";
+}
+
+inline std::string after_1_3_text(const char* header_name, std::int32_t code, std::uint16_t pull_request) {
+    return std::string(header_name) + " = " + std::to_string(code) + ", which DLPack defined after 1.3 (dlpack#" +
+           std::to_string(pull_request) + ")";
+}
+
+inline std::string newer_text(const char* what, std::int32_t code, const ManagedView& view) {
+    return std::string(what) + " " + std::to_string(code) + ", newer than this package knows (permitted in a version " +
+           version_text(view.version) + " capsule)";
+}
+
+/// What a finding about one field says: its rules, and the names of its values.
+struct FindingKind {
+    Rule after_1_3;          ///< the rule of a value DLPack defined after 1.3
+    Rule newer;              ///< the rule of a value newer than this package knows
+    const char* enum_name;   ///< "DLDeviceType"
+    const char* value_name;  ///< "device type"
+};
+
+/// The finding about one field whose value is `code`, found as `info` in `table` (nullptr:
+/// not in it), if it is a value of DLPack after 1.3 or, where permitted, a newer one.
+template <class Info, std::size_t N>
+bool value_finding(const ManagedView& view, std::int32_t code, const Info* info, bool newer, const Info (&table)[N],
+                   const FindingKind& kind, Violation& out) {
+    const auto record = [&](Rule rule, std::string expected, std::string got) {
+        out = Violation{rule_info(rule).id, rule_info(rule).field, std::move(expected), std::move(got)};
+        return true;
+    };
+    if (info != nullptr && info->added_after_1_3_by != 0) {
+        return record(kind.after_1_3,
+                      std::string("a ") + kind.enum_name + " of dlpack.h v1.3, which every consumer of 1.3 knows",
+                      after_1_3_text(info->header_name, code, info->added_after_1_3_by));
+    }
+    if (info == nullptr && newer && newer_values_permitted(view)) {
+        return record(kind.newer,
+                      std::string("a ") + kind.enum_name + " this package knows (" + code_ranges(table) + ")",
+                      newer_text(kind.value_name, code, view));
+    }
+    return false;
+}
+
 }  // namespace detail
+
+/// The findings about `view`'s values that DLPack defined after 1.3 or that are newer than
+/// this package knows (rules device.type_after_1_3, device.type_newer, dtype.code_after_1_3,
+/// dtype.code_newer), device first. Empty, and allocation-free, for a tensor of DLPack 1.3
+/// values. Reads only the device and dtype of a non-NULL tensor whose header was checked.
+inline std::vector<Violation> newer_value_findings(const ManagedView& view) {
+    std::vector<Violation> out;
+    static constexpr detail::FindingKind kDevice{Rule::device_type_after_1_3, Rule::device_type_newer, "DLDeviceType",
+                                                 "device type"};
+    static constexpr detail::FindingKind kDType{Rule::dtype_code_after_1_3, Rule::dtype_code_newer, "DLDataTypeCode",
+                                                "code"};
+    const auto device_type = static_cast<std::int32_t>(view.tensor->device.device_type);
+    const std::uint8_t code = view.tensor->dtype.code;
+    Violation finding{};
+    if (detail::value_finding(view, device_type, find_device_type(device_type), newer_device_type(device_type),
+                              kDeviceTypes, kDevice, finding)) {
+        out.push_back(std::move(finding));
+    }
+    if (detail::value_finding(view, code, find_dtype_code(code), newer_dtype_code(code), kDTypeCodes, kDType,
+                              finding)) {
+        out.push_back(std::move(finding));
+    }
+    return out;
+}
 
 /// Applies every structural rule of DLPack 1.3. Returns true when the tensor is valid;
 /// otherwise records each violation in `report`. Reads nothing past `flags` of a versioned
@@ -244,7 +334,12 @@ inline bool check_array_addresses(const DLTensor& t, Report& report) {
 /// `geometry` (optional) is filled whenever shape and strides could be read, even if some
 /// other rule failed: `geometry->readable` says so, and the declared constraints of
 /// expect.hpp may then be checked as well.
-inline bool check_structure(const ManagedView& view, Report& report, Geometry* geometry) {
+///
+/// Values DLPack defined after 1.3, and in a versioned capsule of 1.3 or later values newer
+/// than this package knows, are findings (Report::findings) under Strictness::permissive and
+/// violations under Strictness::strict (newer_value_findings).
+inline bool check_structure(const ManagedView& view, Report& report, Geometry* geometry,
+                            Strictness strictness = Strictness::permissive) {
     using detail::to_str;
     const std::size_t violations_before = report.violations().size();
     if (geometry != nullptr) *geometry = Geometry{};
@@ -265,11 +360,15 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
     const DLTensor& t = *view.tensor;
     bool ok = report.ok();
 
-    // device
-    const DeviceTypeInfo* device = find_device_type(static_cast<std::int32_t>(t.device.device_type));
-    if (device == nullptr) {
-        report.add(Rule::device_type, "a DLDeviceType of DLPack 1.3 (" + code_ranges(kDeviceTypes) + ")",
-                   "non-standard device type " + to_str(static_cast<std::int32_t>(t.device.device_type)));
+    // device and dtype code: a known value, or a newer one where permitted (a finding)
+    const bool newer_permitted = detail::newer_values_permitted(view);
+    const auto device_type = static_cast<std::int32_t>(t.device.device_type);
+    if (find_device_type(device_type) == nullptr && !(newer_permitted && newer_device_type(device_type))) {
+        report.add(Rule::device_type,
+                   "a DLDeviceType this package knows (" + code_ranges(kDeviceTypes) + "), or one above them up to " +
+                       to_str(kMaxPlausibleCode) + " in a versioned capsule of version 1." +
+                       to_str(kMinorOfNewerValues) + " or later",
+                   "device type " + to_str(device_type) + detail::capsule_text(view));
         ok = false;
     }
     if (t.device.device_id < 0) {
@@ -282,9 +381,17 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
 
     // dtype
     const DTypeCodeInfo* code = find_dtype_code(t.dtype.code);
-    if (code == nullptr) {
-        report.add(Rule::dtype_code, "a DLDataTypeCode of DLPack 1.3 (" + code_ranges(kDTypeCodes) + ")",
-                   "unknown code " + to_str(t.dtype.code));
+    if (code == nullptr && newer_permitted && newer_dtype_code(t.dtype.code)) {
+        if (t.dtype.bits == 0) {  // the width of a code this package does not know is the producer's word
+            report.add(Rule::dtype_bits, "at least 1 bit for code " + to_str(t.dtype.code), "0");
+            ok = false;
+        }
+    } else if (code == nullptr) {
+        report.add(Rule::dtype_code,
+                   "a DLDataTypeCode this package knows (" + code_ranges(kDTypeCodes) +
+                       "), or one above them in a versioned capsule of version 1." + to_str(kMinorOfNewerValues) +
+                       " or later",
+                   "code " + to_str(t.dtype.code) + detail::capsule_text(view));
         ok = false;
     } else if (!dtype_bits_valid(*code, t.dtype.bits)) {
         report.add(Rule::dtype_bits, valid_bits_text(*code) + " bits for " + code->header_name, to_str(t.dtype.bits));
@@ -293,6 +400,15 @@ inline bool check_structure(const ManagedView& view, Report& report, Geometry* g
     if (t.dtype.lanes == 0) {
         report.add(Rule::dtype_lanes, "lanes >= 1", "0");
         ok = false;
+    }
+    // values after 1.3 and newer ones: findings, or violations when strict
+    for (Violation& finding : newer_value_findings(view)) {
+        if (strictness == Strictness::strict) {
+            report.add(finding.rule, finding.field, std::move(finding.expected), std::move(finding.got));
+            ok = false;
+        } else {
+            report.note(std::move(finding));
+        }
     }
     const std::uint32_t element_bits = static_cast<std::uint32_t>(t.dtype.bits) * t.dtype.lanes;
     const bool padded = (view.flags & kFlagSubbytePadded) != 0;

@@ -6,7 +6,8 @@
 /// report with, the constexpr table `kRules`, Python's `optype_dlpack.RULES`, and (held
 /// against it by the tests) the rules table of docs/validation.md.
 ///
-/// References: "H" is dlpack.h v1.3, "PY" the DLPack Python specification (python_spec.rst),
+/// References: "H" is dlpack.h v1.3 ("H (main after 1.3)": DLPack's main branch after the 1.3
+/// release, with the pull request that added the value), "PY" the DLPack Python specification (python_spec.rst),
 /// "AAPI" the array API standard's __dlpack__ / __dlpack_device__; "-" where a rule is this
 /// library's own (a declared constraint, or a question to the CUDA driver).
 ///
@@ -38,13 +39,35 @@
     X(flags_subbyte_padded, "flags.subbyte_padded", "flags",                                                           \
       "IS_SUBBYTE_TYPE_PADDED is set only with a sub-byte element (bits * lanes < 8)",                                 \
       "H: DLPACK_FLAG_BITMASK_IS_SUBBYTE_TYPE_PADDED", "1.1")                                                          \
-    X(device_type, "device.type", "device.device_type", "device_type is a DLDeviceType that DLPack 1.3 defines",       \
-      "H: DLDeviceType", "per code; 18 (Trn) since 1.2")                                                               \
+    X(device_type, "device.type", "device.device_type",                                                                \
+      "device_type is a DLDeviceType that DLPack defines (1-4, 7-21), or, in a versioned capsule of version 1.3 or "   \
+      "later, one above them up to 255 (device.type_newer)",                                                           \
+      "H: DLDeviceType", "per code; 18 (Trn) since 1.2; 19-21 after 1.3")                                              \
+    X(device_type_after_1_3, "device.type_after_1_3", "device.device_type",                                            \
+      "a finding, an error only with strict=True: device_type is one DLPack defined after 1.3 (19 kDLTPU, 20 "         \
+      "kDLTPUHost, 21 kDLAscend), which consumers built against dlpack.h v1.3 reject",                                 \
+      "H (main after 1.3): kDLTPU, kDLTPUHost (dlpack#188), kDLAscend (dlpack#189)", "after 1.3")                      \
+    X(device_type_newer, "device.type_newer", "device.device_type",                                                    \
+      "a finding, an error only with strict=True: device_type lies above every one this package knows (22-255) in a "  \
+      "versioned capsule of version 1.3 or later, a value of a DLPack newer than this package",                        \
+      "H: DLPACK_MINOR_VERSION (minor versions add enumeration values)", "after 1.3")                                  \
     X(device_id, "device.id", "device.device_id", "device_id is >= 0", "H: DLDevice", "0.x")                           \
     X(device_cpu_id, "device.cpu_id", "device.device_id", "device_id is 0 for kDLCPU", "H: DLDevice::device_id",       \
       "0.x")                                                                                                           \
-    X(dtype_code, "dtype.code", "dtype.code", "code is a DLDataTypeCode that DLPack 1.3 defines", "H: DLDataTypeCode", \
-      "0-6 by 0.8, 7-17 since 1.1")                                                                                    \
+    X(dtype_code, "dtype.code", "dtype.code",                                                                          \
+      "code is a DLDataTypeCode that DLPack defines (0-18), or, in a versioned capsule of version 1.3 or later, one "  \
+      "above them (dtype.code_newer)",                                                                                 \
+      "H: DLDataTypeCode", "0-6 by 0.8, 7-17 since 1.1, 18 after 1.3")                                                 \
+    X(dtype_code_after_1_3, "dtype.code_after_1_3", "dtype.code",                                                      \
+      "a finding, an error only with strict=True: code is one DLPack defined after 1.3 (18 kDLBcomplex), which "       \
+      "consumers built against dlpack.h v1.3 reject",                                                                  \
+      "H (main after 1.3): kDLBcomplex (dlpack#187)", "after 1.3")                                                     \
+    X(dtype_code_newer, "dtype.code_newer", "dtype.code",                                                              \
+      "a finding, an error only with strict=True: code lies above every one this package knows (19-255) in a "         \
+      "versioned capsule of version 1.3 or later, a value of a DLPack newer than this package; its bits are only "     \
+      "held "                                                                                                          \
+      "to >= 1",                                                                                                       \
+      "H: DLPACK_MINOR_VERSION (minor versions add enumeration values)", "after 1.3")                                  \
     X(dtype_bits, "dtype.bits", "dtype.bits", "bits is a width the code allows", "H: DLDataType, DLDataTypeCode",      \
       "bool 8 since 0.8; fp8/fp6/fp4 since 1.1")                                                                       \
     X(dtype_lanes, "dtype.lanes", "dtype.lanes", "lanes is >= 1", "H: DLDataType::lanes", "0.x")                       \

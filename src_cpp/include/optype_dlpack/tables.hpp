@@ -1,7 +1,8 @@
 /// optype_dlpack/tables.hpp — names and rules for DLPack device types and dtype codes.
 ///
 /// The tables are written against the enumerator names of dlpack.h (v1.3), so the values
-/// always come from the header being compiled against.
+/// always come from the header being compiled against. The few values DLPack's main branch
+/// defined after 1.3 (namespace after_1_3) are written here, since that header lacks them.
 #pragma once
 
 #include "dlpack.hpp"
@@ -16,32 +17,58 @@
 
 namespace optype_dlpack {
 
+/// Values that DLPack's main branch added after the 1.3 release without a version bump (its
+/// header still says 1.3), so dlpack.h v1.3 does not define them. Their own namespace keeps
+/// them apart from the enumerators of a newer dlpack.h that may define the same names.
+namespace after_1_3 {
+inline constexpr std::uint8_t kDLBcomplex = 18;  ///< complex of two bfloat16, laid out as kDLComplex (dlpack#187)
+inline constexpr std::int32_t kDLTPU = 19;       ///< Google TPU device memory (dlpack#188)
+inline constexpr std::int32_t kDLTPUHost = 20;   ///< TPU pinned host memory, as kDLCUDAHost for CUDA (dlpack#188)
+inline constexpr std::int32_t kDLAscend = 21;    ///< Huawei Ascend NPU device memory (dlpack#189)
+}  // namespace after_1_3
+
+/// The minor version that DLPack's values after 1.3 come with: its main branch still says 1.3.
+/// A versioned capsule of this minor or later may carry a value newer than this package knows.
+inline constexpr std::uint32_t kMinorOfNewerValues = 3;
+
+/// The largest device type or dtype code believed to be a DLPack value at all. DLPack numbers
+/// its values one by one (21 device types in nine years); a larger one is another field, or
+/// garbage, read as a code.
+inline constexpr std::int32_t kMaxPlausibleCode = 255;
+
 /// One standard device type.
 struct DeviceTypeInfo {
     std::int32_t code;
-    const char* name;         ///< lower-case name used in strings such as "cuda:1"
-    const char* header_name;  ///< the enumerator's name in dlpack.h
-    bool stream_device;       ///< producers take a stream (CUDA/ROCm): ask with stream=-1
-    bool host_accessible;     ///< the CPU may read the data directly
+    const char* name;                  ///< lower-case name used in strings such as "cuda:1"
+    const char* header_name;           ///< the enumerator's name in dlpack.h
+    bool stream_device;                ///< producers take a stream (CUDA/ROCm): ask with stream=-1
+    bool host_accessible;              ///< the CPU may read the data directly
+    std::uint16_t added_after_1_3_by;  ///< 0: in dlpack.h v1.3; else the DLPack pull request that added it after 1.3
 };
 
+// TPU and Ascend memory is device memory the CPU cannot read; TPU host memory is page-locked
+// host memory, as CUDA host memory is. None of them takes a stream: the Python specification
+// defines the stream argument for CUDA and ROCm only, so producers are asked with stream=None.
 inline constexpr DeviceTypeInfo kDeviceTypes[] = {
-    {kDLCPU, "cpu", "kDLCPU", false, true},
-    {kDLCUDA, "cuda", "kDLCUDA", true, false},
-    {kDLCUDAHost, "cuda_host", "kDLCUDAHost", false, true},
-    {kDLOpenCL, "opencl", "kDLOpenCL", false, false},
-    {kDLVulkan, "vulkan", "kDLVulkan", false, false},
-    {kDLMetal, "metal", "kDLMetal", false, false},
-    {kDLVPI, "vpi", "kDLVPI", false, false},
-    {kDLROCM, "rocm", "kDLROCM", true, false},
-    {kDLROCMHost, "rocm_host", "kDLROCMHost", false, true},
-    {kDLExtDev, "ext_dev", "kDLExtDev", false, false},
-    {kDLCUDAManaged, "cuda_managed", "kDLCUDAManaged", true, true},
-    {kDLOneAPI, "one_api", "kDLOneAPI", false, false},
-    {kDLWebGPU, "webgpu", "kDLWebGPU", false, false},
-    {kDLHexagon, "hexagon", "kDLHexagon", false, false},
-    {kDLMAIA, "maia", "kDLMAIA", false, false},
-    {kDLTrn, "trn", "kDLTrn", false, false},
+    {kDLCPU, "cpu", "kDLCPU", false, true, 0},
+    {kDLCUDA, "cuda", "kDLCUDA", true, false, 0},
+    {kDLCUDAHost, "cuda_host", "kDLCUDAHost", false, true, 0},
+    {kDLOpenCL, "opencl", "kDLOpenCL", false, false, 0},
+    {kDLVulkan, "vulkan", "kDLVulkan", false, false, 0},
+    {kDLMetal, "metal", "kDLMetal", false, false, 0},
+    {kDLVPI, "vpi", "kDLVPI", false, false, 0},
+    {kDLROCM, "rocm", "kDLROCM", true, false, 0},
+    {kDLROCMHost, "rocm_host", "kDLROCMHost", false, true, 0},
+    {kDLExtDev, "ext_dev", "kDLExtDev", false, false, 0},
+    {kDLCUDAManaged, "cuda_managed", "kDLCUDAManaged", true, true, 0},
+    {kDLOneAPI, "one_api", "kDLOneAPI", false, false, 0},
+    {kDLWebGPU, "webgpu", "kDLWebGPU", false, false, 0},
+    {kDLHexagon, "hexagon", "kDLHexagon", false, false, 0},
+    {kDLMAIA, "maia", "kDLMAIA", false, false, 0},
+    {kDLTrn, "trn", "kDLTrn", false, false, 0},
+    {after_1_3::kDLTPU, "tpu", "kDLTPU", false, false, 188},
+    {after_1_3::kDLTPUHost, "tpu_host", "kDLTPUHost", false, true, 188},
+    {after_1_3::kDLAscend, "ascend", "kDLAscend", false, false, 189},
 };
 
 /// The standard device type with this code, or nullptr.
@@ -75,7 +102,7 @@ constexpr bool host_memory(std::int32_t device_type) noexcept {
     return host_accessible(device_type) && !stream_device(device_type);
 }
 
-/// The enumerator's name in dlpack.h ("kDLCUDA"), or "device type 20" for a code it lacks.
+/// The enumerator's name in dlpack.h ("kDLCUDA"), or "device type 25" for a code it lacks.
 inline std::string device_header_name(std::int32_t code) {
     const DeviceTypeInfo* info = find_device_type(code);
     return info != nullptr ? info->header_name : "device type " + std::to_string(code);
@@ -92,31 +119,34 @@ struct BitWidths {
 /// One standard dtype code and the bit widths valid for it.
 struct DTypeCodeInfo {
     std::uint8_t code;
-    const char* name;         ///< prefix used in names ("float" + "32"); full name if fixed_bits
-    const char* header_name;  ///< the enumerator's name in dlpack.h
-    std::uint8_t fixed_bits;  ///< the only valid width, or 0 when several are valid
-    BitWidths widths;         ///< the valid widths when several are
+    const char* name;                  ///< prefix used in names ("float" + "32"); full name if fixed_bits
+    const char* header_name;           ///< the enumerator's name in dlpack.h
+    std::uint8_t fixed_bits;           ///< the only valid width, or 0 when several are valid
+    BitWidths widths;                  ///< the valid widths when several are
+    std::uint16_t added_after_1_3_by;  ///< 0: in dlpack.h v1.3; else the DLPack pull request that added it after 1.3
 };
 
 inline constexpr DTypeCodeInfo kDTypeCodes[] = {
-    {kDLInt, "int", "kDLInt", 0, {8, 16, false}},
-    {kDLUInt, "uint", "kDLUInt", 0, {8, 16, false}},
-    {kDLFloat, "float", "kDLFloat", 0, {0, 16, false}},
-    {kDLOpaqueHandle, "opaque", "kDLOpaqueHandle", 0, {0, 0, true}},
-    {kDLBfloat, "bfloat16", "kDLBfloat", 16, {}},
-    {kDLComplex, "complex", "kDLComplex", 0, {0, 32, false}},
-    {kDLBool, "bool", "kDLBool", 8, {}},
-    {kDLFloat8_e3m4, "float8_e3m4", "kDLFloat8_e3m4", 8, {}},
-    {kDLFloat8_e4m3, "float8_e4m3", "kDLFloat8_e4m3", 8, {}},
-    {kDLFloat8_e4m3b11fnuz, "float8_e4m3b11fnuz", "kDLFloat8_e4m3b11fnuz", 8, {}},
-    {kDLFloat8_e4m3fn, "float8_e4m3fn", "kDLFloat8_e4m3fn", 8, {}},
-    {kDLFloat8_e4m3fnuz, "float8_e4m3fnuz", "kDLFloat8_e4m3fnuz", 8, {}},
-    {kDLFloat8_e5m2, "float8_e5m2", "kDLFloat8_e5m2", 8, {}},
-    {kDLFloat8_e5m2fnuz, "float8_e5m2fnuz", "kDLFloat8_e5m2fnuz", 8, {}},
-    {kDLFloat8_e8m0fnu, "float8_e8m0fnu", "kDLFloat8_e8m0fnu", 8, {}},
-    {kDLFloat6_e2m3fn, "float6_e2m3fn", "kDLFloat6_e2m3fn", 6, {}},
-    {kDLFloat6_e3m2fn, "float6_e3m2fn", "kDLFloat6_e3m2fn", 6, {}},
-    {kDLFloat4_e2m1fn, "float4_e2m1fn", "kDLFloat4_e2m1fn", 4, {}},
+    {kDLInt, "int", "kDLInt", 0, {8, 16, false}, 0},
+    {kDLUInt, "uint", "kDLUInt", 0, {8, 16, false}, 0},
+    {kDLFloat, "float", "kDLFloat", 0, {0, 16, false}, 0},
+    {kDLOpaqueHandle, "opaque", "kDLOpaqueHandle", 0, {0, 0, true}, 0},
+    {kDLBfloat, "bfloat16", "kDLBfloat", 16, {}, 0},
+    {kDLComplex, "complex", "kDLComplex", 0, {0, 32, false}, 0},
+    {kDLBool, "bool", "kDLBool", 8, {}, 0},
+    {kDLFloat8_e3m4, "float8_e3m4", "kDLFloat8_e3m4", 8, {}, 0},
+    {kDLFloat8_e4m3, "float8_e4m3", "kDLFloat8_e4m3", 8, {}, 0},
+    {kDLFloat8_e4m3b11fnuz, "float8_e4m3b11fnuz", "kDLFloat8_e4m3b11fnuz", 8, {}, 0},
+    {kDLFloat8_e4m3fn, "float8_e4m3fn", "kDLFloat8_e4m3fn", 8, {}, 0},
+    {kDLFloat8_e4m3fnuz, "float8_e4m3fnuz", "kDLFloat8_e4m3fnuz", 8, {}, 0},
+    {kDLFloat8_e5m2, "float8_e5m2", "kDLFloat8_e5m2", 8, {}, 0},
+    {kDLFloat8_e5m2fnuz, "float8_e5m2fnuz", "kDLFloat8_e5m2fnuz", 8, {}, 0},
+    {kDLFloat8_e8m0fnu, "float8_e8m0fnu", "kDLFloat8_e8m0fnu", 8, {}, 0},
+    {kDLFloat6_e2m3fn, "float6_e2m3fn", "kDLFloat6_e2m3fn", 6, {}, 0},
+    {kDLFloat6_e3m2fn, "float6_e3m2fn", "kDLFloat6_e3m2fn", 6, {}, 0},
+    {kDLFloat4_e2m1fn, "float4_e2m1fn", "kDLFloat4_e2m1fn", 4, {}, 0},
+    // two bfloat16 (real, imaginary): 32 bits, as ml_dtypes' bcomplex32
+    {after_1_3::kDLBcomplex, "bcomplex32", "kDLBcomplex", 32, {}, 187},
 };
 
 /// The standard dtype code with this value, or nullptr.
@@ -143,8 +173,8 @@ static_assert(codes_increase(kDTypeCodes), "kDTypeCodes lists its codes in incre
 
 }  // namespace detail
 
-/// The codes a table defines, as runs of consecutive codes: "1-4, 7-18" for kDeviceTypes,
-/// "0-17" for kDTypeCodes.
+/// The codes a table defines, as runs of consecutive codes: "1-4, 7-21" for kDeviceTypes,
+/// "0-18" for kDTypeCodes.
 template <class Info, std::size_t N>
 std::string code_ranges(const Info (&table)[N]) {
     std::string out;
@@ -158,6 +188,21 @@ std::string code_ranges(const Info (&table)[N]) {
     }
     return out;
 }
+
+/// The highest code a table defines (the tables list their codes in increasing order).
+template <class Info, std::size_t N>
+constexpr auto highest_code(const Info (&table)[N]) noexcept {
+    return table[N - 1].code;
+}
+
+/// Whether `code` lies above every device type this package knows, yet within
+/// kMaxPlausibleCode: a value that a DLPack newer than this package may define.
+constexpr bool newer_device_type(std::int32_t code) noexcept {
+    return code > highest_code(kDeviceTypes) && code <= kMaxPlausibleCode;
+}
+
+/// Whether `code` lies above every dtype code this package knows (any such byte is plausible).
+constexpr bool newer_dtype_code(std::uint8_t code) noexcept { return code > highest_code(kDTypeCodes); }
 
 /// Whether `bits` is a valid width for a known dtype code.
 constexpr bool dtype_bits_valid(const DTypeCodeInfo& info, std::uint8_t bits) noexcept {
@@ -191,7 +236,7 @@ inline std::string valid_bits_text(const DTypeCodeInfo& info) {
 }
 
 /// "float32", "bfloat16", "bool", "float8_e4m3fn", "float32x4" (4 lanes), "float4_e2m1fn_x2",
-/// or "code20_bits8" for a code DLPack does not define.
+/// or "code30_bits8" for a code this package does not know.
 inline std::string format_dtype(std::uint8_t code, std::uint8_t bits, std::uint16_t lanes) {
     std::string out;
     const DTypeCodeInfo* info = find_dtype_code(code);

@@ -58,7 +58,8 @@ struct TensorInfo {
           nbytes(g.nbytes),
           c_contiguous(g.c_contiguous),
           f_contiguous(g.f_contiguous),
-          device_verified(verified) {
+          device_verified(verified),
+          findings(newer_value_findings(view)) {
         shape.assign_shape(*view.tensor);
         strides.assign_strides(*view.tensor);
     }
@@ -77,6 +78,9 @@ struct TensorInfo {
     bool c_contiguous = true;
     bool f_contiguous = true;
     std::int8_t device_verified = -1;  ///< -1 unknown, 0 no, 1 yes
+    /// Values DLPack defined after 1.3, or newer than this package knows, that the tensor
+    /// carries (newer_value_findings): permitted, and worth a consumer's attention.
+    std::vector<Violation> findings;
 };
 
 }  // namespace optype_dlpack
