@@ -2,11 +2,12 @@
 Python version (tests/typing/typetest_matrix.py runs and judges them).
 
 They read the package from this tree: its `.py` files and `_core.pyi` are the typed source
-(docs/typing.md), and both checkers check those too, strict, through the same runs.
-Both checkers read their settings from pyproject.toml: strict, with every expected error
-written as `# type: ignore[code]  # pyright: ignore[rule]` and both set to fail when an
-expected error goes away (`warn_unused_ignores`; `reportUnnecessaryTypeIgnoreComment`, with
-`enableTypeIgnoreComments = false` so that mypy's comments do not silence pyright).
+(docs/typing.md), and every checker checks those too, through the same runs. Every expected
+error is written `# type: ignore[code]  # pyright: ignore[rule]` (or names its checkers with
+`# rejected-by:`), and a run fails when an expected error goes away: mypy and pyright through
+their own settings (`warn_unused_ignores`; `reportUnnecessaryTypeIgnoreComment`, with
+`enableTypeIgnoreComments = false` so that mypy's comments do not silence pyright), pyrefly and
+ty through the matrix script, which compares their errors with those lines.
 """
 
 from __future__ import annotations
