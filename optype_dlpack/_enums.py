@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import sys
-from typing import TYPE_CHECKING, Generic, Literal
+from typing import Generic
 
 if sys.version_info >= (3, 11):
     from typing import NamedTuple, Self
@@ -61,14 +61,12 @@ class DLDeviceType(enum.IntEnum):
     TPU = 19  # Google TPU device memory (dlpack#188)
     TPU_HOST = 20  # TPU pinned host memory, as CUDA_HOST for CUDA (dlpack#188); JAX exports it
     ASCEND = 21  # Huawei Ascend NPU device memory (dlpack#189)
-    # The array API's (and optype's) pre-0.5 name for CUDA_HOST: an alias, not a member. mypy
-    # counts an alias written `CPU_PINNED = CUDA_HOST` as one more member with a literal type of
-    # its own, so the checkers read an annotation without a value (a non-member attribute of
-    # CUDA_HOST's literal type, for both), and the run time the alias itself.
-    if TYPE_CHECKING:
-        CPU_PINNED: Literal[DLDeviceType.CUDA_HOST]
-    else:
-        CPU_PINNED = CUDA_HOST
+    # The array API's (and optype's) pre-0.5 name for CUDA_HOST: an alias, not a member
+    # (`DLDeviceType(3).name` is "CUDA_HOST"; in optype.dlpack, where CPU_PINNED is the member,
+    # it is "CPU_PINNED"). pyright, pyrefly and ty read the alias as CUDA_HOST's literal;
+    # mypy counts it as a 17th member (python/mypy#16830, docs/typing.md). It is an alias the
+    # checkers see, so that `Literal[DLDeviceType.CPU_PINNED]` is a valid type, as in optype.
+    CPU_PINNED = CUDA_HOST
 
 
 class DLDataTypeCode(enum.IntEnum):

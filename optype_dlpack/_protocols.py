@@ -5,6 +5,7 @@ Drop-in compatible with ``optype.dlpack``: the same names, the same type paramet
 
 from __future__ import annotations
 
+import enum
 import sys
 from typing import Any, ClassVar, Protocol
 
@@ -19,16 +20,21 @@ else:
 __all__ = [
     "CanDLPack",
     "CanDLPackCompat",
+    "CanDLPackDataType",
     "CanDLPackDevice",
     "HasDLPackCExchangeAPI",
     "SupportsDLPack",
 ]
 
 # NOTE: covariant, because they describe what `__dlpack_device__` returns: a producer on
-# `Literal[DLDeviceType.CUDA]` is also one on `DLDeviceType` and on `int`. They are bound by
-# `int`, not `DLDeviceType`, because producers report plain ints (NumPy: `(1, 0)`).
-_DeviceTypeT_co = TypeVar("_DeviceTypeT_co", bound=int, default=int, covariant=True)
+# `Literal[DLDeviceType.CUDA]` is also one on `DLDeviceType` and on `int`. The device type is
+# bound by `enum.Enum | int`, as in `optype.dlpack`: producers report plain ints (NumPy: `(1, 0)`),
+# and the array API standard annotates `__dlpack_device__ -> tuple[Enum, int]`, so
+# `CanDLPackDevice[enum.Enum, int]` (optype's spelling of a spec producer) is a valid type here too.
+_DeviceTypeT_co = TypeVar("_DeviceTypeT_co", bound=enum.Enum | int, default=int, covariant=True)
 _DeviceIdT_co = TypeVar("_DeviceIdT_co", bound=int, default=int, covariant=True)
+# The type code of `__dlpack_data_type__`'s `(code, bits, lanes)`; as for the device type.
+_DataTypeCodeT_co = TypeVar("_DataTypeCodeT_co", bound=enum.Enum | int, default=int, covariant=True)
 
 
 @runtime_checkable
@@ -69,6 +75,16 @@ class CanDLPackDevice(Protocol[_DeviceTypeT_co, _DeviceIdT_co]):
     """An object that reports where its data lives, as ``(device_type, device_id)``."""
 
     def __dlpack_device__(self, /) -> tuple[_DeviceTypeT_co, _DeviceIdT_co]: ...
+
+
+@runtime_checkable
+class CanDLPackDataType(Protocol[_DataTypeCodeT_co]):
+    """A dtype object that reports its DLPack data type, as ``(code, bits, lanes)``.
+
+    The dtype half of array-api#972 (``dtype.__dlpack_data_type__()``), as tvm-ffi accepts it.
+    """
+
+    def __dlpack_data_type__(self, /) -> tuple[_DataTypeCodeT_co, int, int]: ...
 
 
 @runtime_checkable

@@ -40,8 +40,10 @@ assert_type(DLDeviceType.WEBGPU, Literal[DLDeviceType.WEBGPU])
 assert_type(DLDeviceType.HEXAGON, Literal[DLDeviceType.HEXAGON])
 assert_type(DLDeviceType.MAIA, Literal[DLDeviceType.MAIA])
 assert_type(DLDeviceType.TRN, Literal[DLDeviceType.TRN])
-# CPU_PINNED is an alias: its type is CUDA_HOST's member literal
+# CPU_PINNED is an alias: its type is CUDA_HOST's member literal (mypy: a member of its own, see
+# the allowlist), and a valid literal type as in optype.dlpack
 assert_type(DLDeviceType.CPU_PINNED, Literal[DLDeviceType.CUDA_HOST])
+pinned_literal: Literal[DLDeviceType.CPU_PINNED] = DLDeviceType.CPU_PINNED
 value_as_int: int = device_type.value
 assert_type(DLDeviceType(some_int), DLDeviceType)
 as_int: int = DLDeviceType.CUDA
@@ -121,8 +123,9 @@ DLDataType.parse(32)  # type: ignore[arg-type]  # pyright: ignore[reportArgument
 assert_type(DLDevice.parse(name), DLDevice[DLDeviceType])
 assert_type(DLDevice.parse("cuda:1").type, DLDeviceType)
 assert_type(DLDevice.parse("cuda:1").id, int)
-assert_type(DLDevice(DLDeviceType.CUDA, 1), DLDevice[DLDeviceType])
-assert_type(DLDevice(DLDeviceType.CPU), DLDevice[DLDeviceType])
+# constructing one: a `DLDevice[DLDeviceType]` (ty keeps the member literal, the others widen it)
+device_cuda1: DLDevice[DLDeviceType] = DLDevice(DLDeviceType.CUDA, 1)
+device_cpu: DLDevice[DLDeviceType] = DLDevice(DLDeviceType.CPU)
 assert_type(cuda0.type, Literal[DLDeviceType.CUDA])
 assert_type(str(cuda0), str)
 any_device: DLDevice = cuda0

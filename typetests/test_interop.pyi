@@ -36,17 +36,19 @@ with_cuda_interface: _WithCudaInterface
 ###
 # from_dlpack
 
-assert_type(from_dlpack(array_f4), np.ndarray[Any, np.dtype[Any]])
-assert_type(from_dlpack(tensor), np.ndarray[Any, np.dtype[Any]])
+# a NumPy array keeps its dtype; any other producer's dtype is known only at run time
+assert_type(from_dlpack(array_f4), np.ndarray[tuple[Any, ...], np.dtype[np.float32]])
+assert_type(from_dlpack(array_f4, copy=True), np.ndarray[tuple[Any, ...], np.dtype[np.float32]])
+assert_type(from_dlpack(tensor), np.ndarray[tuple[Any, ...], np.dtype[Any]])
 # jax 0.10's stub gives `jax.Array.__dlpack__` no `stream` keyword (see test_protocols.pyi)
-from_dlpack(jax_array, copy=True)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
-assert_type(from_dlpack(capsule, copy=False), np.ndarray[Any, np.dtype[Any]])
-assert_type(from_dlpack(legacy), np.ndarray[Any, np.dtype[Any]])
-assert_type(from_dlpack(wrapped), np.ndarray[Any, np.dtype[Any]])
+from_dlpack(jax_array, copy=True)  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
+assert_type(from_dlpack(capsule, copy=False), np.ndarray[tuple[Any, ...], np.dtype[Any]])
+assert_type(from_dlpack(legacy), np.ndarray[tuple[Any, ...], np.dtype[Any]])
+assert_type(from_dlpack(wrapped), np.ndarray[tuple[Any, ...], np.dtype[Any]])
 
-from_dlpack([1, 2])  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
-from_dlpack(array_f4, copy=1)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
-from_dlpack(x=array_f4)  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
+from_dlpack([1, 2])  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
+from_dlpack(array_f4, copy=1)  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
+from_dlpack(x=array_f4)  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue]
 
 ###
 # to_dlpack

@@ -1,6 +1,6 @@
 # pyright: reportInvalidStubStatement=false
 import enum
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 import jax
 import numpy as np
@@ -205,3 +205,19 @@ assert_type(HasDLPackCExchangeAPI.__dlpack_c_exchange_api__, CapsuleType)
 has_exchange_tensor: HasDLPackCExchangeAPI = tensor  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
 has_exchange_array: HasDLPackCExchangeAPI = array_f8  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
 has_exchange_spec: HasDLPackCExchangeAPI = spec  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
+
+###
+# Solving the type parameters from a producer: through `__dlpack_device__` (`CanDLPackDevice`,
+# `SupportsDLPack`). `CanDLPack`'s parameters describe the device but appear in none of its
+# parameters (`dl_device` is fixed, see _protocols.py), so nothing can solve them from a
+# `__dlpack__` alone: a function generic in them takes a `SupportsDLPack`.
+
+_DeviceTypeT = TypeVar("_DeviceTypeT", bound=enum.Enum | int)
+_DeviceIdT = TypeVar("_DeviceIdT", bound=int)
+
+def device_of(x: SupportsDLPack[_DeviceTypeT, _DeviceIdT], /) -> tuple[_DeviceTypeT, _DeviceIdT]: ...
+def device_reported(x: CanDLPackDevice[_DeviceTypeT, _DeviceIdT], /) -> tuple[_DeviceTypeT, _DeviceIdT]: ...
+
+assert_type(device_of(array_f8), tuple[Literal[1], Literal[0]])
+assert_type(device_reported(array_f8), tuple[Literal[1], Literal[0]])
+assert_type(device_of(cuda), tuple[Literal[DLDeviceType.CUDA], int])

@@ -6,7 +6,7 @@ from typing import Any, Final, Generic, Literal, Protocol, SupportsIndex, Suppor
 
 import numpy as np
 
-from typing_extensions import TypeVar
+from typing_extensions import Never, TypeVar
 
 from ._enums import DLDataType, DLDevice, DLDeviceType, DLPackFlags, DLPackVersion
 from ._protocols import CanDLPackCompat
@@ -21,39 +21,11 @@ if sys.version_info >= (3, 13):
 else:
     from typing_extensions import CapsuleType
 
-# Every member of `DLDeviceType` as one literal type (kept equal to the enum by
-# tests/typing/test_stub_parity.py). It bounds the type parameters of functions that take a device
-# type, so that a member argument such as `DLDeviceType.CUDA` keeps its literal type: with
-# `bound=DLDeviceType` both mypy and pyright widen the solution to `DLDeviceType`.
-_DLDeviceTypeLiteral: TypeAlias = Literal[
-    DLDeviceType.CPU,
-    DLDeviceType.CUDA,
-    DLDeviceType.CUDA_HOST,
-    DLDeviceType.OPENCL,
-    DLDeviceType.VULKAN,
-    DLDeviceType.METAL,
-    DLDeviceType.VPI,
-    DLDeviceType.ROCM,
-    DLDeviceType.ROCM_HOST,
-    DLDeviceType.EXT_DEV,
-    DLDeviceType.CUDA_MANAGED,
-    DLDeviceType.ONE_API,
-    DLDeviceType.WEBGPU,
-    DLDeviceType.HEXAGON,
-    DLDeviceType.MAIA,
-    DLDeviceType.TRN,
-    DLDeviceType.TPU,
-    DLDeviceType.TPU_HOST,
-    DLDeviceType.ASCEND,
-]
+_DTypeT = TypeVar("_DTypeT", bound=np.dtype[Any])
 
 # NOTE: covariant: the device type only comes out of a `TensorInfo` (and of an `Expect`, through
 # the `TensorInfo` it returns), so a CUDA `TensorInfo` is also a `TensorInfo[DLDeviceType]`.
 _DeviceTypeT_co = TypeVar("_DeviceTypeT_co", bound=DLDeviceType, default=DLDeviceType, covariant=True)
-# Bound by the union of the member literals, not by `DLDeviceType`: only then do mypy and
-# pyright keep `Literal[DLDeviceType.CUDA]` when they solve it from `device=DLDeviceType.CUDA`.
-_DeviceTypeLitT = TypeVar("_DeviceTypeLitT", bound=_DLDeviceTypeLiteral)
-
 # What `x` may be: a capsule, or a producer. The validator asks `__dlpack__(stream=..., max_version=...)`
 # and falls back to `__dlpack__(stream=...)`, so the weakest producer it can use is `CanDLPackCompat`.
 _DLPackSource: TypeAlias = CanDLPackCompat | CapsuleType
@@ -119,6 +91,9 @@ def cuda_driver_status() -> str: ...
 # make them.
 @final
 class TensorInfo(Generic[_DeviceTypeT_co]):
+    # No constructor is bound (the run time raises `TypeError: No constructor defined!`): a
+    # parameter that nothing can be passed to makes every call `TensorInfo(...)` a type error.
+    def __init__(self, never: Never, /) -> None: ...
     @property
     def device(self) -> DLDevice[_DeviceTypeT_co]: ...
     @property
@@ -155,32 +130,257 @@ def inspect(x: _DLPackSource, /) -> TensorInfo: ...
 
 # `device` given as a member literal, or as a `(member, id)` tuple (a `DLDevice[Literal[...]]`
 # is one), tells the checker which device the result is on; anything else gives `TensorInfo`.
+# One overload per member, in the enum's order (tests/typing/test_stub_parity.py checks that every
+# member has its overload, here and in `Expect.__init__`). A type variable bound by the union of
+# the member literals kept the literal only under pyright and mypy, and under pyright only up to
+# Python 3.11 (docs/typing.md); a literal parameter per member keeps it under every checker.
 @overload
 def validate(
     x: _DLPackSource,
     /,
     *,
-    device: _DeviceTypeLitT,
+    device: Literal[DLDeviceType.CPU] | tuple[Literal[DLDeviceType.CPU], int],
     dtype: _DTypeLike | None = None,
     ndim: int | None = None,
     shape: Sequence[int | None] | None = None,
     writable: bool | None = None,
     layout: _Layout | None = None,
     verify_device: _VerifyDevice = "auto",
-) -> TensorInfo[_DeviceTypeLitT]: ...
+) -> TensorInfo[Literal[DLDeviceType.CPU]]: ...
 @overload
 def validate(
     x: _DLPackSource,
     /,
     *,
-    device: tuple[_DeviceTypeLitT, int],
+    device: Literal[DLDeviceType.CUDA] | tuple[Literal[DLDeviceType.CUDA], int],
     dtype: _DTypeLike | None = None,
     ndim: int | None = None,
     shape: Sequence[int | None] | None = None,
     writable: bool | None = None,
     layout: _Layout | None = None,
     verify_device: _VerifyDevice = "auto",
-) -> TensorInfo[_DeviceTypeLitT]: ...
+) -> TensorInfo[Literal[DLDeviceType.CUDA]]: ...
+@overload
+def validate(
+    x: _DLPackSource,
+    /,
+    *,
+    device: Literal[DLDeviceType.CUDA_HOST] | tuple[Literal[DLDeviceType.CUDA_HOST], int],
+    dtype: _DTypeLike | None = None,
+    ndim: int | None = None,
+    shape: Sequence[int | None] | None = None,
+    writable: bool | None = None,
+    layout: _Layout | None = None,
+    verify_device: _VerifyDevice = "auto",
+) -> TensorInfo[Literal[DLDeviceType.CUDA_HOST]]: ...
+@overload
+def validate(
+    x: _DLPackSource,
+    /,
+    *,
+    device: Literal[DLDeviceType.OPENCL] | tuple[Literal[DLDeviceType.OPENCL], int],
+    dtype: _DTypeLike | None = None,
+    ndim: int | None = None,
+    shape: Sequence[int | None] | None = None,
+    writable: bool | None = None,
+    layout: _Layout | None = None,
+    verify_device: _VerifyDevice = "auto",
+) -> TensorInfo[Literal[DLDeviceType.OPENCL]]: ...
+@overload
+def validate(
+    x: _DLPackSource,
+    /,
+    *,
+    device: Literal[DLDeviceType.VULKAN] | tuple[Literal[DLDeviceType.VULKAN], int],
+    dtype: _DTypeLike | None = None,
+    ndim: int | None = None,
+    shape: Sequence[int | None] | None = None,
+    writable: bool | None = None,
+    layout: _Layout | None = None,
+    verify_device: _VerifyDevice = "auto",
+) -> TensorInfo[Literal[DLDeviceType.VULKAN]]: ...
+@overload
+def validate(
+    x: _DLPackSource,
+    /,
+    *,
+    device: Literal[DLDeviceType.METAL] | tuple[Literal[DLDeviceType.METAL], int],
+    dtype: _DTypeLike | None = None,
+    ndim: int | None = None,
+    shape: Sequence[int | None] | None = None,
+    writable: bool | None = None,
+    layout: _Layout | None = None,
+    verify_device: _VerifyDevice = "auto",
+) -> TensorInfo[Literal[DLDeviceType.METAL]]: ...
+@overload
+def validate(
+    x: _DLPackSource,
+    /,
+    *,
+    device: Literal[DLDeviceType.VPI] | tuple[Literal[DLDeviceType.VPI], int],
+    dtype: _DTypeLike | None = None,
+    ndim: int | None = None,
+    shape: Sequence[int | None] | None = None,
+    writable: bool | None = None,
+    layout: _Layout | None = None,
+    verify_device: _VerifyDevice = "auto",
+) -> TensorInfo[Literal[DLDeviceType.VPI]]: ...
+@overload
+def validate(
+    x: _DLPackSource,
+    /,
+    *,
+    device: Literal[DLDeviceType.ROCM] | tuple[Literal[DLDeviceType.ROCM], int],
+    dtype: _DTypeLike | None = None,
+    ndim: int | None = None,
+    shape: Sequence[int | None] | None = None,
+    writable: bool | None = None,
+    layout: _Layout | None = None,
+    verify_device: _VerifyDevice = "auto",
+) -> TensorInfo[Literal[DLDeviceType.ROCM]]: ...
+@overload
+def validate(
+    x: _DLPackSource,
+    /,
+    *,
+    device: Literal[DLDeviceType.ROCM_HOST] | tuple[Literal[DLDeviceType.ROCM_HOST], int],
+    dtype: _DTypeLike | None = None,
+    ndim: int | None = None,
+    shape: Sequence[int | None] | None = None,
+    writable: bool | None = None,
+    layout: _Layout | None = None,
+    verify_device: _VerifyDevice = "auto",
+) -> TensorInfo[Literal[DLDeviceType.ROCM_HOST]]: ...
+@overload
+def validate(
+    x: _DLPackSource,
+    /,
+    *,
+    device: Literal[DLDeviceType.EXT_DEV] | tuple[Literal[DLDeviceType.EXT_DEV], int],
+    dtype: _DTypeLike | None = None,
+    ndim: int | None = None,
+    shape: Sequence[int | None] | None = None,
+    writable: bool | None = None,
+    layout: _Layout | None = None,
+    verify_device: _VerifyDevice = "auto",
+) -> TensorInfo[Literal[DLDeviceType.EXT_DEV]]: ...
+@overload
+def validate(
+    x: _DLPackSource,
+    /,
+    *,
+    device: Literal[DLDeviceType.CUDA_MANAGED] | tuple[Literal[DLDeviceType.CUDA_MANAGED], int],
+    dtype: _DTypeLike | None = None,
+    ndim: int | None = None,
+    shape: Sequence[int | None] | None = None,
+    writable: bool | None = None,
+    layout: _Layout | None = None,
+    verify_device: _VerifyDevice = "auto",
+) -> TensorInfo[Literal[DLDeviceType.CUDA_MANAGED]]: ...
+@overload
+def validate(
+    x: _DLPackSource,
+    /,
+    *,
+    device: Literal[DLDeviceType.ONE_API] | tuple[Literal[DLDeviceType.ONE_API], int],
+    dtype: _DTypeLike | None = None,
+    ndim: int | None = None,
+    shape: Sequence[int | None] | None = None,
+    writable: bool | None = None,
+    layout: _Layout | None = None,
+    verify_device: _VerifyDevice = "auto",
+) -> TensorInfo[Literal[DLDeviceType.ONE_API]]: ...
+@overload
+def validate(
+    x: _DLPackSource,
+    /,
+    *,
+    device: Literal[DLDeviceType.WEBGPU] | tuple[Literal[DLDeviceType.WEBGPU], int],
+    dtype: _DTypeLike | None = None,
+    ndim: int | None = None,
+    shape: Sequence[int | None] | None = None,
+    writable: bool | None = None,
+    layout: _Layout | None = None,
+    verify_device: _VerifyDevice = "auto",
+) -> TensorInfo[Literal[DLDeviceType.WEBGPU]]: ...
+@overload
+def validate(
+    x: _DLPackSource,
+    /,
+    *,
+    device: Literal[DLDeviceType.HEXAGON] | tuple[Literal[DLDeviceType.HEXAGON], int],
+    dtype: _DTypeLike | None = None,
+    ndim: int | None = None,
+    shape: Sequence[int | None] | None = None,
+    writable: bool | None = None,
+    layout: _Layout | None = None,
+    verify_device: _VerifyDevice = "auto",
+) -> TensorInfo[Literal[DLDeviceType.HEXAGON]]: ...
+@overload
+def validate(
+    x: _DLPackSource,
+    /,
+    *,
+    device: Literal[DLDeviceType.MAIA] | tuple[Literal[DLDeviceType.MAIA], int],
+    dtype: _DTypeLike | None = None,
+    ndim: int | None = None,
+    shape: Sequence[int | None] | None = None,
+    writable: bool | None = None,
+    layout: _Layout | None = None,
+    verify_device: _VerifyDevice = "auto",
+) -> TensorInfo[Literal[DLDeviceType.MAIA]]: ...
+@overload
+def validate(
+    x: _DLPackSource,
+    /,
+    *,
+    device: Literal[DLDeviceType.TRN] | tuple[Literal[DLDeviceType.TRN], int],
+    dtype: _DTypeLike | None = None,
+    ndim: int | None = None,
+    shape: Sequence[int | None] | None = None,
+    writable: bool | None = None,
+    layout: _Layout | None = None,
+    verify_device: _VerifyDevice = "auto",
+) -> TensorInfo[Literal[DLDeviceType.TRN]]: ...
+@overload
+def validate(
+    x: _DLPackSource,
+    /,
+    *,
+    device: Literal[DLDeviceType.TPU] | tuple[Literal[DLDeviceType.TPU], int],
+    dtype: _DTypeLike | None = None,
+    ndim: int | None = None,
+    shape: Sequence[int | None] | None = None,
+    writable: bool | None = None,
+    layout: _Layout | None = None,
+    verify_device: _VerifyDevice = "auto",
+) -> TensorInfo[Literal[DLDeviceType.TPU]]: ...
+@overload
+def validate(
+    x: _DLPackSource,
+    /,
+    *,
+    device: Literal[DLDeviceType.TPU_HOST] | tuple[Literal[DLDeviceType.TPU_HOST], int],
+    dtype: _DTypeLike | None = None,
+    ndim: int | None = None,
+    shape: Sequence[int | None] | None = None,
+    writable: bool | None = None,
+    layout: _Layout | None = None,
+    verify_device: _VerifyDevice = "auto",
+) -> TensorInfo[Literal[DLDeviceType.TPU_HOST]]: ...
+@overload
+def validate(
+    x: _DLPackSource,
+    /,
+    *,
+    device: Literal[DLDeviceType.ASCEND] | tuple[Literal[DLDeviceType.ASCEND], int],
+    dtype: _DTypeLike | None = None,
+    ndim: int | None = None,
+    shape: Sequence[int | None] | None = None,
+    writable: bool | None = None,
+    layout: _Layout | None = None,
+    verify_device: _VerifyDevice = "auto",
+) -> TensorInfo[Literal[DLDeviceType.ASCEND]]: ...
 @overload
 def validate(
     x: _DLPackSource,
@@ -200,9 +400,9 @@ def validate(
 class Expect(Generic[_DeviceTypeT_co]):
     @overload
     def __init__(
-        self: Expect[_DeviceTypeLitT],
+        self: Expect[Literal[DLDeviceType.CPU]],
         *,
-        device: _DeviceTypeLitT,
+        device: Literal[DLDeviceType.CPU] | tuple[Literal[DLDeviceType.CPU], int],
         dtype: _DTypeLike | None = None,
         ndim: int | None = None,
         shape: Sequence[int | None] | None = None,
@@ -212,9 +412,213 @@ class Expect(Generic[_DeviceTypeT_co]):
     ) -> None: ...
     @overload
     def __init__(
-        self: Expect[_DeviceTypeLitT],
+        self: Expect[Literal[DLDeviceType.CUDA]],
         *,
-        device: tuple[_DeviceTypeLitT, int],
+        device: Literal[DLDeviceType.CUDA] | tuple[Literal[DLDeviceType.CUDA], int],
+        dtype: _DTypeLike | None = None,
+        ndim: int | None = None,
+        shape: Sequence[int | None] | None = None,
+        writable: bool | None = None,
+        layout: _Layout | None = None,
+        verify_device: _VerifyDevice = "auto",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Expect[Literal[DLDeviceType.CUDA_HOST]],
+        *,
+        device: Literal[DLDeviceType.CUDA_HOST] | tuple[Literal[DLDeviceType.CUDA_HOST], int],
+        dtype: _DTypeLike | None = None,
+        ndim: int | None = None,
+        shape: Sequence[int | None] | None = None,
+        writable: bool | None = None,
+        layout: _Layout | None = None,
+        verify_device: _VerifyDevice = "auto",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Expect[Literal[DLDeviceType.OPENCL]],
+        *,
+        device: Literal[DLDeviceType.OPENCL] | tuple[Literal[DLDeviceType.OPENCL], int],
+        dtype: _DTypeLike | None = None,
+        ndim: int | None = None,
+        shape: Sequence[int | None] | None = None,
+        writable: bool | None = None,
+        layout: _Layout | None = None,
+        verify_device: _VerifyDevice = "auto",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Expect[Literal[DLDeviceType.VULKAN]],
+        *,
+        device: Literal[DLDeviceType.VULKAN] | tuple[Literal[DLDeviceType.VULKAN], int],
+        dtype: _DTypeLike | None = None,
+        ndim: int | None = None,
+        shape: Sequence[int | None] | None = None,
+        writable: bool | None = None,
+        layout: _Layout | None = None,
+        verify_device: _VerifyDevice = "auto",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Expect[Literal[DLDeviceType.METAL]],
+        *,
+        device: Literal[DLDeviceType.METAL] | tuple[Literal[DLDeviceType.METAL], int],
+        dtype: _DTypeLike | None = None,
+        ndim: int | None = None,
+        shape: Sequence[int | None] | None = None,
+        writable: bool | None = None,
+        layout: _Layout | None = None,
+        verify_device: _VerifyDevice = "auto",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Expect[Literal[DLDeviceType.VPI]],
+        *,
+        device: Literal[DLDeviceType.VPI] | tuple[Literal[DLDeviceType.VPI], int],
+        dtype: _DTypeLike | None = None,
+        ndim: int | None = None,
+        shape: Sequence[int | None] | None = None,
+        writable: bool | None = None,
+        layout: _Layout | None = None,
+        verify_device: _VerifyDevice = "auto",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Expect[Literal[DLDeviceType.ROCM]],
+        *,
+        device: Literal[DLDeviceType.ROCM] | tuple[Literal[DLDeviceType.ROCM], int],
+        dtype: _DTypeLike | None = None,
+        ndim: int | None = None,
+        shape: Sequence[int | None] | None = None,
+        writable: bool | None = None,
+        layout: _Layout | None = None,
+        verify_device: _VerifyDevice = "auto",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Expect[Literal[DLDeviceType.ROCM_HOST]],
+        *,
+        device: Literal[DLDeviceType.ROCM_HOST] | tuple[Literal[DLDeviceType.ROCM_HOST], int],
+        dtype: _DTypeLike | None = None,
+        ndim: int | None = None,
+        shape: Sequence[int | None] | None = None,
+        writable: bool | None = None,
+        layout: _Layout | None = None,
+        verify_device: _VerifyDevice = "auto",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Expect[Literal[DLDeviceType.EXT_DEV]],
+        *,
+        device: Literal[DLDeviceType.EXT_DEV] | tuple[Literal[DLDeviceType.EXT_DEV], int],
+        dtype: _DTypeLike | None = None,
+        ndim: int | None = None,
+        shape: Sequence[int | None] | None = None,
+        writable: bool | None = None,
+        layout: _Layout | None = None,
+        verify_device: _VerifyDevice = "auto",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Expect[Literal[DLDeviceType.CUDA_MANAGED]],
+        *,
+        device: Literal[DLDeviceType.CUDA_MANAGED] | tuple[Literal[DLDeviceType.CUDA_MANAGED], int],
+        dtype: _DTypeLike | None = None,
+        ndim: int | None = None,
+        shape: Sequence[int | None] | None = None,
+        writable: bool | None = None,
+        layout: _Layout | None = None,
+        verify_device: _VerifyDevice = "auto",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Expect[Literal[DLDeviceType.ONE_API]],
+        *,
+        device: Literal[DLDeviceType.ONE_API] | tuple[Literal[DLDeviceType.ONE_API], int],
+        dtype: _DTypeLike | None = None,
+        ndim: int | None = None,
+        shape: Sequence[int | None] | None = None,
+        writable: bool | None = None,
+        layout: _Layout | None = None,
+        verify_device: _VerifyDevice = "auto",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Expect[Literal[DLDeviceType.WEBGPU]],
+        *,
+        device: Literal[DLDeviceType.WEBGPU] | tuple[Literal[DLDeviceType.WEBGPU], int],
+        dtype: _DTypeLike | None = None,
+        ndim: int | None = None,
+        shape: Sequence[int | None] | None = None,
+        writable: bool | None = None,
+        layout: _Layout | None = None,
+        verify_device: _VerifyDevice = "auto",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Expect[Literal[DLDeviceType.HEXAGON]],
+        *,
+        device: Literal[DLDeviceType.HEXAGON] | tuple[Literal[DLDeviceType.HEXAGON], int],
+        dtype: _DTypeLike | None = None,
+        ndim: int | None = None,
+        shape: Sequence[int | None] | None = None,
+        writable: bool | None = None,
+        layout: _Layout | None = None,
+        verify_device: _VerifyDevice = "auto",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Expect[Literal[DLDeviceType.MAIA]],
+        *,
+        device: Literal[DLDeviceType.MAIA] | tuple[Literal[DLDeviceType.MAIA], int],
+        dtype: _DTypeLike | None = None,
+        ndim: int | None = None,
+        shape: Sequence[int | None] | None = None,
+        writable: bool | None = None,
+        layout: _Layout | None = None,
+        verify_device: _VerifyDevice = "auto",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Expect[Literal[DLDeviceType.TRN]],
+        *,
+        device: Literal[DLDeviceType.TRN] | tuple[Literal[DLDeviceType.TRN], int],
+        dtype: _DTypeLike | None = None,
+        ndim: int | None = None,
+        shape: Sequence[int | None] | None = None,
+        writable: bool | None = None,
+        layout: _Layout | None = None,
+        verify_device: _VerifyDevice = "auto",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Expect[Literal[DLDeviceType.TPU]],
+        *,
+        device: Literal[DLDeviceType.TPU] | tuple[Literal[DLDeviceType.TPU], int],
+        dtype: _DTypeLike | None = None,
+        ndim: int | None = None,
+        shape: Sequence[int | None] | None = None,
+        writable: bool | None = None,
+        layout: _Layout | None = None,
+        verify_device: _VerifyDevice = "auto",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Expect[Literal[DLDeviceType.TPU_HOST]],
+        *,
+        device: Literal[DLDeviceType.TPU_HOST] | tuple[Literal[DLDeviceType.TPU_HOST], int],
+        dtype: _DTypeLike | None = None,
+        ndim: int | None = None,
+        shape: Sequence[int | None] | None = None,
+        writable: bool | None = None,
+        layout: _Layout | None = None,
+        verify_device: _VerifyDevice = "auto",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Expect[Literal[DLDeviceType.ASCEND]],
+        *,
+        device: Literal[DLDeviceType.ASCEND] | tuple[Literal[DLDeviceType.ASCEND], int],
         dtype: _DTypeLike | None = None,
         ndim: int | None = None,
         shape: Sequence[int | None] | None = None,
@@ -255,11 +659,30 @@ class _HasCudaArrayInterface(Protocol):
 # two array interfaces, and buffers (bytes, bytearray, array.array, memoryview, mmap).
 _AsDLPackSource: TypeAlias = CapsuleType | CanDLPackCompat | _HasCudaArrayInterface | _HasArrayInterface | Buffer
 
-def from_dlpack(x: _DLPackSource, /, *, copy: bool | None = None) -> np.ndarray[Any, np.dtype[Any]]: ...
-def to_dlpack(obj: np.ndarray[Any, Any] | Buffer, /, *, versioned: bool = True, readonly: bool | None = None) -> CapsuleType: ...
+# NumPy is an optional dependency (the `numpy` extra), and only `from_dlpack` needs its types:
+# nothing else here reads `np`, so without NumPy installed the rest of the API keeps its types
+# (only `from_dlpack`'s result is then unknown). A NumPy array keeps its dtype through the
+# round trip; any other producer gives an array of a dtype known only at run time.
+@overload
+def from_dlpack(x: np.ndarray[Any, _DTypeT], /, *, copy: bool | None = None) -> np.ndarray[tuple[Any, ...], _DTypeT]: ...
+@overload
+def from_dlpack(x: _DLPackSource, /, *, copy: bool | None = None) -> np.ndarray[tuple[Any, ...], np.dtype[Any]]: ...
+
+@type_check_only
+class _NumPyArray(_HasArrayInterface, Protocol):
+    # numpy.ndarray, structurally (NumPy's stub makes it a `Buffer` only for Python >= 3.12).
+    # `__array_finalize__` keeps out other objects that only carry an array interface, which
+    # to_dlpack refuses.
+    def __array_finalize__(self, obj: None, /) -> None: ...
+
+# `obj`: a NumPy array or a buffer, both spelled structurally, so that the annotation means the
+# same with or without NumPy installed (an `np.ndarray` here would be `Any` without NumPy).
+def to_dlpack(obj: _NumPyArray | Buffer, /, *, versioned: bool = True, readonly: bool | None = None) -> CapsuleType: ...
 def asdlpack(obj: _AsDLPackSource, /) -> DLPackObject: ...
 @final
 class DLPackObject:
+    # As TensorInfo: only asdlpack() makes one.
+    def __init__(self, never: Never, /) -> None: ...
     def __dlpack__(
         self,
         /,

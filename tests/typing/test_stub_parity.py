@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import enum
 import inspect
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,10 +185,28 @@ def test_function_signature(name: str) -> None:
     _check_signature(name, _runtime_params(_runtime_functions()[name]), CORE.functions[name])
 
 
+def _uncallable_constructors() -> set[str]:
+    """`__init__(self, never: Never, /)`: a class with no bound constructor (the run time raises
+    `TypeError: No constructor defined!`), so that the checkers reject every call of the class."""
+    return {
+        f"{class_name}.__init__"
+        for class_name, cls in CORE.classes.items()
+        for function in cls.methods.get("__init__", [])
+        if ast.unparse(function.args) == "self, never: Never, /"
+    }
+
+
+@pytest.mark.parametrize("class_name", ["DLPackObject", "TensorInfo"])
+def test_classes_without_a_constructor_cannot_be_called(class_name: str) -> None:
+    with pytest.raises(TypeError, match="cannot create"):
+        getattr(_core, class_name)()
+    assert f"{class_name}.__init__" in _uncallable_constructors()
+
+
 def test_stub_declares_every_method() -> None:
     runtime = set(_runtime_methods()) - _not_in_stub()
     stub = {f"{cls_name}.{name}" for cls_name, cls in CORE.classes.items() for name in cls.methods}
-    assert sorted(stub) == sorted(runtime)
+    assert sorted(stub - _uncallable_constructors()) == sorted(runtime)
 
 
 @pytest.mark.parametrize("qualname", sorted(set(_runtime_methods()) - _not_in_stub()))
@@ -211,13 +230,18 @@ def _is_type_checking(node: ast.stmt) -> bool:
 
 def _declared_enum(class_name: str) -> tuple[dict[str, int], dict[str, str]]:
     """What the checkers read of an enum in _enums.py: members with their values, and aliases
-    (`if TYPE_CHECKING: ALIAS: Literal[Enum.MEMBER]`) with the member they name."""
+    (`ALIAS = MEMBER`, or `if TYPE_CHECKING: ALIAS: Literal[Enum.MEMBER]`) with the member they name."""
     tree = ast.parse((PACKAGE / "_enums.py").read_text(encoding="utf-8"))
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name)
     members: dict[str, int] = {}
     aliases: dict[str, str] = {}
     for item in cls.body:
-        if isinstance(item, ast.Assign):
+        if isinstance(item, ast.Assign) and isinstance(item.value, ast.Name):
+            # `ALIAS = MEMBER`: an alias at run time, and for pyright, pyrefly and ty
+            (target,) = item.targets
+            assert isinstance(target, ast.Name)
+            aliases[target.id] = item.value.id
+        elif isinstance(item, ast.Assign):
             (target,) = item.targets
             assert isinstance(target, ast.Name)
             members[target.id] = ast.literal_eval(item.value)
@@ -245,16 +269,23 @@ def test_enum_declarations(enum_type: type[enum.Enum]) -> None:
     assert aliases == runtime_aliases
 
 
-def test_device_type_literal_names_every_member() -> None:
+def _literal_device_overloads(function: ast.FunctionDef) -> str | None:
+    """The member that an overload's `device: Literal[DLDeviceType.M] | tuple[...]` names."""
+    device = next((arg for arg in function.args.kwonlyargs if arg.arg == "device"), None)
+    assert device is not None and device.annotation is not None
+    literal = ast.unparse(device.annotation)
+    found = re.fullmatch(r"Literal\[DLDeviceType\.(\w+)\] \| tuple\[Literal\[DLDeviceType\.\1\], int\]", literal)
+    return found[1] if found else None
+
+
+@pytest.mark.parametrize("qualname", ["validate", "Expect.__init__"])
+def test_device_overloads_name_every_member(qualname: str) -> None:
+    # one overload per member keeps `device=DLDeviceType.M` literal under every checker
     tree = ast.parse((PACKAGE / "_core.pyi").read_text(encoding="utf-8"))
-    (alias,) = [
-        node
-        for node in tree.body
-        if isinstance(node, ast.AnnAssign)
-        and isinstance(node.target, ast.Name)
-        and node.target.id == "_DLDeviceTypeLiteral"
-    ]
-    assert isinstance(alias.value, ast.Subscript)
-    assert isinstance(alias.value.slice, ast.Tuple)
-    names = [element.attr for element in alias.value.slice.elts if isinstance(element, ast.Attribute)]
-    assert names == [member.name for member in DLDeviceType]
+    body: list[ast.stmt] = tree.body
+    *owner, name = qualname.split(".")
+    if owner:
+        body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == owner[0]).body
+    overloads = [n for n in body if isinstance(n, ast.FunctionDef) and n.name == name]
+    named = [_literal_device_overloads(function) for function in overloads]
+    assert named == [*(member.name for member in DLDeviceType), None]

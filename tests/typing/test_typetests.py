@@ -1,11 +1,13 @@
-"""The type tests pass under mypy (three Python versions) and basedpyright.
+"""The type tests pass under mypy, pyright, basedpyright, pyrefly and ty at every supported
+Python version (tests/typing/typetest_matrix.py runs and judges them).
 
 They read the package from this tree: its `.py` files and `_core.pyi` are the typed source
-(docs/typing.md), and both checkers check those too, strict, through the same runs.
-Both checkers read their settings from pyproject.toml: strict, with every expected error
-written as `# type: ignore[code]  # pyright: ignore[rule]` and both set to fail when an
-expected error goes away (`warn_unused_ignores`; `reportUnnecessaryTypeIgnoreComment`, with
-`enableTypeIgnoreComments = false` so that mypy's comments do not silence pyright).
+(docs/typing.md), and every checker checks those too, through the same runs. Every expected
+error is written `# type: ignore[code]  # pyright: ignore[rule]` (or names its checkers with
+`# rejected-by:`), and a run fails when an expected error goes away: mypy and pyright through
+their own settings (`warn_unused_ignores`; `reportUnnecessaryTypeIgnoreComment`, with
+`enableTypeIgnoreComments = false` so that mypy's comments do not silence pyright), pyrefly and
+ty through the matrix script, which compares their errors with those lines.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.typing import typetest_matrix
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -64,39 +68,52 @@ def test_expected_errors_must_stay_errors() -> None:
     assert pyright["reportIgnoreCommentWithoutRule"] == "error"
     assert "stubPath" not in pyright
     assert pyright["include"] == ["optype_dlpack", "typetests"]
+    # pyrefly and ty honour no other tool's ignore comment: the matrix checks their errors
+    # against the expected-error lines itself
+    assert tool["pyrefly"]["enabled-ignores"] == ["pyrefly"]
+    assert tool["ty"]["analysis"]["respect-type-ignore-comments"] is False
 
 
 @pytest.mark.parametrize("path", TYPETESTS, ids=lambda path: path.name)
 def test_every_expected_error_is_expected_by_both_checkers(path: Path) -> None:
+    # a line that only some checkers refuse says which (`# rejected-by:`, checked against its
+    # native comments by typetest_matrix.native_comment_problems)
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if "# rejected-by:" in line:
+            continue
         mypy = re.search(r"# type: ignore\[[\w-]+(, [\w-]+)*\]", line)
         pyright = re.search(r"# pyright: ignore\[\w+(, \w+)*\]", line)
         assert bool(mypy) == bool(pyright), f"{path.name}:{number}: one checker's expectation only: {line}"
 
 
-@pytest.mark.parametrize("python_version", [None, "3.10", "3.13"], ids=["running", "py310", "py313"])
-def test_mypy(python_version: str | None) -> None:
-    args = [sys.executable, "-m", "mypy", "--config-file", "pyproject.toml", "--no-error-summary"]
-    if python_version is not None:
-        args += ["--python-version", python_version]
-    # the package explicitly too: its own files are checked, not only what the type tests use
-    result = _run([*args, "optype_dlpack", *(str(path.relative_to(ROOT)) for path in TYPETESTS)])
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip() == "", result.stdout
+def test_partial_expectations_carry_each_named_checkers_comment() -> None:
+    assert typetest_matrix.native_comment_problems() == []
 
 
-def test_basedpyright() -> None:
-    # the package (its .py files and _core.pyi) is checked too (strict), not only through
-    # what the type tests use
-    args = [*_basedpyright(), "--pythonpath", sys.executable, "--outputjson", "typetests", "optype_dlpack"]
-    result = _run(args)
-    report = json.loads(result.stdout)
-    errors = [
-        f"{d['file']}:{d['range']['start']['line'] + 1}: {d['message']} ({d.get('rule', '')})"
-        for d in report["generalDiagnostics"]
-        if d["severity"] == "error"
-    ]
-    assert errors == []
-    assert report["summary"]["errorCount"] == 0
-    assert report["summary"]["filesAnalyzed"] >= len(TYPETESTS)
-    assert result.returncode == 0, result.stderr
+def test_every_allowlist_entry_names_its_upstream_issue() -> None:
+    for entry in typetest_matrix.allowlist():
+        assert entry.checker in typetest_matrix.CHECKERS
+        assert set(entry.python) <= set(typetest_matrix.PYTHON_VERSIONS)
+        assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+/issues/\d+", entry.issue), entry
+        assert len(entry.reason) > 40, entry
+
+
+@pytest.fixture(scope="module")
+def runs() -> list[typetest_matrix.Run]:
+    return typetest_matrix.run_all()
+
+
+def test_the_matrix_passes_under_every_checker_and_python_version(runs: list[typetest_matrix.Run]) -> None:
+    # mypy, pyright, basedpyright, pyrefly and ty at Python 3.10 ... 3.14, each over the type
+    # tests and the package's own sources: every expected error proven, no other error,
+    # checker bugs only through the allowlist, no stale entry
+    assert len(runs) == len(typetest_matrix.CHECKERS) * len(typetest_matrix.PYTHON_VERSIONS)
+    assert typetest_matrix.judge(runs, typetest_matrix.allowlist()) == []
+
+
+def test_the_producer_matrix_in_the_docs_is_the_one_the_checkers_give(runs: list[typetest_matrix.Run]) -> None:
+    docs = (ROOT / "docs" / "typing.md").read_text(encoding="utf-8")
+    begin, end = "<!-- producer matrix: begin -->\n", "<!-- producer matrix: end -->"
+    assert begin in docs and end in docs
+    written = docs.split(begin, 1)[1].split(end, 1)[0]
+    assert written == typetest_matrix.markdown(runs), "regenerate: python tests/typing/typetest_matrix.py --markdown FILE"
