@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ._core import Expect, TensorInfo, inspect, validate
 
+# `typing` is not imported at run time (import time): type checkers take this name as true.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import inspect as _inspect
 
