@@ -64,7 +64,9 @@ std::int32_t read_int32(py::handle value, const std::string& constraint) {
 /// Constraint values already read, keyed by the identity of the object they were read from:
 /// validate(x, dtype="float32") passes the same str object on every call. The cache holds a
 /// reference to each key, so no other object can take its address while it is one; only
-/// objects that cannot change are keys. Fixed size: a new key overwrites the oldest.
+/// objects that cannot change are keys. Fixed size; a new key takes the place of one not
+/// found since the last turn of the clock hand (second chance), so that a stream of one-off
+/// values does not push out the ones in use.
 template <class Value>
 class IdentityCache {
 public:
@@ -72,8 +74,11 @@ public:
 #ifdef Py_GIL_DISABLED
         std::lock_guard<std::mutex> guard(lock_);  // no GIL serialises callers
 #endif
-        for (const Entry& entry : entries_) {
-            if (entry.key == key.ptr()) return entry.value;
+        for (Entry& entry : entries_) {
+            if (entry.key == key.ptr()) {
+                entry.found = true;
+                return entry.value;
+            }
         }
         return std::nullopt;
     }
@@ -84,10 +89,9 @@ public:
 #ifdef Py_GIL_DISABLED
             std::lock_guard<std::mutex> guard(lock_);
 #endif
-            Entry& slot = entries_[next_++ % entries_.size()];
+            Entry& slot = next_free_slot();
             dropped = slot.key;
-            slot.key = key.inc_ref().ptr();
-            slot.value = value;
+            slot = Entry{key.inc_ref().ptr(), value, false};
         }
         Py_XDECREF(dropped);  // last: freeing the old key may run Python code, which may use the cache
     }
@@ -96,9 +100,22 @@ private:
     struct Entry {
         PyObject* key = nullptr;
         Value value{};
+        bool found = false;  ///< found since the clock hand last passed
     };
+
+    /// The slot under the clock hand once it passed every slot found since its last turn
+    /// (at most one full turn: it clears what it passes).
+    Entry& next_free_slot() {
+        for (;;) {
+            Entry& slot = entries_[hand_];
+            hand_ = (hand_ + 1) % entries_.size();
+            if (!slot.found) return slot;
+            slot.found = false;
+        }
+    }
+
     std::array<Entry, 32> entries_{};
-    std::size_t next_ = 0;
+    std::size_t hand_ = 0;
 #ifdef Py_GIL_DISABLED
     std::mutex lock_;
 #endif
