@@ -264,7 +264,7 @@ PyMethodDef methods[] = {
 
 /// The class object, before PyType_Ready: zeroed, with the object header CPython's macro
 /// writes (reference count, no type yet).
-PyTypeObject unready_class() {
+PyTypeObject unready_class() noexcept {
     struct Head {
         PyVarObject ob_base;
     } head = {PyVarObject_HEAD_INIT(nullptr, 0)};

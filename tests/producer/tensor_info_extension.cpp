@@ -12,7 +12,8 @@ namespace od = optype_dlpack;
 
 PYBIND11_MODULE(tensor_info_extension, m) {
     // dlpack_tensor::info(): an owning copy, returned as optype_dlpack.TensorInfo
-    m.def("info", [](const od::dlpack_tensor<>& x) { return x.info(); }, py::arg("x"));
+    m.def(
+        "info", [](const od::dlpack_tensor<>& x) { return x.info(); }, py::arg("x"));
     // a TensorInfo argument, read back into od::TensorInfo
     m.def(
         "fields",

@@ -68,7 +68,7 @@ inline const TensorInfoApi& tensor_info_api() {
     static const TensorInfoApi* api = nullptr;  // written with the GIL held
     if (api == nullptr) {
         pybind11::object capsule = pybind11::module_::import("optype_dlpack._core").attr("_tensor_info_api");
-        auto* found = static_cast<const TensorInfoApi*>(PyCapsule_GetPointer(capsule.ptr(), kTensorInfoApiName));
+        const auto* found = static_cast<const TensorInfoApi*>(PyCapsule_GetPointer(capsule.ptr(), kTensorInfoApiName));
         if (found == nullptr) throw pybind11::error_already_set();
         if (found->version != kTensorInfoApiVersion) {
             throw pybind11::import_error("optype_dlpack._core's TensorInfo API is version " +
