@@ -200,6 +200,15 @@ inline void add_static_method(pybind11::handle cls, PyMethodDef* def, pybind11::
     }
 }
 
+/// __class_getitem__ of the classes that are generic in the stubs (TensorInfo[DeviceTypeT]):
+/// subscripting works at run time too, and gives the class itself (bound as `cls`).
+inline PyObject* class_getitem(PyObject* cls, PyObject*) { return Py_NewRef(cls); }
+
+/// For add_static_method(cls, &class_getitem_def, cls).
+inline PyMethodDef class_getitem_def = {
+    "__class_getitem__", &class_getitem, METH_O,
+    "__class_getitem__(item, /)\n--\n\n__class_getitem__(item: object, /) -> type\n"};
+
 /// A pybind11 function behind a fast-call function that carries its text signature (a
 /// pybind11 function has none, and takes no attributes): the call goes to it unchanged, so
 /// its conversions and error messages stay. `def` (static storage) must use call_bound.

@@ -11,6 +11,7 @@
 #ifdef Py_GIL_DISABLED
 #include <mutex>
 #endif
+#include <optional>
 #include <string>
 
 namespace optype_dlpack::constraints {
@@ -60,19 +61,101 @@ std::int32_t read_int32(py::handle value, const std::string& constraint) {
     return static_cast<std::int32_t>(read_integer(value, constraint, INT32_MIN, INT32_MAX));
 }
 
+/// Constraint values already read, keyed by the identity of the object they were read from:
+/// validate(x, dtype="float32") passes the same str object on every call. The cache holds a
+/// reference to each key, so no other object can take its address while it is one; only
+/// objects that cannot change are keys. Fixed size; a new key takes the place of one not
+/// found since the last turn of the clock hand (second chance), so that a stream of one-off
+/// values does not push out the ones in use.
+template <class Value>
+class IdentityCache {
+public:
+    std::optional<Value> find(py::handle key) {
+#ifdef Py_GIL_DISABLED
+        std::lock_guard<std::mutex> guard(lock_);  // no GIL serialises callers
+#endif
+        for (Entry& entry : entries_) {
+            if (entry.key == key.ptr()) {
+                entry.found = true;
+                return entry.value;
+            }
+        }
+        return std::nullopt;
+    }
+
+    void insert(py::handle key, const Value& value) {
+        PyObject* dropped = nullptr;
+        {
+#ifdef Py_GIL_DISABLED
+            std::lock_guard<std::mutex> guard(lock_);
+#endif
+            Entry& slot = next_free_slot();
+            dropped = slot.key;
+            slot = Entry{key.inc_ref().ptr(), value, false};
+        }
+        Py_XDECREF(dropped);  // last: freeing the old key may run Python code, which may use the cache
+    }
+
+private:
+    struct Entry {
+        PyObject* key = nullptr;
+        Value value{};
+        bool found = false;  ///< found since the clock hand last passed
+    };
+
+    /// The slot under the clock hand once it passed every slot found since its last turn
+    /// (at most one full turn: it clears what it passes).
+    Entry& next_free_slot() {
+        for (;;) {
+            Entry& slot = entries_[hand_];
+            hand_ = (hand_ + 1) % entries_.size();
+            if (!slot.found) return slot;
+            slot.found = false;
+        }
+    }
+
+    std::array<Entry, 32> entries_{};
+    std::size_t hand_ = 0;
+#ifdef Py_GIL_DISABLED
+    std::mutex lock_;
+#endif
+};
+
+/// A device name read into the constraints it stands for.
+struct DeviceName {
+    std::int32_t type = 0;
+    bool has_id = false;
+    std::int32_t id = 0;
+};
+
+DeviceName parse_device_name(py::handle value) {
+    std::string name = text_of_str(value);
+    DLDevice device{};
+    if (!od::parse_device(name, &device)) {
+        throw py::value_error("device: cannot read '" + name + "' as a device (try 'cpu', 'cuda', 'cuda:1')");
+    }
+    return DeviceName{static_cast<std::int32_t>(device.device_type), name.find(':') != std::string::npos,
+                      device.device_id};
+}
+
+/// Device names, cached by identity (a str cannot change).
+DeviceName cached_device_name(py::handle value) {
+    static IdentityCache<DeviceName> cache;  // kept for the process
+    if (auto found = cache.find(value)) return *found;
+    const DeviceName device = parse_device_name(value);
+    cache.insert(value, device);
+    return device;
+}
+
 void parse_device_constraint(py::handle value, od::Constraints& c) {
     if (value.is_none()) return;
     if (PyUnicode_Check(value.ptr())) {
-        std::string name = text_of_str(value);
-        DLDevice device{};
-        if (od::parse_device(name, &device)) {
-            c.has_device_type = true;
-            c.device_type = static_cast<std::int32_t>(device.device_type);
-            c.has_device_id = name.find(':') != std::string::npos;
-            c.device_id = device.device_id;
-            return;
-        }
-        throw py::value_error("device: cannot read '" + name + "' as a device (try 'cpu', 'cuda', 'cuda:1')");
+        const DeviceName device = cached_device_name(value);
+        c.has_device_type = true;
+        c.device_type = device.type;
+        c.has_device_id = device.has_id;
+        c.device_id = device.id;
+        return;
     }
     if (PyTuple_Check(value.ptr())) {  // (type, id) and DLDevice
         auto items = py::reinterpret_borrow<py::tuple>(value);
@@ -130,33 +213,14 @@ DLDataType parse_dtype_constraint(py::handle value) {
                          "or a torch dtype)");
 }
 
-/// Non-string dtype objects (numpy and torch dtypes are singletons) are cached by identity.
+/// dtype values cached by identity: names (a str cannot change) and dtype objects (numpy and
+/// torch dtypes are singletons). Not tuples, whose items may be objects whose __index__ changes.
 DLDataType cached_dtype_constraint(py::handle value) {
-    if (PyUnicode_Check(value.ptr()) || PyTuple_Check(value.ptr())) return parse_dtype_constraint(value);
-    struct Entry {
-        PyObject* key = nullptr;
-        DLDataType dtype{};
-    };
-    static std::array<Entry, 32> cache{};
-    static std::size_t next = 0;
-#ifdef Py_GIL_DISABLED
-    static std::mutex lock;  // no GIL serialises callers
-    std::unique_lock<std::mutex> guard(lock);
-#endif
-    for (const auto& entry : cache) {
-        if (entry.key == value.ptr()) return entry.dtype;
-    }
-#ifdef Py_GIL_DISABLED
-    guard.unlock();  // parsing runs Python code
-#endif
-    DLDataType dtype = parse_dtype_constraint(value);
-#ifdef Py_GIL_DISABLED
-    guard.lock();
-#endif
-    Entry& slot = cache[next++ % cache.size()];
-    Py_XDECREF(slot.key);
-    slot.key = value.inc_ref().ptr();  // the cache keeps its key alive, so identity stays valid
-    slot.dtype = dtype;
+    if (PyTuple_Check(value.ptr())) return parse_dtype_constraint(value);
+    static IdentityCache<DLDataType> cache;  // kept for the process
+    if (auto found = cache.find(value)) return *found;
+    const DLDataType dtype = parse_dtype_constraint(value);  // may run Python code (str(value))
+    cache.insert(value, dtype);
     return dtype;
 }
 
@@ -204,35 +268,38 @@ void parse_writable_constraint(py::handle value, od::Constraints& c) {
     c.writable = value.ptr() == Py_True ? 1 : 0;
 }
 
-/// The text of a str-valued constraint; TypeError naming it for anything else.
-std::string keyword_text(py::handle value, const char* constraint, const char* choices) {
+/// Refuses anything but a str for a str-valued constraint: TypeError naming it.
+void require_str(py::handle value, const char* constraint, const char* choices) {
     if (!PyUnicode_Check(value.ptr())) {
         throw py::type_error(std::string(constraint) + ": expected " + choices + ", got " + type_name(value));
     }
-    return text_of_str(value);
 }
+
+/// Whether the str `value` is `text`. Compares in place: no copy, and no error for any str
+/// (one with lone surrogates is simply unequal).
+bool str_is(py::handle value, const char* text) { return PyUnicode_CompareWithASCIIString(value.ptr(), text) == 0; }
 
 void parse_layout_constraint(py::handle value, od::Constraints& c) {
     if (value.is_none()) return;
     const char* choices = "'C', 'F' or 'any'";
-    const std::string text = keyword_text(value, "layout", choices);
-    if (text == "C" || text == "c") {
+    require_str(value, "layout", choices);
+    if (str_is(value, "C") || str_is(value, "c")) {
         c.layout = od::LayoutRequirement::c;
-    } else if (text == "F" || text == "f") {
+    } else if (str_is(value, "F") || str_is(value, "f")) {
         c.layout = od::LayoutRequirement::f;
-    } else if (text != "any" && text != "A") {
+    } else if (!str_is(value, "any") && !str_is(value, "A")) {
         throw py::value_error(std::string("layout: expected ") + choices + ", got " + repr_text(value));
     }
 }
 
 void parse_verify_constraint(py::handle value, od::Constraints& c) {
     const char* choices = "'auto', 'require' or 'skip'";
-    const std::string text = keyword_text(value, "verify_device", choices);
-    if (text == "auto") {
+    require_str(value, "verify_device", choices);
+    if (str_is(value, "auto")) {
         c.verify = od::VerifyDevice::automatic;
-    } else if (text == "require") {
+    } else if (str_is(value, "require")) {
         c.verify = od::VerifyDevice::require;
-    } else if (text == "skip") {
+    } else if (str_is(value, "skip")) {
         c.verify = od::VerifyDevice::skip;
     } else {
         throw py::value_error(std::string("verify_device: expected ") + choices + ", got " + repr_text(value));

@@ -5,6 +5,7 @@
 
 #include "boundary.hpp"
 #include "constraints.hpp"
+#include "tensor_info_type.hpp"
 #include "optype_dlpack/acquire.hpp"
 #include "optype_dlpack/check.hpp"
 #include "optype_dlpack/cuda.hpp"
@@ -46,12 +47,15 @@ std::int8_t run_checks(const od::Source& source, const od::Constraints* constrai
     return verified;
 }
 
-od::TensorInfo describe(py::handle x, const od::Constraints* constraints, od::VerifyDevice verify) {
+/// A new TensorInfo describing `x` once it passed the checks (a new reference).
+PyObject* describe(py::handle x, const od::Constraints* constraints, od::VerifyDevice verify) {
     od::Source source;
     acquire_or_raise(x, source, od::Need::everything);
     od::Geometry geometry;
     std::int8_t verified = run_checks(source, constraints, geometry, verify);
-    return od::TensorInfo(source.view, geometry, verified);
+    PyObject* info = od::tensor_info_type::make(od::record_of(source.view, geometry, verified));
+    if (info == nullptr) throw py::error_already_set();
+    return info;
 }
 
 /// Constraints compiled once. The class is final: its methods read the C++ object through
@@ -62,7 +66,7 @@ class Expect {
 public:
     Expect(od::Constraints c, py::str repr) : c_(std::move(c)), repr_(std::move(repr)) {}
 
-    od::TensorInfo validate(py::handle x) const { return describe(x, &c_, c_.verify); }
+    PyObject* validate(py::handle x) const { return describe(x, &c_, c_.verify); }
 
     void check(py::handle x) const {
         od::Source source;
@@ -147,104 +151,6 @@ py::dict header_enum(HeaderEnum which) {
 }
 
 // ---------------------------------------------------------------------------------------
-// TensorInfo: frozen; Python values (DLDevice, DLDataType, …) are built when read.
-
-py::object enums_attr(const char* name) {
-    static auto* module = new py::object(py::module_::import("optype_dlpack._enums"));  // leaked, as above
-    return module->attr(name);
-}
-
-py::tuple dims_tuple(const od::Dims& dims) {
-    py::tuple out(static_cast<std::size_t>(dims.size()));
-    for (std::int32_t i = 0; i < dims.size(); ++i) {
-        out[static_cast<std::size_t>(i)] = py::int_(dims[i]);
-    }
-    return out;
-}
-
-py::object device_object(const DLDevice& d) {
-    return enums_attr("DLDevice")(enums_attr("DLDeviceType")(static_cast<std::int32_t>(d.device_type)), d.device_id);
-}
-
-py::object dtype_object(const DLDataType& t) {
-    return enums_attr("DLDataType")(enums_attr("DLDataTypeCode")(t.code), t.bits, t.lanes);
-}
-
-py::object verified_object(std::int8_t v) { return v < 0 ? py::none() : py::object(py::bool_(v == 1)); }
-
-/// tp_new of TensorInfo. pybind11 makes the instances that inspect() and validate() return
-/// without it (through tp_alloc, with the C++ object in place); an instance made by __new__
-/// would hold none, and its properties would read uninitialised memory.
-PyObject* refuse_new(PyTypeObject* type, PyObject*, PyObject*) {
-    PyErr_Format(PyExc_TypeError,
-                 "cannot create '%s' instances: inspect(), validate() and Expect.validate() return them",
-                 type->tp_name);
-    return nullptr;
-}
-
-std::string tensor_info_text(const od::TensorInfo& t) {
-    std::string out =
-        "TensorInfo(device=" + od::format_device(static_cast<std::int32_t>(t.device.device_type), t.device.device_id);
-    out += ", dtype=" + od::format_dtype(t.dtype.code, t.dtype.bits, t.dtype.lanes);
-    out += ", shape=" + py::repr(dims_tuple(t.shape)).cast<std::string>();
-    out += ", strides=" + py::repr(dims_tuple(t.strides)).cast<std::string>();
-    out += ", byte_offset=" + std::to_string(t.byte_offset);
-    out += t.versioned ? ", version=" + std::to_string(t.version.major) + "." + std::to_string(t.version.minor)
-                       : std::string(", version=legacy");
-    if (t.flags != 0) out += ", flags=" + std::to_string(t.flags);
-    return out + ")";
-}
-
-PyObject* tensor_info_repr(PyObject* self, PyObject*) {
-    return guarded(
-        [&] { return py::str(tensor_info_text(py::handle(self).cast<const od::TensorInfo&>())).release().ptr(); });
-}
-
-/// __class_getitem__ of the classes that are generic in the stubs (TensorInfo[DeviceTypeT]):
-/// subscripting works at run time too, and gives the class itself (bound as `cls`).
-PyObject* class_getitem(PyObject* cls, PyObject*) { return Py_NewRef(cls); }
-
-PyMethodDef tensor_info_repr_def = {
-    "__repr__", &tensor_info_repr, METH_NOARGS,
-    "__repr__($self, /)\n--\n\n__repr__(self: optype_dlpack._core.TensorInfo) -> str\n"};
-
-PyMethodDef class_getitem_def = {"__class_getitem__", &class_getitem, METH_O,
-                                 "__class_getitem__(item, /)\n--\n\n__class_getitem__(item: object, /) -> type\n"};
-
-void bind_tensor_info(py::module_& m) {
-    using TI = od::TensorInfo;
-    auto cls = py::class_<TI>(m, "TensorInfo", py::is_final(),
-                              "What a DLPack tensor is: read from its capsule after validation. Final, and "
-                              "made only by inspect(), validate() and Expect.validate().");
-    // TensorInfo.__new__ (and object.__new__(TensorInfo), which CPython then refuses as unsafe)
-    // read the slot when called, so replacing it after pybind11 made the type is enough.
-    auto* type = reinterpret_cast<PyTypeObject*>(cls.ptr());
-    type->tp_new = refuse_new;
-    PyType_Modified(type);
-    cls.def_property_readonly("device", [](const TI& t) { return device_object(t.device); })
-        .def_property_readonly("dtype", [](const TI& t) { return dtype_object(t.dtype); })
-        .def_property_readonly("shape", [](const TI& t) { return dims_tuple(t.shape); })
-        .def_property_readonly("strides", [](const TI& t) { return dims_tuple(t.strides); })
-        .def_property_readonly("byte_offset", [](const TI& t) { return t.byte_offset; })
-        .def_property_readonly("data_ptr", [](const TI& t) { return t.data_ptr; })
-        .def_property_readonly("version",
-                               [](const TI& t) -> py::object {
-                                   if (!t.versioned) return py::none();
-                                   return enums_attr("DLPackVersion")(t.version.major, t.version.minor);
-                               })
-        .def_property_readonly("flags", [](const TI& t) { return enums_attr("DLPackFlags")(t.flags); })
-        .def_property_readonly("readonly", [](const TI& t) { return (t.flags & od::kFlagReadOnly) != 0; })
-        .def_property_readonly("ndim", [](const TI& t) { return t.shape.size(); })
-        .def_property_readonly("size", [](const TI& t) { return t.size; })
-        .def_property_readonly("nbytes", [](const TI& t) { return t.nbytes; })
-        .def_property_readonly("is_c_contiguous", [](const TI& t) { return t.c_contiguous; })
-        .def_property_readonly("is_f_contiguous", [](const TI& t) { return t.f_contiguous; })
-        .def_property_readonly("device_verified", [](const TI& t) { return verified_object(t.device_verified); });
-    od::detail::add_method(cls, &tensor_info_repr_def);
-    od::detail::add_static_method(cls, &class_getitem_def, cls);
-}
-
-// ---------------------------------------------------------------------------------------
 // Functions and methods in CPython's vectorcall convention (boundary.hpp). pybind11's
 // dispatcher costs more than the checks themselves (it looks up the instance's type info
 // under a lock for every method call, and takes a dict-building slow path as soon as a
@@ -266,7 +172,7 @@ PyObject* auto_string() {
 PyObject* fast_inspect(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     static const Parameters parameters("inspect", 1);
     if (!parameters.parse(args, nargs, nullptr, nullptr)) return nullptr;
-    return guarded([&] { return py::cast(describe(args[0], nullptr, od::VerifyDevice::automatic)).release().ptr(); });
+    return guarded([&] { return describe(args[0], nullptr, od::VerifyDevice::automatic); });
 }
 
 PyObject* fast_validate(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
@@ -277,7 +183,7 @@ PyObject* fast_validate(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyOb
         const auto value = [&](std::size_t i, PyObject* omitted) { return given[i] != nullptr ? given[i] : omitted; };
         od::Constraints c = make_constraints(value(0, Py_None), value(1, Py_None), value(2, Py_None), value(3, Py_None),
                                              value(4, Py_None), value(5, Py_None), value(6, auto_string()));
-        return py::cast(describe(args[0], &c, c.verify)).release().ptr();
+        return describe(args[0], &c, c.verify);
     });
 }
 
@@ -293,7 +199,7 @@ PyObject* fast_expect_check(PyObject* self, PyObject* const* args, Py_ssize_t na
 PyObject* fast_expect_validate(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     static const Parameters parameters("validate", 1);
     if (!parameters.parse(args, nargs, nullptr, nullptr)) return nullptr;
-    return guarded([&] { return py::cast(initialised_expect(self, "validate").validate(args[0])).release().ptr(); });
+    return guarded([&] { return initialised_expect(self, "validate").validate(args[0]); });
 }
 
 PyObject* expect_repr(PyObject* self, PyObject*) {
@@ -370,7 +276,7 @@ void bind_expect(py::module_& m) {
     py::object pybind11_init = cls.attr("__init__");
     pybind11_expect_init = pybind11_init.release().ptr();  // kept for the process
     for (PyMethodDef& def : expect_methods) od::detail::add_method(cls, &def);
-    od::detail::add_static_method(cls, &class_getitem_def, cls);
+    od::detail::add_static_method(cls, &od::detail::class_getitem_def, cls);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -496,7 +402,7 @@ PYBIND11_MODULE(_core, m) {
     m.def(
         "_noop", [](py::handle) {}, py::arg("x"), py::pos_only());
 
-    bind_tensor_info(m);
+    od::tensor_info_type::bind(m);
     od::detail::add_function(m, &fast_inspect_def);
     od::detail::add_function(m, &fast_validate_def);
     bind_expect(m);

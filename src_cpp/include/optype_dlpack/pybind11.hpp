@@ -47,7 +47,39 @@
 
 namespace optype_dlpack {
 
+/// What optype_dlpack._core exports for extensions, as the capsule `_core._tensor_info_api`
+/// (named kTensorInfoApiName): TensorInfo objects made from and read into records, so that
+/// od::TensorInfo converts to and from optype_dlpack.TensorInfo (the type_caster below).
+struct TensorInfoApi {
+    std::uint32_t version;  ///< kTensorInfoApiVersion: the layout of this struct and of TensorInfoRecord
+    /// A new optype_dlpack.TensorInfo; nullptr with a Python error set on failure.
+    PyObject* (*make)(const TensorInfoRecord* record);
+    /// 1 when `object` is an optype_dlpack.TensorInfo, with *out describing it (borrowing the
+    /// object's arrays), else 0.
+    int (*read)(PyObject* object, TensorInfoRecord* out);
+};
+inline constexpr std::uint32_t kTensorInfoApiVersion = 1;
+inline constexpr const char* kTensorInfoApiName = "optype_dlpack._core._tensor_info_api";
+
 namespace detail {
+
+/// The TensorInfo API of optype_dlpack._core, found once (the module is never unloaded).
+inline const TensorInfoApi& tensor_info_api() {
+    static const TensorInfoApi* api = nullptr;  // written with the GIL held
+    if (api == nullptr) {
+        pybind11::object capsule = pybind11::module_::import("optype_dlpack._core").attr("_tensor_info_api");
+        const auto* found = static_cast<const TensorInfoApi*>(PyCapsule_GetPointer(capsule.ptr(), kTensorInfoApiName));
+        if (found == nullptr) throw pybind11::error_already_set();
+        if (found->version != kTensorInfoApiVersion) {
+            throw pybind11::import_error("optype_dlpack._core's TensorInfo API is version " +
+                                         std::to_string(found->version) + ", these headers need version " +
+                                         std::to_string(kTensorInfoApiVersion) +
+                                         ": build the extension against the installed optype_dlpack");
+        }
+        api = found;
+    }
+    return *api;
+}
 
 /// optype_dlpack._errors, imported once.
 inline pybind11::handle errors_module() {
@@ -282,6 +314,26 @@ private:
 }  // namespace optype_dlpack
 
 namespace pybind11::detail {
+
+/// od::TensorInfo (what dlpack_tensor::info() returns) as optype_dlpack.TensorInfo, both ways.
+template <>
+struct type_caster<optype_dlpack::TensorInfo> {
+    PYBIND11_TYPE_CASTER(optype_dlpack::TensorInfo, const_name("optype_dlpack._core.TensorInfo"));
+
+    bool load(handle src, bool /*convert*/) {
+        optype_dlpack::TensorInfoRecord record{};
+        if (optype_dlpack::detail::tensor_info_api().read(src.ptr(), &record) == 0) return false;
+        value = optype_dlpack::TensorInfo(record);
+        return true;
+    }
+
+    static handle cast(const optype_dlpack::TensorInfo& info, return_value_policy, handle) {
+        const optype_dlpack::TensorInfoRecord record = info.record();
+        PyObject* object = optype_dlpack::detail::tensor_info_api().make(&record);
+        if (object == nullptr) throw error_already_set();
+        return object;
+    }
+};
 
 template <class... Requirements>
 struct type_caster<optype_dlpack::dlpack_tensor<Requirements...>> {

@@ -44,8 +44,77 @@ private:
     std::vector<std::int64_t> heap_;
 };
 
+/// A TensorInfo in a fixed C layout, borrowing its extents and strides: what passes between
+/// an extension and optype_dlpack._core, whose TensorInfo type holds the Python side (see
+/// TensorInfoApi in pybind11.hpp). Fixed-width fields only, so that extensions built by
+/// another compiler read it alike.
+struct TensorInfoRecord {
+    DLDevice device;
+    DLDataType dtype;
+    std::int32_t ndim;
+    const std::int64_t* shape;    ///< ndim extents (may be NULL when ndim is 0)
+    const std::int64_t* strides;  ///< ndim strides in elements; NULL: compact row-major
+    std::uint64_t byte_offset;
+    std::uint64_t data_ptr;
+    std::uint64_t flags;
+    std::int64_t size;
+    std::uint64_t nbytes;
+    DLPackVersion version;
+    std::uint8_t versioned;
+    std::uint8_t c_contiguous;
+    std::uint8_t f_contiguous;
+    std::int8_t device_verified;  ///< -1 unknown, 0 no, 1 yes
+};
+
+/// The record of a tensor that passed the structural checks; it borrows the tensor's arrays.
+inline TensorInfoRecord record_of(const ManagedView& view, const Geometry& g, std::int8_t verified) noexcept {
+    const DLTensor& t = *view.tensor;
+    return TensorInfoRecord{t.device,
+                            t.dtype,
+                            t.ndim > 0 ? t.ndim : 0,
+                            t.shape,
+                            t.strides,
+                            t.byte_offset,
+                            reinterpret_cast<std::uintptr_t>(t.data),
+                            view.flags,
+                            g.size,
+                            g.nbytes,
+                            view.version,
+                            view.versioned,
+                            g.c_contiguous,
+                            g.f_contiguous,
+                            verified};
+}
+
+/// The strides a record stands for, written into out[0..ndim): its own, or compact row-major.
+inline void fill_record_strides(const TensorInfoRecord& r, std::int64_t* out) noexcept {
+    DLTensor t{};
+    t.ndim = r.ndim;
+    t.shape = const_cast<std::int64_t*>(r.shape);      // only read
+    t.strides = const_cast<std::int64_t*>(r.strides);  // only read
+    fill_strides(t, out);
+}
+
 struct TensorInfo {
     TensorInfo() = default;
+    /// A copy of what the record describes (its arrays are copied too).
+    explicit TensorInfo(const TensorInfoRecord& r)
+        : device(r.device),
+          dtype(r.dtype),
+          byte_offset(r.byte_offset),
+          data_ptr(static_cast<std::uintptr_t>(r.data_ptr)),
+          versioned(r.versioned != 0),
+          version(r.version),
+          flags(r.flags),
+          size(r.size),
+          nbytes(r.nbytes),
+          c_contiguous(r.c_contiguous != 0),
+          f_contiguous(r.f_contiguous != 0),
+          device_verified(r.device_verified) {
+        shape.assign(r.shape, r.shape + r.ndim);
+        strides.resize(r.ndim);
+        fill_record_strides(r, strides.data());
+    }
     TensorInfo(const ManagedView& view, const Geometry& g, std::int8_t verified)
         : device(view.tensor->device),
           dtype(view.tensor->dtype),
@@ -81,6 +150,13 @@ struct TensorInfo {
     /// Values DLPack defined after 1.3, or newer than this package knows, that the tensor
     /// carries (newer_value_findings): permitted, and worth a consumer's attention.
     std::vector<Violation> findings;
+
+    /// This description as a record; it borrows shape and strides from this object.
+    TensorInfoRecord record() const noexcept {
+        return TensorInfoRecord{device,      dtype,     shape.size(), shape.data(), strides.data(),
+                                byte_offset, data_ptr,  flags,        size,         nbytes,
+                                version,     versioned, c_contiguous, f_contiguous, device_verified};
+    }
 };
 
 }  // namespace optype_dlpack
