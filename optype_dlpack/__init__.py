@@ -21,7 +21,14 @@ if TYPE_CHECKING:
     from ._conformance import CheckStatus, ConformanceCheck, ConformanceReport, check_producer
     from ._enums import DLDataType, DLDataTypeCode, DLDevice, DLDeviceType, DLPackFlags, DLPackVersion
     from ._errors import DLPackConsumedError, DLPackError, DLPackValidationError, DLPackVersionError, Violation
-    from ._protocols import CanDLPack, CanDLPackCompat, CanDLPackDevice, HasDLPackCExchangeAPI, SupportsDLPack
+    from ._protocols import (
+        CanDLPack,
+        CanDLPackCompat,
+        CanDLPackDataType,
+        CanDLPackDevice,
+        HasDLPackCExchangeAPI,
+        SupportsDLPack,
+    )
     from ._rules import RULES, Rule
 
     DLPACK_VERSION: DLPackVersion
@@ -32,6 +39,7 @@ __all__ = [
     "RULES",
     "CanDLPack",
     "CanDLPackCompat",
+    "CanDLPackDataType",
     "CanDLPackDevice",
     "CheckStatus",
     "ConformanceCheck",
@@ -82,7 +90,15 @@ _LAZY: dict[str, str] = {
         ("DLPackConsumedError", "DLPackError", "DLPackValidationError", "DLPackVersionError", "Violation"), "_errors"
     ),
     **dict.fromkeys(
-        ("CanDLPack", "CanDLPackCompat", "CanDLPackDevice", "HasDLPackCExchangeAPI", "SupportsDLPack"), "_protocols"
+        (
+            "CanDLPack",
+            "CanDLPackCompat",
+            "CanDLPackDataType",
+            "CanDLPackDevice",
+            "HasDLPackCExchangeAPI",
+            "SupportsDLPack",
+        ),
+        "_protocols",
     ),
     **dict.fromkeys(("RULES", "Rule"), "_rules"),
 }

@@ -128,6 +128,17 @@ PyObject* call_enum(EnumClass which, const char* format, Arguments... arguments)
     return cls == nullptr ? nullptr : PyObject_CallFunction(cls, format, arguments...);
 }
 
+/// The member of enum class `which` with this value, or the plain int for a value newer than the
+/// enum knows (a versioned capsule may carry one: docs/validation.md); a new reference or nullptr.
+PyObject* member_or_int(EnumClass which, int value) {
+    PyObject* member = call_enum(which, "i", value);
+    if (member == nullptr && PyErr_ExceptionMatches(PyExc_ValueError)) {
+        PyErr_Clear();
+        member = PyLong_FromLong(value);
+    }
+    return member;
+}
+
 PyObject* dims_tuple(const std::int64_t* values, std::int32_t count) {
     PyObject* out = PyTuple_New(count);
     for (std::int32_t i = 0; out != nullptr && i < count; ++i) {
@@ -140,7 +151,7 @@ PyObject* dims_tuple(const std::int64_t* values, std::int32_t count) {
 
 PyObject* get_device(PyObject* self, PyObject*) {
     const od::TensorInfoRecord& r = record_of_object(self);
-    PyObject* type = call_enum(EnumClass::device_type, "i", static_cast<int>(r.device.device_type));
+    PyObject* type = member_or_int(EnumClass::device_type, static_cast<int>(r.device.device_type));
     if (type == nullptr) return nullptr;
     PyObject* out = call_enum(EnumClass::device, "Oi", type, static_cast<int>(r.device.device_id));
     Py_DECREF(type);
@@ -149,7 +160,7 @@ PyObject* get_device(PyObject* self, PyObject*) {
 
 PyObject* get_dtype(PyObject* self, PyObject*) {
     const od::TensorInfoRecord& r = record_of_object(self);
-    PyObject* code = call_enum(EnumClass::data_type_code, "i", static_cast<int>(r.dtype.code));
+    PyObject* code = member_or_int(EnumClass::data_type_code, static_cast<int>(r.dtype.code));
     if (code == nullptr) return nullptr;
     PyObject* out =
         call_enum(EnumClass::data_type, "Oii", code, static_cast<int>(r.dtype.bits), static_cast<int>(r.dtype.lanes));

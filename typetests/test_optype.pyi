@@ -10,7 +10,7 @@ import optype.dlpack as opd
 import torch
 
 import optype_dlpack as od
-from optype_dlpack._protocols import CanDLPackDataType
+from optype_dlpack import CanDLPackDataType
 
 array: npt.NDArray[np.float32]
 tensor: torch.Tensor

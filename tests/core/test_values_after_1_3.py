@@ -82,6 +82,9 @@ def test_newer_values_pass_in_a_capsule_of_1_3_or_later(cpp_producer: ModuleType
     info = inspect(capsule(cpp_producer, device=(25, 0), dtype=(30, 8, 1), version=version))
     assert info.version == DLPackVersion(*version)
     assert "device=device25:0, dtype=code30_bits8" in repr(info)
+    # no enum member for them: the fields read as plain ints
+    assert info.device == (25, 0) and type(info.device.type) is int
+    assert info.dtype == (30, 8, 1) and type(info.dtype.code) is int
 
 
 @pytest.mark.parametrize(

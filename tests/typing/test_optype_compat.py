@@ -11,7 +11,7 @@ import optype.dlpack as opd
 import pytest
 
 import optype_dlpack as od
-from optype_dlpack._protocols import CanDLPackDataType
+from optype_dlpack import CanDLPackDataType
 
 PROTOCOL_PAIRS = [
     (opd.CanDLPack, od.CanDLPack),
