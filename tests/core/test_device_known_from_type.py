@@ -14,14 +14,16 @@ import pytest
 
 import optype_dlpack
 from optype_dlpack import DLPackValidationError
-from tests.support.dlpack_h import KDL_CUDA
+from tests.support.dlpack_h import KDL_CUDA, KDL_OPENCL
 
 LIE = (KDL_CUDA, 0)  # what the impostors below report; their capsules say kDLCPU
 
 
 class LyingSubclass(np.ndarray):  # type: ignore[type-arg]
+    # A device that takes no stream (NumPy's own __dlpack__ accepts only stream=None) and
+    # that no driver here can check
     def __dlpack_device__(self) -> tuple[int, int]:
-        return LIE
+        return (KDL_OPENCL, 0)
 
 
 class ndarray:  # noqa: N801 - named like NumPy's on purpose

@@ -81,11 +81,23 @@ inline const TensorInfoApi& tensor_info_api() {
     return *api;
 }
 
-/// optype_dlpack._errors, imported once.
+/// optype_dlpack._errors, imported once (kept for the process).
 inline pybind11::handle errors_module() {
-    // leaked on purpose: a static py::object would be destroyed after the interpreter
-    static auto* module = new pybind11::object(pybind11::module_::import("optype_dlpack._errors"));
-    return *module;
+    // Not a function-local static with an initialiser: the import runs Python code, during which
+    // another thread can take the GIL, enter the same initialiser and wait for it while holding
+    // the GIL, a deadlock. A plain pointer, read and written with the GIL held, is safe; two
+    // threads importing at once both get the one module. (Free threading is not declared.)
+    static PyObject* module = nullptr;
+    if (module == nullptr) {
+        PyObject* imported = PyImport_ImportModule("optype_dlpack._errors");
+        if (imported == nullptr) throw pybind11::error_already_set();
+        if (module == nullptr) {
+            module = imported;
+        } else {
+            Py_DECREF(imported);
+        }
+    }
+    return module;
 }
 
 /// A pybind11 object that gives up its reference, without dropping it, when destroyed by a
