@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
+
+from tests.support.child import run_code
 
 
 def test_status_survives_the_variable_being_deleted_after_it_was_read() -> None:
@@ -29,10 +28,7 @@ def test_status_survives_the_variable_being_deleted_after_it_was_read() -> None:
         print(_core.cuda_driver_available())
         """
     )
-    env = {**os.environ, "OPTYPE_DLPACK_DISABLE_CUDA": "yes"}
-    result = subprocess.run(
-        [sys.executable, "-P", "-c", script], capture_output=True, text=True, env=env, check=False, timeout=120
-    )
+    result = run_code(script, env={"OPTYPE_DLPACK_DISABLE_CUDA": "yes"})
     assert result.returncode == 0, result.stderr
     status, available = result.stdout.splitlines()
     assert status == "OPTYPE_DLPACK_DISABLE_CUDA=yes disables the CUDA driver"

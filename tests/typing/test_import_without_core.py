@@ -10,11 +10,11 @@ a stand-in parent package, in a child process whose import system refuses
 from __future__ import annotations
 
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import optype_dlpack
+from tests.support.child import run_code
 
 PACKAGE = Path(optype_dlpack.__file__).parent
 
@@ -39,12 +39,7 @@ _PRELUDE = textwrap.dedent(
 
 
 def _run(body: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-P", "-c", _PRELUDE + textwrap.dedent(body)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return run_code(_PRELUDE + textwrap.dedent(body))
 
 
 def test_the_refusal_works() -> None:
@@ -101,12 +96,6 @@ def test_parse_and_str_need_the_extension_only_when_called() -> None:
 
 def test_the_package_itself_needs_the_extension() -> None:
     # a decision, not an accident: a broken or missing build fails at `import optype_dlpack`
-    result = subprocess.run(
-        [sys.executable, "-P", "-c", _PRELUDE.replace('sys.modules["optype_dlpack"] = parent', "")
-         + "import optype_dlpack"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_code(_PRELUDE.replace('sys.modules["optype_dlpack"] = parent', "") + "import optype_dlpack")
     assert result.returncode != 0
     assert "the extension is refused in this test" in result.stderr
