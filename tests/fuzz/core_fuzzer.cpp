@@ -253,13 +253,22 @@ void check_accepted(const od::ManagedView& view, const od::Geometry& g) {
     require(g.readable, "accepted: geometry readable");
     require(!view.versioned || view.version.major == DLPACK_MAJOR_VERSION, "accepted: major version 1");
     require((view.flags & ~od::kKnownFlags) == 0, "accepted: no unknown flag bits");
-    require(od::find_device_type(static_cast<std::int32_t>(t.device.device_type)) != nullptr, "accepted: device type");
+    // Values newer than the package knows (device types 22-255, dtype codes 19-255) are
+    // permitted in a versioned capsule of version 1.3 or later only (docs/validation.md).
+    const bool newer_permitted = view.versioned && view.version.major == 1 && view.version.minor >= 3;
+    const auto device_type = static_cast<std::int32_t>(t.device.device_type);
+    require(
+        od::find_device_type(device_type) != nullptr || (newer_permitted && device_type >= 22 && device_type <= 255),
+        "accepted: device type");
     require(t.device.device_id >= 0 && (t.device.device_type != kDLCPU || t.device.device_id == 0), "accepted: id");
     require(g.size == 0 || t.data != nullptr, "accepted: data NULL only when empty");
     require(!(view.versioned && view.version.minor >= 2 && g.strides_implied), "accepted: strides since 1.2");
     const od::DTypeCodeInfo* code = od::find_dtype_code(t.dtype.code);
-    require(code != nullptr && od::dtype_bits_valid(*code, t.dtype.bits) && t.dtype.lanes >= 1, "accepted: dtype");
-    require(dtype_name_round_trips(t.dtype), "parse_dtype reads format_dtype back");
+    const bool known_dtype = code != nullptr && od::dtype_bits_valid(*code, t.dtype.bits);
+    const bool newer_dtype = code == nullptr && newer_permitted && t.dtype.code >= 19 && t.dtype.bits >= 1;
+    require((known_dtype || newer_dtype) && t.dtype.lanes >= 1, "accepted: dtype");
+    // a name is read back for the codes the package knows ("code30_bits8" is a description only)
+    require(!known_dtype || dtype_name_round_trips(t.dtype), "parse_dtype reads format_dtype back");
 }
 
 od::Constraints read_constraints(Reader& in) {
