@@ -494,16 +494,6 @@ Status query_facts(const void* ptr, bool mapping, PointerFacts* out, std::string
 
 }  // namespace
 
-const char* memory_type_name(MemoryType type) noexcept {
-    switch (type) {
-        case MemoryType::host_unregistered: return "host memory unknown to the CUDA driver";
-        case MemoryType::host_pinned: return "page-locked host memory";
-        case MemoryType::device: return "device memory";
-        case MemoryType::managed: return "managed memory";
-    }
-    return "memory of an unknown kind";
-}
-
 bool driver_available() noexcept { return driver().usable(); }
 
 const char* driver_unavailable_reason() noexcept { return driver().unavailable.c_str(); }

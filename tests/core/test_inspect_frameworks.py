@@ -31,22 +31,11 @@ from optype_dlpack import (
     validate,
 )
 from tests.support.arrays import FRAMEWORKS, TorchDType, framework_module, torch
-from tests.support.capsules import capsule_name, declared
+from tests.support.capsules import CapsuleOffer, capsule_name, declared
 from tests.support.frameworks import needs
 
 needs_torch = needs("torch")
 
-class Hand:
-    """Hands one capsule to a consumer that insists on calling __dlpack__."""
-
-    def __init__(self, capsule: object) -> None:
-        self.capsule = capsule
-
-    def __dlpack__(self, **kwargs: object) -> object:
-        return self.capsule
-
-    def __dlpack_device__(self) -> tuple[int, int]:
-        return (1, 0)
 
 
 CODE = DLDataTypeCode
@@ -271,7 +260,7 @@ def test_ml_dtypes_numpy_arrays(cpp_producer: Any, ml_dtype: type, dtype: DLData
         validate(capsule, dtype=np.dtype(ml_dtype))
         validate(capsule, dtype=str(np.dtype(ml_dtype)))
     # the last capsule is still the producer's: JAX can take it and sees the same values
-    consumed = jnp.from_dlpack(Hand(capsule))
+    consumed = jnp.from_dlpack(CapsuleOffer(capsule))
     assert capsule_name(capsule) == "used_dltensor"
     np.testing.assert_array_equal(np.asarray(consumed).astype(np.float32), x.astype(np.float32))
     assert validate(jnp.asarray(x), dtype=ml_dtype).dtype == dtype  # and JAX's own export
@@ -366,7 +355,7 @@ def test_numpy_capsules_are_untouched() -> None:
     assert capsule_name(legacy) == "dltensor"
     assert capsule_name(versioned) == "dltensor_versioned"
     for capsule in (legacy, versioned):
-        y = np.from_dlpack(Hand(capsule))
+        y = np.from_dlpack(CapsuleOffer(capsule))
         assert y.__array_interface__["data"][0] == x.__array_interface__["data"][0]
         np.testing.assert_array_equal(y, x)
     assert capsule_name(legacy) == "used_dltensor"
@@ -393,7 +382,7 @@ def test_jax_capsule_is_untouched() -> None:
     info = inspect(capsule)
     assert info.version is None and info.data_ptr == x.unsafe_buffer_pointer()
     assert capsule_name(capsule) == "dltensor"
-    y = np.from_dlpack(Hand(capsule))
+    y = np.from_dlpack(CapsuleOffer(capsule))
     np.testing.assert_array_equal(y, np.asarray(x))
     assert capsule_name(capsule) == "used_dltensor"
 

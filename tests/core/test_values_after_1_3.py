@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pytest
 
 import optype_dlpack
@@ -106,7 +107,6 @@ def test_newer_values_fail_elsewhere(cpp_producer: ModuleType, kwargs: dict[str,
 
 def test_tpu_host_memory_is_read_in_place(cpp_producer: ModuleType) -> None:
     # page-locked host memory, as kDLCUDAHost: the CPU reads it without a copy
-    np = pytest.importorskip("numpy")
     array = optype_dlpack.from_dlpack(capsule(cpp_producer, **TPU_HOST))
     assert isinstance(array, np.ndarray)
     assert array.shape == (2, 3)

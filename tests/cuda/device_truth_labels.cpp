@@ -16,17 +16,6 @@ namespace py = pybind11;
 
 namespace optype_dlpack::cuda {
 
-// The texts of src_cpp/cuda_driver.cpp, which the messages quote.
-const char* memory_type_name(MemoryType type) noexcept {
-    switch (type) {
-        case MemoryType::host_unregistered: return "host memory unknown to the CUDA driver";
-        case MemoryType::host_pinned: return "page-locked host memory";
-        case MemoryType::device: return "device memory";
-        case MemoryType::managed: return "managed memory";
-    }
-    return "memory of an unknown kind";
-}
-
 constexpr int kGpus = 2;  // what the fake driver reports
 
 Status device_count(int* out, std::string*) noexcept {

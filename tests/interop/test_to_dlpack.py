@@ -24,7 +24,7 @@ import pytest
 
 import optype_dlpack
 from optype_dlpack import DLPackFlags, _core
-from tests.support.capsules import capsule_name, capsule_pointer, rename_capsule
+from tests.support.capsules import CapsuleOffer, capsule_name, capsule_pointer, rename_capsule
 from tests.support.child import run_code
 from tests.support.dlpack_h import DELETER, DLManagedTensor, DLManagedTensorVersioned
 from tests.support.frameworks import needs
@@ -51,17 +51,6 @@ def take(capsule: object) -> tuple[int, DLManagedTensorVersioned | DLManagedTens
     return ctypes.addressof(managed), managed
 
 
-class Wrapper:
-    """Offers a capsule through __dlpack__ (what numpy and jax need to consume one)."""
-
-    def __init__(self, capsule: object) -> None:
-        self.capsule = capsule
-
-    def __dlpack__(self, **kwargs: object) -> object:
-        return self.capsule
-
-    def __dlpack_device__(self) -> tuple[int, int]:
-        return (1, 0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -260,8 +249,8 @@ def test_exported_bytearray_cannot_be_resized_while_a_capsule_lives() -> None:
 def test_consumers_share_memory() -> None:
     import jax.numpy as jnp
     source = np.arange(12, dtype=np.float32).reshape(3, 4)
-    by_numpy = np.from_dlpack(Wrapper(to_dlpack(source)))
-    by_jax = jnp.from_dlpack(Wrapper(to_dlpack(source, versioned=False)))  # JAX reads legacy capsules only
+    by_numpy = np.from_dlpack(CapsuleOffer(to_dlpack(source)))
+    by_jax = jnp.from_dlpack(CapsuleOffer(to_dlpack(source, versioned=False)))  # JAX reads legacy capsules only
     assert by_numpy.ctypes.data == source.ctypes.data
     source[2, 3] = -7.0
     assert by_numpy[2, 3] == -7.0
@@ -273,7 +262,7 @@ def test_torch_shares_memory() -> None:
     import torch
     source = np.arange(12, dtype=np.float32).reshape(3, 4)
     by_torch = torch.from_dlpack(to_dlpack(source))
-    by_numpy = np.from_dlpack(Wrapper(to_dlpack(source)))
+    by_numpy = np.from_dlpack(CapsuleOffer(to_dlpack(source)))
     assert by_torch.data_ptr() == by_numpy.ctypes.data == source.ctypes.data
     by_torch[0, 0] = 50.0
     assert source[0, 0] == 50.0 and by_numpy[0, 0] == 50.0
@@ -290,7 +279,7 @@ def test_consumers_take_strided_and_0d_arrays() -> None:
     np.testing.assert_array_equal(tensor.numpy(), source)
     scalar = torch.from_dlpack(to_dlpack(np.array(2.5)))
     assert scalar.shape == () and scalar.item() == 2.5
-    assert np.from_dlpack(Wrapper(to_dlpack(np.array(4)))) == 4
+    assert np.from_dlpack(CapsuleOffer(to_dlpack(np.array(4)))) == 4
 
 
 # ---------------------------------------------------------------------------------------
@@ -389,7 +378,7 @@ def consume_with_torch(capsule: object) -> object:
 
 
 def consume_with_numpy(capsule: object) -> object:
-    return np.from_dlpack(Wrapper(capsule))
+    return np.from_dlpack(CapsuleOffer(capsule))
 
 
 CONSUMERS = [

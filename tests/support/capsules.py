@@ -66,3 +66,17 @@ def declared(capsule: object) -> Declared:
     assert name == b"dltensor_versioned", f"not an unconsumed DLPack capsule: {name!r}"
     head = DLManagedTensorVersionedHeader.from_address(_capsule_get_pointer(capsule, name))
     return Declared(DLPackVersion(head.version.major, head.version.minor), DLPackFlags(head.flags))
+
+
+class CapsuleOffer:
+    """Offers one capsule through __dlpack__, as a CPU producer (for consumers that insist on
+    calling __dlpack__: numpy, jax)."""
+
+    def __init__(self, capsule: object) -> None:
+        self.capsule = capsule
+
+    def __dlpack__(self, **kwargs: object) -> object:
+        return self.capsule
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (1, 0)

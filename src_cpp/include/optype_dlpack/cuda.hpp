@@ -28,7 +28,15 @@ enum class MemoryType : std::uint8_t {
 };
 
 /// "device memory", "page-locked host memory", …: for messages.
-const char* memory_type_name(MemoryType type) noexcept;
+inline const char* memory_type_name(MemoryType type) noexcept {
+    switch (type) {
+        case MemoryType::host_unregistered: return "host memory unknown to the CUDA driver";
+        case MemoryType::host_pinned: return "page-locked host memory";
+        case MemoryType::device: return "device memory";
+        case MemoryType::managed: return "managed memory";
+    }
+    return "memory of an unknown kind";
+}
 
 struct PointerFacts {
     MemoryType type = MemoryType::host_unregistered;
