@@ -12,8 +12,10 @@
 #include <dlfcn.h>
 #include <link.h>
 
+#include <array>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -450,29 +452,96 @@ Mapped walk_mappings(const Driver& d, std::uintptr_t low, std::uintptr_t high, s
     return Mapped::all;
 }
 
-/// Walks the objects loaded into the process (dl_iterate_phdr) looking for libcuda.
-struct LoadedObjects {
-    bool count_only = false;  ///< read the loader's "objects ever added" count and stop
-    bool has_count = false;
+/// The loader's counts of the objects it ever added to and removed from the process.
+struct LoaderCounts {
+    bool known = false;  ///< false with a C library whose dl_phdr_info lacks them
     unsigned long long adds = 0;
-    bool found_driver = false;
+    unsigned long long subs = 0;
+
+    bool operator==(const LoaderCounts& other) const noexcept {
+        return known && other.known && adds == other.adds && subs == other.subs;
+    }
 };
 
-int visit_loaded_object(dl_phdr_info* info, std::size_t size, void* data) noexcept {
-    auto* state = static_cast<LoadedObjects*>(data);
-    if (state->count_only) {
-        state->has_count = size >= offsetof(dl_phdr_info, dlpi_adds) + sizeof(info->dlpi_adds);
-        if (state->has_count) state->adds = info->dlpi_adds;
-        return 1;
+int read_counts(dl_phdr_info* info, std::size_t size, void* data) noexcept {
+    auto* counts = static_cast<LoaderCounts*>(data);
+    counts->known = size >= offsetof(dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs);
+    if (counts->known) {
+        counts->adds = info->dlpi_adds;
+        counts->subs = info->dlpi_subs;
     }
+    return 1;  // every object reports the same counts: the first is enough
+}
+
+LoaderCounts loader_counts() noexcept {
+    LoaderCounts counts;
+    dl_iterate_phdr(read_counts, &counts);
+    return counts;
+}
+
+/// Walks the objects loaded into the process (dl_iterate_phdr) looking for libcuda, and
+/// notes the object visited last (the one loaded latest).
+struct LoadedObjects {
+    bool found_driver = false;
+    std::uintptr_t last_address = 0;     ///< dlpi_addr of the object visited last
+    std::array<char, 4096> last_name{};  ///< its dlpi_name ("" when it has none, or a longer one)
+};
+
+int visit_loaded_object(dl_phdr_info* info, std::size_t, void* data) noexcept {
+    auto* state = static_cast<LoadedObjects*>(data);
     const char* name = info->dlpi_name != nullptr ? info->dlpi_name : "";
     const char* slash = std::strrchr(name, '/');
     if (std::strncmp(slash != nullptr ? slash + 1 : name, "libcuda.so", 10) == 0) {
         state->found_driver = true;
         return 1;
     }
+    state->last_address = static_cast<std::uintptr_t>(info->dlpi_addr);
+    const std::size_t length = std::strlen(name);
+    const bool fits = length < state->last_name.size();
+    std::memcpy(state->last_name.data(), fits ? name : "", fits ? length + 1 : 1);
     return 0;
 }
+
+// "libcuda is not loaded", remembered without asking the loader again (dl_iterate_phdr takes
+// the loader's lock and costs about 160 instructions a call, on every from_dlpack of a CPU
+// tensor). The loader keeps the objects of the main namespace in one list in load order: an
+// object loaded later, libcuda included, is linked in after the last one (link.h's l_next),
+// and an object unloaded and loaded again is linked in anew, at the end. So while the object
+// that was last when the walk found no libcuda is still last (its l_next is null), every
+// object loaded now was loaded at that walk, and libcuda is not among them. That object is
+// marked RTLD_NODELETE when it is remembered, so that it stays loaded and its link_map stays
+// valid to read (whoever loaded it can no longer unload it; Python unloads no extension module
+// and ctypes closes no library). A device pointer can only exist once libcuda was loaded, and a
+// capsule that carries one reaches this call after that load completed (the producer made the
+// pointer after dlopen returned, and handed the capsule over through the interpreter), so its
+// l_next write is visible here and the walk is repeated. Where the last object cannot be
+// remembered (no glibc, no name, dlopen refuses), nothing is remembered: the loader is asked.
+#if defined(__GLIBC__)
+std::atomic<link_map*> unchanged_since{nullptr};
+
+bool nothing_loaded_since_walk() noexcept {
+    link_map* last = unchanged_since.load(std::memory_order_acquire);
+    return last != nullptr && __atomic_load_n(&last->l_next, __ATOMIC_ACQUIRE) == nullptr;
+}
+
+/// Remembers the object `walk` visited last, once it is pinned and nothing was loaded or
+/// unloaded between that walk (whose counts were `before`) and the pinning.
+void remember_last_object(const LoaderCounts& before, const LoadedObjects& walk) noexcept {
+    if (!before.known || walk.last_name[0] == '\0') return;
+    void* handle = dlopen(walk.last_name.data(), RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+    if (handle == nullptr) return;
+    link_map* last = nullptr;
+    const bool same_object = dlinfo(handle, RTLD_DI_LINKMAP, &last) == 0 && last != nullptr &&
+                             static_cast<std::uintptr_t>(last->l_addr) == walk.last_address;
+    dlclose(handle);  // drops the reference dlopen took; RTLD_NODELETE keeps the object loaded
+    if (same_object && loader_counts() == before) {
+        unchanged_since.store(last, std::memory_order_release);
+    }
+}
+#else
+bool nothing_loaded_since_walk() noexcept { return false; }
+void remember_last_object(const LoaderCounts&, const LoadedObjects&) noexcept {}
+#endif
 
 /// query_pointer and query_pointer_and_mapping.
 Status query_facts(const void* ptr, bool mapping, PointerFacts* out, std::string* error) noexcept {
@@ -502,21 +571,21 @@ bool driver_loaded_in_process() noexcept {
     if (disabled_by_environment()) return false;
     static std::atomic<bool> seen{false};  // a driver once loaded stays loaded
     if (seen.load(std::memory_order_relaxed)) return true;
+    if (nothing_loaded_since_walk()) return false;
     // dlopen(RTLD_NOLOAD) would answer too, but it searches the file system each time it
     // says no (tens of microseconds). The loader counts the objects it ever added: the list
     // of loaded objects is only walked again when that count has moved.
     static std::atomic<unsigned long long> walked_at{~0ull};
-    LoadedObjects first;
-    first.count_only = true;
-    dl_iterate_phdr(visit_loaded_object, &first);
-    if (first.has_count && first.adds == walked_at.load(std::memory_order_relaxed)) return false;
+    const LoaderCounts first = loader_counts();
+    if (first.known && first.adds == walked_at.load(std::memory_order_relaxed)) return false;
     LoadedObjects all;
     dl_iterate_phdr(visit_loaded_object, &all);
     if (all.found_driver) {
         seen.store(true, std::memory_order_relaxed);
         return true;
     }
-    if (first.has_count) walked_at.store(first.adds, std::memory_order_relaxed);
+    if (first.known) walked_at.store(first.adds, std::memory_order_relaxed);
+    remember_last_object(first, all);
     return false;
 }
 
