@@ -32,16 +32,26 @@ from optype_dlpack import (
 from tests.support.ctypes_producer import CtypesProducer
 
 PROBE = Path(__file__).resolve().parents[1] / "producer" / "newer_values_probe.cpp"
+FINDINGS_PROBE = Path(__file__).resolve().parents[1] / "producer" / "tensor_info_findings_probe.cpp"
 
 TPU_HOST = {"device": (20, 0)}
 BCOMPLEX = {"dtype": (18, 32, 1)}
 
 
-@pytest.fixture(scope="module")
-def probe(build_cpp_extension: Callable[..., ModuleType]) -> ModuleType:
+def build_against_the_headers(build_cpp_extension: Callable[..., ModuleType], source: Path) -> ModuleType:
     include = Path(optype_dlpack.get_include())
     headers = sorted((include / "optype_dlpack").glob("*.hpp"))
-    return build_cpp_extension(PROBE, "newer_values_probe", include_dirs=[str(include)], depends=headers)
+    return build_cpp_extension(source, source.stem, include_dirs=[str(include)], depends=headers)
+
+
+@pytest.fixture(scope="module")
+def probe(build_cpp_extension: Callable[..., ModuleType]) -> ModuleType:
+    return build_against_the_headers(build_cpp_extension, PROBE)
+
+
+@pytest.fixture(scope="module")
+def findings_probe(build_cpp_extension: Callable[..., ModuleType]) -> ModuleType:
+    return build_against_the_headers(build_cpp_extension, FINDINGS_PROBE)
 
 
 def capsule(cpp_producer: ModuleType, **kwargs: Any) -> object:
@@ -325,3 +335,12 @@ def test_strict_takes_a_bool_only(value: object) -> None:
         validate(np.arange(3.0), strict=value)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="^strict: expected True or False"):
         Expect(strict=value)  # type: ignore[call-overload]
+
+
+def test_a_tensor_info_read_by_an_extension_keeps_its_findings(
+    ctypes_producer: CtypesProducer, findings_probe: ModuleType
+) -> None:
+    info = inspect(tpu_host_bcomplex(ctypes_producer))
+    assert findings_probe.findings(info) == [tuple(finding) for finding in info.findings]
+    assert len(info.findings) == 2
+    assert findings_probe.findings(inspect(ctypes_producer.capsule())) == []
