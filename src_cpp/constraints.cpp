@@ -306,10 +306,19 @@ void parse_verify_constraint(py::handle value, od::Constraints& c) {
     }
 }
 
+/// strict=True: the values DLPack defined after 1.3, and those newer than this package knows,
+/// are violations rather than findings (docs/validation.md). A bool only: strict="no" would
+/// otherwise read as true.
+void parse_strict_constraint(py::handle value, od::Constraints& c) {
+    if (value.ptr() == Py_False) return;
+    if (value.ptr() != Py_True) throw py::type_error("strict: expected True or False, got " + type_name(value));
+    c.strictness = od::Strictness::strict;
+}
+
 }  // namespace
 
 od::Constraints make_constraints(py::handle device, py::handle dtype, py::handle ndim, py::handle shape,
-                                 py::handle writable, py::handle layout, py::handle verify_device) {
+                                 py::handle writable, py::handle layout, py::handle verify_device, py::handle strict) {
     od::Constraints c;
     parse_device_constraint(device, c);
     if (!dtype.is_none()) {
@@ -325,6 +334,7 @@ od::Constraints make_constraints(py::handle device, py::handle dtype, py::handle
     parse_writable_constraint(writable, c);
     parse_layout_constraint(layout, c);
     parse_verify_constraint(verify_device, c);
+    parse_strict_constraint(strict, c);
     return c;
 }
 

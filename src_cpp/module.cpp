@@ -105,7 +105,8 @@ const Expect& initialised_expect(py::handle self, const char* method) {
     return *expect;
 }
 
-/// "Expect(dtype='float32', ndim=2)": the constraints given, verify_device only when not "auto".
+/// "Expect(dtype='float32', ndim=2)": the constraints given, verify_device only when not "auto",
+/// strict only when True.
 py::str expect_repr(const std::vector<std::pair<const char*, py::handle>>& given) {
     od::detail::unwind_safe<py::list> parts{py::list()};  // held while the values' __repr__ run
     for (const auto& [name, value] : given) {
@@ -117,8 +118,8 @@ py::str expect_repr(const std::vector<std::pair<const char*, py::handle>>& given
 }
 
 Expect make_expect(py::handle device, py::handle dtype, py::handle ndim, py::handle shape, py::handle writable,
-                   py::handle layout, py::handle verify_device) {
-    od::Constraints c = make_constraints(device, dtype, ndim, shape, writable, layout, verify_device);
+                   py::handle layout, py::handle verify_device, py::handle strict) {
+    od::Constraints c = make_constraints(device, dtype, ndim, shape, writable, layout, verify_device, strict);
     std::vector<std::pair<const char*, py::handle>> given;
     const std::pair<const char*, py::handle> named[] = {{"device", device}, {"dtype", dtype},       {"ndim", ndim},
                                                         {"shape", shape},   {"writable", writable}, {"layout", layout}};
@@ -126,6 +127,7 @@ Expect make_expect(py::handle device, py::handle dtype, py::handle ndim, py::han
         if (!item.second.is_none()) given.push_back(item);
     }
     if (c.verify != od::VerifyDevice::automatic) given.emplace_back("verify_device", verify_device);
+    if (c.strictness == od::Strictness::strict) given.emplace_back("strict", strict);
     return Expect(std::move(c), expect_repr(given));
 }
 
@@ -161,7 +163,8 @@ using od::detail::Parameters;
 
 /// The keyword-only constraints of validate() and Expect(), in the order make_constraints
 /// takes them.
-constexpr const char* kConstraintNames[] = {"device", "dtype", "ndim", "shape", "writable", "layout", "verify_device"};
+constexpr const char* kConstraintNames[] = {"device",   "dtype",  "ndim",          "shape",
+                                            "writable", "layout", "verify_device", "strict"};
 constexpr std::size_t kConstraintCount = std::size(kConstraintNames);
 
 PyObject* auto_string() {
@@ -181,8 +184,9 @@ PyObject* fast_validate(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyOb
     if (!parameters.parse(args, nargs, kwnames, given)) return nullptr;
     return guarded([&] {
         const auto value = [&](std::size_t i, PyObject* omitted) { return given[i] != nullptr ? given[i] : omitted; };
-        od::Constraints c = make_constraints(value(0, Py_None), value(1, Py_None), value(2, Py_None), value(3, Py_None),
-                                             value(4, Py_None), value(5, Py_None), value(6, auto_string()));
+        od::Constraints c =
+            make_constraints(value(0, Py_None), value(1, Py_None), value(2, Py_None), value(3, Py_None),
+                             value(4, Py_None), value(5, Py_None), value(6, auto_string()), value(7, Py_False));
         return describe(args[0], &c, c.verify);
     });
 }
@@ -226,11 +230,12 @@ PyObject* expect_init(PyObject* self, PyObject* const* args, Py_ssize_t nargs, P
     });
 }
 
-#define OPTYPE_DLPACK_CONSTRAINT_SIGNATURE \
-    "*, device=None, dtype=None, ndim=None, shape=None, writable=None, layout=None, verify_device='auto')"
+#define OPTYPE_DLPACK_CONSTRAINT_SIGNATURE                                                                  \
+    "*, device=None, dtype=None, ndim=None, shape=None, writable=None, layout=None, verify_device='auto', " \
+    "strict=False)"
 #define OPTYPE_DLPACK_CONSTRAINT_PARAMETERS                                                       \
     "*, device: object = None, dtype: object = None, ndim: object = None, shape: object = None, " \
-    "writable: object = None, layout: object = None, verify_device: object = 'auto')"
+    "writable: object = None, layout: object = None, verify_device: object = 'auto', strict: bool = False)"
 
 PyMethodDef fast_inspect_def = {"inspect", od::detail::as_method(&fast_inspect), METH_FASTCALL,
                                 "inspect(x, /)\n--\n\n"
@@ -271,7 +276,7 @@ void bind_expect(py::module_& m) {
             "are read once, by __init__.")
             .def(py::init(&make_expect), py::kw_only(), py::arg("device") = py::none(), py::arg("dtype") = py::none(),
                  py::arg("ndim") = py::none(), py::arg("shape") = py::none(), py::arg("writable") = py::none(),
-                 py::arg("layout") = py::none(), py::arg("verify_device") = "auto");
+                 py::arg("layout") = py::none(), py::arg("verify_device") = "auto", py::arg("strict") = false);
     expect_type = reinterpret_cast<PyTypeObject*>(cls.ptr());
     py::object pybind11_init = cls.attr("__init__");
     pybind11_expect_init = pybind11_init.release().ptr();  // kept for the process

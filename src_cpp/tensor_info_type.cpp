@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <iterator>
 #include <string>
+#include <vector>
 
 namespace optype_dlpack::tensor_info_type {
 
@@ -217,6 +218,26 @@ PyObject* get_device_verified(PyObject* self, PyObject*) {
     return PyBool_FromLong(verified == 1);
 }
 
+/// The findings as a tuple of optype_dlpack.Violation: computed from the record when read, so
+/// that a TensorInfo stores nothing for them (record_findings).
+PyObject* findings_tuple(const std::vector<od::Violation>& findings) {
+    if (findings.empty()) return PyTuple_New(0);  // the empty tuple is a singleton
+    od::detail::HeldReference violation(PyObject_GetAttrString(od::detail::errors_module().ptr(), "Violation"));
+    od::detail::HeldReference out(PyTuple_New(static_cast<Py_ssize_t>(findings.size())));
+    for (std::size_t i = 0; i < findings.size(); ++i) {
+        const od::Violation& f = findings[i];
+        PyObject* item =
+            PyObject_CallFunction(violation.object, "ssss", f.rule, f.field, f.expected.c_str(), f.got.c_str());
+        if (item == nullptr) throw py::error_already_set();
+        PyTuple_SET_ITEM(out.object, static_cast<Py_ssize_t>(i), item);
+    }
+    return Py_NewRef(out.object);
+}
+
+PyObject* get_findings(PyObject* self, PyObject*) {
+    return od::detail::guarded([&] { return findings_tuple(od::record_findings(record_of_object(self))); });
+}
+
 PyMethodDef getters[] = {
     {"device", &get_device, METH_NOARGS, "The device: a DLDevice."},
     {"dtype", &get_dtype, METH_NOARGS, "The element type: a DLDataType."},
@@ -234,6 +255,9 @@ PyMethodDef getters[] = {
     {"is_f_contiguous", &get_f_contiguous, METH_NOARGS, "Whether the strides are compact column-major."},
     {"device_verified", &get_device_verified, METH_NOARGS,
      "Whether the CUDA driver confirmed the device; None when it was not asked."},
+    {"findings", &get_findings, METH_NOARGS,
+     "Violation records of what the rules permit but a consumer should hear about (a value DLPack defined after "
+     "1.3, or one newer than this package knows); () when there are none."},
 };
 
 // ---------------------------------------------------------------------------------------

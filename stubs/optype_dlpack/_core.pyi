@@ -9,6 +9,7 @@ import numpy as np
 from typing_extensions import Never, TypeVar
 
 from ._enums import DLDataType, DLDevice, DLDeviceType, DLPackFlags, DLPackVersion
+from ._errors import Violation
 from ._protocols import CanDLPackCompat
 
 if sys.version_info >= (3, 12):
@@ -124,6 +125,10 @@ class TensorInfo(Generic[_DeviceTypeT_co]):
     def is_f_contiguous(self) -> bool: ...
     @property
     def device_verified(self) -> bool | None: ...
+    # Values DLPack defined after 1.3, or newer than this package knows: permitted, worth hearing
+    # about (docs/validation.md); `()` for a tensor of DLPack 1.3 values.
+    @property
+    def findings(self) -> tuple[Violation, ...]: ...
     def __repr__(self) -> str: ...
 
 def inspect(x: _DLPackSource, /) -> TensorInfo: ...
@@ -146,6 +151,7 @@ def validate(
     writable: bool | None = None,
     layout: _Layout | None = None,
     verify_device: _VerifyDevice = "auto",
+    strict: bool = False,
 ) -> TensorInfo[Literal[DLDeviceType.CPU]]: ...
 @overload
 def validate(
@@ -159,6 +165,7 @@ def validate(
     writable: bool | None = None,
     layout: _Layout | None = None,
     verify_device: _VerifyDevice = "auto",
+    strict: bool = False,
 ) -> TensorInfo[Literal[DLDeviceType.CUDA]]: ...
 @overload
 def validate(
@@ -172,6 +179,7 @@ def validate(
     writable: bool | None = None,
     layout: _Layout | None = None,
     verify_device: _VerifyDevice = "auto",
+    strict: bool = False,
 ) -> TensorInfo[Literal[DLDeviceType.CUDA_HOST]]: ...
 @overload
 def validate(
@@ -185,6 +193,7 @@ def validate(
     writable: bool | None = None,
     layout: _Layout | None = None,
     verify_device: _VerifyDevice = "auto",
+    strict: bool = False,
 ) -> TensorInfo[Literal[DLDeviceType.OPENCL]]: ...
 @overload
 def validate(
@@ -198,6 +207,7 @@ def validate(
     writable: bool | None = None,
     layout: _Layout | None = None,
     verify_device: _VerifyDevice = "auto",
+    strict: bool = False,
 ) -> TensorInfo[Literal[DLDeviceType.VULKAN]]: ...
 @overload
 def validate(
@@ -211,6 +221,7 @@ def validate(
     writable: bool | None = None,
     layout: _Layout | None = None,
     verify_device: _VerifyDevice = "auto",
+    strict: bool = False,
 ) -> TensorInfo[Literal[DLDeviceType.METAL]]: ...
 @overload
 def validate(
@@ -224,6 +235,7 @@ def validate(
     writable: bool | None = None,
     layout: _Layout | None = None,
     verify_device: _VerifyDevice = "auto",
+    strict: bool = False,
 ) -> TensorInfo[Literal[DLDeviceType.VPI]]: ...
 @overload
 def validate(
@@ -237,6 +249,7 @@ def validate(
     writable: bool | None = None,
     layout: _Layout | None = None,
     verify_device: _VerifyDevice = "auto",
+    strict: bool = False,
 ) -> TensorInfo[Literal[DLDeviceType.ROCM]]: ...
 @overload
 def validate(
@@ -250,6 +263,7 @@ def validate(
     writable: bool | None = None,
     layout: _Layout | None = None,
     verify_device: _VerifyDevice = "auto",
+    strict: bool = False,
 ) -> TensorInfo[Literal[DLDeviceType.ROCM_HOST]]: ...
 @overload
 def validate(
@@ -263,6 +277,7 @@ def validate(
     writable: bool | None = None,
     layout: _Layout | None = None,
     verify_device: _VerifyDevice = "auto",
+    strict: bool = False,
 ) -> TensorInfo[Literal[DLDeviceType.EXT_DEV]]: ...
 @overload
 def validate(
@@ -276,6 +291,7 @@ def validate(
     writable: bool | None = None,
     layout: _Layout | None = None,
     verify_device: _VerifyDevice = "auto",
+    strict: bool = False,
 ) -> TensorInfo[Literal[DLDeviceType.CUDA_MANAGED]]: ...
 @overload
 def validate(
@@ -289,6 +305,7 @@ def validate(
     writable: bool | None = None,
     layout: _Layout | None = None,
     verify_device: _VerifyDevice = "auto",
+    strict: bool = False,
 ) -> TensorInfo[Literal[DLDeviceType.ONE_API]]: ...
 @overload
 def validate(
@@ -302,6 +319,7 @@ def validate(
     writable: bool | None = None,
     layout: _Layout | None = None,
     verify_device: _VerifyDevice = "auto",
+    strict: bool = False,
 ) -> TensorInfo[Literal[DLDeviceType.WEBGPU]]: ...
 @overload
 def validate(
@@ -315,6 +333,7 @@ def validate(
     writable: bool | None = None,
     layout: _Layout | None = None,
     verify_device: _VerifyDevice = "auto",
+    strict: bool = False,
 ) -> TensorInfo[Literal[DLDeviceType.HEXAGON]]: ...
 @overload
 def validate(
@@ -328,6 +347,7 @@ def validate(
     writable: bool | None = None,
     layout: _Layout | None = None,
     verify_device: _VerifyDevice = "auto",
+    strict: bool = False,
 ) -> TensorInfo[Literal[DLDeviceType.MAIA]]: ...
 @overload
 def validate(
@@ -341,6 +361,7 @@ def validate(
     writable: bool | None = None,
     layout: _Layout | None = None,
     verify_device: _VerifyDevice = "auto",
+    strict: bool = False,
 ) -> TensorInfo[Literal[DLDeviceType.TRN]]: ...
 @overload
 def validate(
@@ -354,6 +375,7 @@ def validate(
     writable: bool | None = None,
     layout: _Layout | None = None,
     verify_device: _VerifyDevice = "auto",
+    strict: bool = False,
 ) -> TensorInfo[Literal[DLDeviceType.TPU]]: ...
 @overload
 def validate(
@@ -367,6 +389,7 @@ def validate(
     writable: bool | None = None,
     layout: _Layout | None = None,
     verify_device: _VerifyDevice = "auto",
+    strict: bool = False,
 ) -> TensorInfo[Literal[DLDeviceType.TPU_HOST]]: ...
 @overload
 def validate(
@@ -380,6 +403,7 @@ def validate(
     writable: bool | None = None,
     layout: _Layout | None = None,
     verify_device: _VerifyDevice = "auto",
+    strict: bool = False,
 ) -> TensorInfo[Literal[DLDeviceType.ASCEND]]: ...
 @overload
 def validate(
@@ -393,6 +417,7 @@ def validate(
     writable: bool | None = None,
     layout: _Layout | None = None,
     verify_device: _VerifyDevice = "auto",
+    strict: bool = False,
 ) -> TensorInfo: ...
 
 # Final at run time (wrap an Expect to add behaviour).
@@ -409,6 +434,7 @@ class Expect(Generic[_DeviceTypeT_co]):
         writable: bool | None = None,
         layout: _Layout | None = None,
         verify_device: _VerifyDevice = "auto",
+        strict: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -421,6 +447,7 @@ class Expect(Generic[_DeviceTypeT_co]):
         writable: bool | None = None,
         layout: _Layout | None = None,
         verify_device: _VerifyDevice = "auto",
+        strict: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -433,6 +460,7 @@ class Expect(Generic[_DeviceTypeT_co]):
         writable: bool | None = None,
         layout: _Layout | None = None,
         verify_device: _VerifyDevice = "auto",
+        strict: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -445,6 +473,7 @@ class Expect(Generic[_DeviceTypeT_co]):
         writable: bool | None = None,
         layout: _Layout | None = None,
         verify_device: _VerifyDevice = "auto",
+        strict: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -457,6 +486,7 @@ class Expect(Generic[_DeviceTypeT_co]):
         writable: bool | None = None,
         layout: _Layout | None = None,
         verify_device: _VerifyDevice = "auto",
+        strict: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -469,6 +499,7 @@ class Expect(Generic[_DeviceTypeT_co]):
         writable: bool | None = None,
         layout: _Layout | None = None,
         verify_device: _VerifyDevice = "auto",
+        strict: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -481,6 +512,7 @@ class Expect(Generic[_DeviceTypeT_co]):
         writable: bool | None = None,
         layout: _Layout | None = None,
         verify_device: _VerifyDevice = "auto",
+        strict: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -493,6 +525,7 @@ class Expect(Generic[_DeviceTypeT_co]):
         writable: bool | None = None,
         layout: _Layout | None = None,
         verify_device: _VerifyDevice = "auto",
+        strict: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -505,6 +538,7 @@ class Expect(Generic[_DeviceTypeT_co]):
         writable: bool | None = None,
         layout: _Layout | None = None,
         verify_device: _VerifyDevice = "auto",
+        strict: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -517,6 +551,7 @@ class Expect(Generic[_DeviceTypeT_co]):
         writable: bool | None = None,
         layout: _Layout | None = None,
         verify_device: _VerifyDevice = "auto",
+        strict: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -529,6 +564,7 @@ class Expect(Generic[_DeviceTypeT_co]):
         writable: bool | None = None,
         layout: _Layout | None = None,
         verify_device: _VerifyDevice = "auto",
+        strict: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -541,6 +577,7 @@ class Expect(Generic[_DeviceTypeT_co]):
         writable: bool | None = None,
         layout: _Layout | None = None,
         verify_device: _VerifyDevice = "auto",
+        strict: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -553,6 +590,7 @@ class Expect(Generic[_DeviceTypeT_co]):
         writable: bool | None = None,
         layout: _Layout | None = None,
         verify_device: _VerifyDevice = "auto",
+        strict: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -565,6 +603,7 @@ class Expect(Generic[_DeviceTypeT_co]):
         writable: bool | None = None,
         layout: _Layout | None = None,
         verify_device: _VerifyDevice = "auto",
+        strict: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -577,6 +616,7 @@ class Expect(Generic[_DeviceTypeT_co]):
         writable: bool | None = None,
         layout: _Layout | None = None,
         verify_device: _VerifyDevice = "auto",
+        strict: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -589,6 +629,7 @@ class Expect(Generic[_DeviceTypeT_co]):
         writable: bool | None = None,
         layout: _Layout | None = None,
         verify_device: _VerifyDevice = "auto",
+        strict: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -601,6 +642,7 @@ class Expect(Generic[_DeviceTypeT_co]):
         writable: bool | None = None,
         layout: _Layout | None = None,
         verify_device: _VerifyDevice = "auto",
+        strict: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -613,6 +655,7 @@ class Expect(Generic[_DeviceTypeT_co]):
         writable: bool | None = None,
         layout: _Layout | None = None,
         verify_device: _VerifyDevice = "auto",
+        strict: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -625,6 +668,7 @@ class Expect(Generic[_DeviceTypeT_co]):
         writable: bool | None = None,
         layout: _Layout | None = None,
         verify_device: _VerifyDevice = "auto",
+        strict: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -637,6 +681,7 @@ class Expect(Generic[_DeviceTypeT_co]):
         writable: bool | None = None,
         layout: _Layout | None = None,
         verify_device: _VerifyDevice = "auto",
+        strict: bool = False,
     ) -> None: ...
     def validate(self, x: _DLPackSource, /) -> TensorInfo[_DeviceTypeT_co]: ...
     def check(self, x: _DLPackSource, /) -> None: ...

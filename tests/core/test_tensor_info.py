@@ -41,6 +41,7 @@ FIELDS = [
     "is_c_contiguous",
     "is_f_contiguous",
     "device_verified",
+    "findings",
 ]
 
 

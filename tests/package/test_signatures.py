@@ -66,7 +66,8 @@ EXTENSION: dict[str, tuple[Callable[..., Any], str, Callable[[], dict[str, Any]]
     "inspect": (od.inspect, "(x, /)", lambda: {"x": _capsule()}),
     "validate": (
         od.validate,
-        "(x, /, *, device=None, dtype=None, ndim=None, shape=None, writable=None, layout=None, verify_device='auto')",
+        "(x, /, *, device=None, dtype=None, ndim=None, shape=None, writable=None, layout=None, verify_device='auto', "
+        "strict=False)",
         lambda: {"x": _capsule()},
     ),
     "from_dlpack": (od.from_dlpack, "(x, /, *, copy=None)", lambda: {"x": _capsule()}),
@@ -74,13 +75,14 @@ EXTENSION: dict[str, tuple[Callable[..., Any], str, Callable[[], dict[str, Any]]
     "asdlpack": (od.asdlpack, "(obj, /)", lambda: {"obj": _array()}),
     "Expect": (
         od.Expect,
-        "(*, device=None, dtype=None, ndim=None, shape=None, writable=None, layout=None, verify_device='auto')",
+        "(*, device=None, dtype=None, ndim=None, shape=None, writable=None, layout=None, verify_device='auto', "
+        "strict=False)",
         dict,
     ),
     "Expect.__init__": (
         od.Expect.__init__,
         "(self, /, *, device=None, dtype=None, ndim=None, shape=None, writable=None, layout=None, "
-        "verify_device='auto')",
+        "verify_device='auto', strict=False)",
         lambda: {"self": od.Expect.__new__(od.Expect)},
     ),
     "Expect.check": (od.Expect.check, "(self, x, /)", lambda: {"self": EXPECT, "x": _capsule()}),

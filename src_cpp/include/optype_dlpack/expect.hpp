@@ -33,6 +33,9 @@ struct Constraints {
     std::int8_t writable = -1;        ///< -1: any, 1: must be writable, 0: must be read-only
     LayoutRequirement layout = LayoutRequirement::any;
     VerifyDevice verify = VerifyDevice::automatic;
+    /// How the structural check treats values DLPack defined after 1.3 and newer ones
+    /// (check_structure): findings, or with Strictness::strict violations.
+    Strictness strictness = Strictness::permissive;
 };
 
 namespace detail {

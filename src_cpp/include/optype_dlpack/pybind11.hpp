@@ -166,11 +166,13 @@ inline void acquire_or_raise(pybind11::handle x, Source& source, Need need) {
     throw pybind11::error_already_set();
 }
 
-/// Runs the structural rules, the producer's device check and (when the tensor could be
-/// read) the constraints; raises every violation at once. Allocates nothing on success.
+/// Runs the structural rules (as strict as the constraints say), the producer's device check
+/// and (when the tensor could be read) the constraints; raises every violation at once.
+/// Allocates nothing on success.
 inline void check_or_raise(const Source& source, const Constraints* constraints, Geometry& geometry) {
     Report report;
-    check_structure(source.view, report, &geometry);
+    check_structure(source.view, report, &geometry,
+                    constraints != nullptr ? constraints->strictness : Strictness::permissive);
     if (geometry.readable) {
         check_reported_device(source, report);
         if (constraints != nullptr) check_constraints(source.view, geometry, *constraints, report);

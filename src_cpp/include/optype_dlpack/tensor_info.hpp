@@ -95,6 +95,16 @@ inline void fill_record_strides(const TensorInfoRecord& r, std::int64_t* out) no
     fill_strides(t, out);
 }
 
+/// The findings about the values a record describes (newer_value_findings). They depend only
+/// on its device, dtype and version, which a record keeps: they are computed from it, never
+/// stored. Empty, and allocation-free, for a record of DLPack 1.3 values.
+inline std::vector<Violation> record_findings(const TensorInfoRecord& r) {
+    DLTensor t{};
+    t.device = r.device;
+    t.dtype = r.dtype;
+    return newer_value_findings(ManagedView{&t, r.versioned != 0, r.version, r.flags});
+}
+
 struct TensorInfo {
     TensorInfo() = default;
     /// A copy of what the record describes (its arrays are copied too).
@@ -110,7 +120,8 @@ struct TensorInfo {
           nbytes(r.nbytes),
           c_contiguous(r.c_contiguous != 0),
           f_contiguous(r.f_contiguous != 0),
-          device_verified(r.device_verified) {
+          device_verified(r.device_verified),
+          findings(record_findings(r)) {
         shape.assign(r.shape, r.shape + r.ndim);
         strides.resize(r.ndim);
         fill_record_strides(r, strides.data());
