@@ -65,10 +65,16 @@ class ConformanceReport:
         return tuple(check for check in self.checks if check.status is status)
 
     def __str__(self) -> str:
-        width = max((len(check.id) for check in self.checks), default=0)
-        lines = [f"{self.producer}: {'conforms' if self.ok else 'does NOT conform'}"]
-        lines += [f"  {c.status.value:<4}  {c.id:<{width}}  {c.detail}" for c in self.checks]
-        return "\n".join(lines)
+        return format_report(self, lambda text, _status: text, "conforms" if self.ok else "does NOT conform")
+
+
+def format_report(report: ConformanceReport, paint: Callable[[str, CheckStatus], str], verdict: str) -> str:
+    """The report as text: a line with the verdict, then one per check; `paint` may colour each
+    status cell (the command line's colours on a terminal)."""
+    width = max((len(check.id) for check in report.checks), default=0)
+    lines = [f"{report.producer}: {verdict}"]
+    lines += [f"  {paint(f'{c.status.value:<4}', c.status)}  {c.id:<{width}}  {c.detail}" for c in report.checks]
+    return "\n".join(lines)
 
 
 def _device_types_after_1_3() -> frozenset[int]:
@@ -213,7 +219,7 @@ class _Checker:
         match value:
             case tuple([int() as raw_type, int() as raw_id]):
                 device_type, device_id = int(raw_type), int(raw_id)  # an IntEnum member, say, as a plain int
-            case tuple([int() as raw_type, _]):
+            case tuple([int() as raw_type, object()]):
                 self.device_type = int(raw_type)  # enough to choose the stream argument
                 return self.record("device.tuple", CheckStatus.FAIL,
                                    f"returned {value!r}: the device id must be an int")
