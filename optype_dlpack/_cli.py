@@ -44,7 +44,7 @@ _SGR = {  # ANSI colours of the statuses and verdicts
     "skip": "2",
     "conforms": "32",
     "does NOT conform": "1;31",
-    "not installed": "2",
+    "skipped": "2",
 }
 
 
@@ -233,7 +233,7 @@ def _print_survey(
     versions: dict[str, str | None],
     paint: Callable[[str, str], str],
 ) -> None:
-    libraries = ", ".join(f"{name} {version or '(not installed)'}" for name, version in versions.items())
+    libraries = ", ".join(f"{name} {version or '(not imported)'}" for name, version in versions.items())
     print(f"optype_dlpack {__version__}, Python {platform.python_version()}; {libraries}\n")
     for report in reports:
         print(format_report(report, _status_painter(paint), paint(_verdict(report), _verdict(report))))
@@ -245,8 +245,8 @@ def _print_survey(
         rows.append([report.producer, _verdict(report), *counts])
         keys.append(_verdict(report))
     for name, reason in skipped.items():
-        rows.append([name, "not installed", "", "", "", ""])
-        keys.append("not installed")
+        rows.append([name, "skipped", "", "", "", ""])
+        keys.append("skipped")
         print(f"{name}: skipped ({reason})")
     print("\n".join(["", *_table(rows, keys, paint)]))
 
