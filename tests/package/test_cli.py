@@ -262,22 +262,15 @@ def test_survey_of_the_installed_frameworks() -> None:
 # -- a closed stdout, colour -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args", [["info"], ["check", "numpy:arange(3.0)"], ["check", "--format", "json", "builtins:object()"]])
+@pytest.mark.parametrize(
+    "args", [["info"], ["check", "numpy:arange(3.0)"], ["check", "--format", "json", "builtins:object()"]]
+)
 def test_a_reader_that_goes_away_is_no_broken_pipe_error(args: list[str]) -> None:
     # a real pipe whose reading end is closed before the child writes (as `| head -n 0` would)
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        child = subprocess.run(
-            [sys.executable, "-m", "optype_dlpack", *args],
-            stdout=write_end,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=child_environment(),
-            cwd=PACKAGE_PARENT,
-            timeout=TIMEOUT_S,
-            check=False,
-        )
+        child = run_writing_to([sys.executable, "-m", "optype_dlpack", *args], write_end)
     finally:
         os.close(write_end)
     assert child.stderr == ""
@@ -286,18 +279,24 @@ def test_a_reader_that_goes_away_is_no_broken_pipe_error(args: list[str]) -> Non
 
 def test_piped_into_head() -> None:
     command = f"{sys.executable} -m optype_dlpack info | head -n 1; exit ${{PIPESTATUS[0]}}"
-    result = subprocess.run(
-        ["bash", "-c", command],
-        capture_output=True,
+    result = run_writing_to(["bash", "-c", command], subprocess.PIPE)
+    assert result.stdout == f"optype_dlpack {od.__version__}\n"
+    assert result.stderr == ""
+    assert result.returncode in (0, EXIT_BROKEN_PIPE)  # whether head closed before the last write
+
+
+def run_writing_to(command: list[str], stdout: int) -> subprocess.CompletedProcess[str]:
+    """`command` in a child whose stdout is `stdout` (a file descriptor or subprocess.PIPE)."""
+    return subprocess.run(
+        command,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
         text=True,
         env=child_environment(),
         cwd=PACKAGE_PARENT,
         timeout=TIMEOUT_S,
         check=False,
     )
-    assert result.stdout == f"optype_dlpack {od.__version__}\n"
-    assert result.stderr == ""
-    assert result.returncode in (0, EXIT_BROKEN_PIPE)  # whether head closed before the last write
 
 
 def on_terminal(*args: str, no_color: str | None = None) -> str:

@@ -76,7 +76,7 @@ class DeviceIdNone:
     def __init__(self) -> None:
         self.array = np.arange(4.0)
 
-    def __dlpack__(self, **kwargs: Any) -> object:
+    def __dlpack__(self, **kwargs: Any) -> Any:  # noqa: ANN401 - numpy's capsule, whatever was asked
         return self.array.__dlpack__(**kwargs)
 
     def __dlpack_device__(self) -> tuple[int, None]:
