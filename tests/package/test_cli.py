@@ -252,6 +252,21 @@ def test_survey_prints_a_summary_table(tmp_path: Path) -> None:
     assert ANSI.search(result.stdout) is None  # piped: plain
 
 
+def test_survey_is_delegated_to_the_survey_module_when_it_exists() -> None:
+    # the interface of optype_dlpack._survey: add_arguments(parser) and run(args) -> int
+    code = """
+        import sys, types
+        survey = types.ModuleType("optype_dlpack._survey")
+        survey.add_arguments = lambda parser: parser.add_argument("--grid", default="small")
+        survey.run = lambda args: print("delegated", args.grid, args.color, args.traceback) or 3
+        sys.modules["optype_dlpack._survey"] = survey
+        from optype_dlpack._cli import main
+        sys.exit(main(sys.argv[1:]))
+    """
+    result = run_code(code, "survey", "--grid", "large", "--color", "never")
+    assert (result.returncode, result.stdout, result.stderr) == (3, "delegated large never False\n", "")
+
+
 def test_survey_of_the_installed_frameworks() -> None:
     result = cli("survey")
     assert result.returncode in (0, 1), result.stderr
