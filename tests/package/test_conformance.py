@@ -1,10 +1,7 @@
-"""check_producer and the command line, against real producers and deliberately broken ones."""
+"""check_producer against real producers and deliberately broken ones (the command line: test_cli.py)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -111,38 +108,3 @@ def test_non_capsule_export_fails() -> None:
     report = check_producer(ReturnsBytes())
     assert statuses(report)["export.default"] is CheckStatus.FAIL
     assert "not a capsule" in str(report)
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    # Run outside the source tree, so that the installed package (with its extension) is imported.
-    return subprocess.run(
-        [sys.executable, "-m", "optype_dlpack", *args], capture_output=True, text=True, check=False, cwd=Path.home()
-    )
-
-
-def test_cli_info_prints_versions_and_every_enum_member() -> None:
-    result = run_cli("info")
-    assert result.returncode == 0, result.stderr
-    assert f"optype_dlpack {od.__version__}" in result.stdout
-    assert "DLPack header  1.3" in result.stdout
-    assert "CUDA driver" in result.stdout
-    for member in [*od.DLDeviceType, *od.DLDataTypeCode]:
-        assert member.name in result.stdout
-
-
-def test_cli_check_exit_codes() -> None:
-    good = run_cli("check", "numpy:arange(3.0)")
-    assert good.returncode == 0, good.stdout + good.stderr
-    assert "numpy:arange(3.0): conforms" in good.stdout
-    bad = run_cli("check", "builtins:object()")
-    assert bad.returncode == 1
-    assert "does NOT conform" in bad.stdout
-    usage = run_cli("check", "no-colon")
-    assert usage.returncode == 2
-    assert "MODULE:EXPRESSION" in usage.stderr
-
-
-def test_cli_survey_reports_installed_frameworks() -> None:
-    result = run_cli("survey")
-    assert result.returncode == 0, result.stderr
-    assert "numpy.arange(6.0).reshape(2, 3): conforms" in result.stdout

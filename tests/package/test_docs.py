@@ -53,8 +53,8 @@ def test_readme_opens_with_the_two_commands() -> None:
     commands = first_block.group(1).strip().splitlines()
     assert commands == [
         "pip install . && optype-dlpack info",
-        'pip install ".[test]" torch==2.13.0 jax && pytest',
+        'pip install -U pip && pip install . --group test torch==2.13.0 jax && pytest',
     ]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert 'pip install ".[test]" torch==2.13.0 jax' in ci
+    assert 'pip install . --group test torch==2.13.0 jax' in ci
     assert "pytest" in ci

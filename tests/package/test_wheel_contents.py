@@ -1,5 +1,6 @@
 """The wheel puts the extension, the stubs, py.typed and the C++ headers together, and the
-sdist holds everything a build needs (a wheel is built from it).
+sdist holds everything a build needs (a wheel is built from it); both carry the LICENSE, and
+the wheel's metadata says what pyproject.toml declares and publishes no development tools.
 
 Each build runs CMake (about 20 s): the wheel from the repository reuses
 ``OPTYPE_DLPACK_BUILD_DIR`` when it is set; the one from the sdist always builds afresh.
@@ -47,10 +48,20 @@ def _build(source: Path, kind: str, outdir: Path, *, fresh: bool) -> Path:
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    built = _build(ROOT, "wheel", tmp_path_factory.mktemp("wheel"), fresh=False)
-    with zipfile.ZipFile(built) as archive:
+def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _build(ROOT, "wheel", tmp_path_factory.mktemp("wheel"), fresh=False)
+
+
+@pytest.fixture(scope="module")
+def wheel(built_wheel: Path) -> list[str]:
+    with zipfile.ZipFile(built_wheel) as archive:
         return archive.namelist()
+
+
+def _dist_info_file(built_wheel: Path, name: str) -> str:
+    with zipfile.ZipFile(built_wheel) as archive:
+        (path,) = [n for n in archive.namelist() if n.split("/")[0].endswith(".dist-info") and n.endswith(f"/{name}")]
+        return archive.read(path).decode("utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +131,42 @@ def test_wheel_from_sdist_has_the_same_files(sdist: Path, wheel: list[str], tmp_
     built = _build(source, "wheel", tmp_path, fresh=True)
     with zipfile.ZipFile(built) as archive:
         assert sorted(archive.namelist()) == sorted(wheel)
+
+
+def test_license_is_in_the_wheel(built_wheel: Path) -> None:
+    license_text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert license_text.startswith("BSD 3-Clause License\n\nCopyright (c) 2026, The optype_dlpack developers\n")
+    assert _dist_info_file(built_wheel, "licenses/LICENSE") == license_text
+
+
+def test_license_is_in_the_sdist(sdist: Path, sdist_names: set[str]) -> None:
+    assert "LICENSE" in sdist_names
+    with tarfile.open(sdist) as archive:
+        (member,) = [m for m in archive.getmembers() if m.name.endswith("/LICENSE") and m.name.count("/") == 1]
+        extracted = archive.extractfile(member)
+        assert extracted is not None
+        assert extracted.read().decode("utf-8") == (ROOT / "LICENSE").read_text(encoding="utf-8")
+
+
+def test_metadata_declares_license_classifiers_and_urls(built_wheel: Path) -> None:
+    metadata = _dist_info_file(built_wheel, "METADATA").splitlines()
+    assert "License-Expression: BSD-3-Clause" in metadata
+    assert "License-File: LICENSE" in metadata
+    classifiers = {line.removeprefix("Classifier: ") for line in metadata if line.startswith("Classifier: ")}
+    supported = {f"Programming Language :: Python :: 3.{minor}" for minor in range(10, 14)}
+    assert supported | {"Typing :: Typed", "Environment :: GPU :: NVIDIA CUDA", "Operating System :: POSIX :: Linux"} <= classifiers
+    assert any(c.startswith("Development Status :: ") for c in classifiers)
+    urls = {line.removeprefix("Project-URL: ").split(", ")[0] for line in metadata if line.startswith("Project-URL: ")}
+    assert urls == {"Homepage", "Documentation", "Source", "Issues"}
+
+
+def test_no_development_tool_is_published(built_wheel: Path) -> None:
+    metadata = _dist_info_file(built_wheel, "METADATA").splitlines()
+    requirements = [line.removeprefix("Requires-Dist: ") for line in metadata if line.startswith("Requires-Dist: ")]
+    tools = ("mypy", "basedpyright", "pyright", "pyrefly", "ty", "pytest", "hatchling", "cmake", "build")
+    published = [r for r in requirements if r.split(";")[0].split("[")[0].split(">")[0].split("=")[0].strip() in tools]
+    assert published == []
+    assert "Provides-Extra: test" not in metadata
 
 
 def _sdist_include() -> list[str]:
