@@ -163,8 +163,8 @@ def test_argument_errors() -> None:
     a = np.arange(3)
     with pytest.raises(TypeError, match=r"copy must be True, False or None, not int"):
         from_dlpack(a, copy=1)
-    with pytest.raises(TypeError, match="unexpected keyword argument 'device'"):
-        from_dlpack(a, device="cpu")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'stream'"):
+        from_dlpack(a, stream=None)
     with pytest.raises(TypeError, match=r"takes 1 positional argument but 2 were given"):
         from_dlpack(a, None)
 
