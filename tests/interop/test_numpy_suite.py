@@ -18,9 +18,9 @@ import numpy as np
 
 from tests.support.foreign_suite import run_suite
 
-# {test name pattern (fnmatch, "TestDLPack::test_x[param]"): why this package differs}.
-# NumPy 2.4's suite needs none.
-KNOWN_DIFFERENCES: dict[str, str] = {}
+# {test name pattern ("TestDLPack::test_x[*]", * matching anything): (the exception the test
+# fails with, why this package differs)}. NumPy 2.4's suite needs none.
+KNOWN_DIFFERENCES: dict[str, tuple[str, str]] = {}
 
 
 def numpy_dlpack_tests() -> Path:

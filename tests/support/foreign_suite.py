@@ -36,14 +36,18 @@ class SuiteRun:
 def run_suite(
     test_file: Path,
     substitute: str,
-    known_differences: dict[str, str],
+    known_differences: dict[str, tuple[str, str]],
     tmp_path: Path,
     *,
     confcutdir: Path | None = None,
+    select: str | None = None,
+    ignore_warnings: tuple[str, ...] = (),
 ) -> SuiteRun:
     """Runs `test_file` with the substitute ``--substitute`` names; `known_differences`
-    ({test name pattern: reason}) must fail. `confcutdir` lets the project's own conftest.py
-    files from that folder down take part (by default none does)."""
+    ({test name pattern: (exception name, reason)}) must fail with that exception.
+    `confcutdir` lets the project's own conftest.py files from that folder down take part (by
+    default none does); `select` is a ``-k`` expression. Every warning is an error, except the
+    categories in `ignore_warnings` (``ResourceWarning``)."""
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     differences = tmp_path / "known_differences.json"
     differences.write_text(json.dumps(known_differences))
@@ -70,6 +74,10 @@ def run_suite(
     ]
     if confcutdir is not None:
         arguments.insert(-1, f"--confcutdir={confcutdir}")
+    for category in ignore_warnings:
+        arguments[-1:-1] = ["-W", f"ignore::{category}"]
+    if select is not None:
+        arguments[-1:-1] = ["-k", select]
     # The plugin is loaded by its own name, from this folder: it imports nothing of the tests.
     path = os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
     completed = run_python(*arguments, cwd=tmp_path, timeout=600.0, env={"PYTHONPATH": path})

@@ -11,17 +11,20 @@ options:
   function: a test file that reads ``np.from_dlpack`` at call time and one that imports the
   name get the substitute alike. Each substitute counts its calls, so the parent can tell
   that the tests reached this package and not the original.
-- ``--known-differences=FILE``: a JSON object {pattern: reason}; each test whose name (class
-  and function with its parameters, ``TestDLPack::test_device``) matches a pattern (fnmatch)
-  is marked ``xfail(strict=True)`` with that reason: it must fail, and a pass fails the run.
+- ``--known-differences=FILE``: a JSON object {pattern: [exception, reason]}; each test whose
+  name (class and function with its parameters, ``TestDLPack::test_device``) matches a
+  pattern (``*`` matches anything, every other character only itself) is marked
+  ``xfail(strict=True, raises=exception)`` with that reason: it must fail, with that
+  exception (a builtin's name); a pass, or another exception, fails the run.
 - ``--outcomes=FILE``: where to write, at the end, each test's outcome, the substitutes' call
   count and the patterns that matched no test.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import builtins
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -105,14 +108,20 @@ def _test_name(item_or_report: pytest.Item | pytest.TestReport) -> str:
     return item_or_report.nodeid.split("::", 1)[1]
 
 
+def _matcher(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     path = config.getoption("known_differences")
-    known: dict[str, str] = json.loads(path.read_text()) if path is not None else {}
+    known: dict[str, list[str]] = json.loads(path.read_text()) if path is not None else {}
+    matchers = {pattern: _matcher(pattern) for pattern in known}
     matched: set[str] = set()
     for item in items:
-        for pattern, reason in known.items():
-            if fnmatch.fnmatchcase(_test_name(item), pattern):
-                item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
+        for pattern, (exception, reason) in known.items():
+            if matchers[pattern].fullmatch(_test_name(item)):
+                raises = getattr(builtins, exception)
+                item.add_marker(pytest.mark.xfail(strict=True, raises=raises, reason=reason))
                 matched.add(pattern)
                 break
     _unmatched.extend(sorted(set(known) - matched))
