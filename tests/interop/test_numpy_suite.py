@@ -12,10 +12,12 @@ same list): those must fail, so that a stale entry is noticed.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 
+from tests.support.child import REPOSITORY
 from tests.support.foreign_suite import run_suite
 
 # {test name pattern ("TestDLPack::test_x[*]", * matching anything): (the exception the test
@@ -43,3 +45,11 @@ def test_numpys_from_dlpack_suite_passes_with_this_from_dlpack(tmp_path: Path) -
     # test_dtype_passthrough call it, one call at least per test that names it.
     calling = [name for name in run.tests if "from_dlpack" in name or "passthrough" in name]
     assert calling and run.calls >= len(calling), (run.calls, calling)
+
+
+def test_the_documentation_lists_every_known_difference() -> None:
+    text = (REPOSITORY / "docs" / "interop.md").read_text()
+    section = text.split("## Differences from `numpy.from_dlpack`", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `(TestDLPack::[^`]+)`", section, re.MULTILINE))
+    assert listed == set(KNOWN_DIFFERENCES)
+    assert ("no test is listed as a known difference" in section) is (not KNOWN_DIFFERENCES)

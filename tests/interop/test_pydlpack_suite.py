@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ import pytest
 
 import optype_dlpack as od
 from tests.support.capsules import capsule_pointer
+from tests.support.child import REPOSITORY
 from tests.support.dlpack_h import DLManagedTensor
 from tests.support.foreign_suite import run_suite
 from tests.support.frameworks import missing_here
@@ -59,6 +61,9 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, str]] = {
 }
 
 
+JAX_NULL_SHAPE_TEST = "test_asdlpack_impl[DLManagedTensor-cpu-dlpack-jax]"
+
+
 def jax_exports_null_shape_at_0d() -> bool:
     """Whether JAX's legacy capsule of a 0-d array has a NULL shape (asdlpack hands a
     producer's capsule on as it is): what the producer declares, not a fact assumed of a
@@ -72,7 +77,7 @@ def jax_exports_null_shape_at_0d() -> bool:
 def known_differences() -> dict[str, tuple[str, str]]:
     known = dict(KNOWN_DIFFERENCES)
     if not missing_here("jax") and jax_exports_null_shape_at_0d():
-        known["test_asdlpack_impl[DLManagedTensor-cpu-dlpack-jax]"] = (
+        known[JAX_NULL_SHAPE_TEST] = (
             "AssertionError",
             "JAX's own capsule of a 0-d array has a NULL shape, and asdlpack hands it on as JAX made it "
             "(pydlpack rebuilds the struct): " + NULL_SHAPE_AT_0D,
@@ -129,6 +134,13 @@ def test_pydlpacks_asdlpack_suite_passes_with_this_asdlpack(tmp_path: Path) -> N
     must_run = {name for backend in backends for name in MUST_RUN[backend]}
     assert must_run <= ran, {name: run.tests.get(name, "not collected") for name in sorted(must_run - ran)}
     assert run.calls >= len(must_run)
+
+
+def test_the_documentation_lists_every_known_difference() -> None:
+    text = (REPOSITORY / "docs" / "interop.md").read_text()
+    section = text.split("## Differences from pydlpack's `asdlpack`", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `(test_[^`]+)`", section, re.MULTILINE))
+    assert listed == {*KNOWN_DIFFERENCES, JAX_NULL_SHAPE_TEST}
 
 
 # ---------------------------------------------------------------------------------------
