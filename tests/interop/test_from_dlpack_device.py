@@ -33,7 +33,7 @@ HOST_SPELLINGS: list[Any] = [
     (DLDeviceType.CPU, 0),
     DLDevice(DLDeviceType.CPU, 0),
     DLDevice.parse("cpu"),
-    np.arange(1).device,
+    *([np.arange(1).device] if hasattr(np.ndarray, "device") else []),  # NumPy >= 2: "cpu"
 ]
 
 # Other devices, and spellings of the CPU that NumPy's from_dlpack refuses too (NumPy takes
