@@ -63,7 +63,9 @@ def run_suite(
         str(tmp_path / "pytest.ini"),
         "--rootdir",
         str(tmp_path),
-        "--import-mode=prepend",  # how NumPy runs its tests: numpy.conftest and numpy._core.tests.test_dlpack by name
+        # as NumPy's own runs: its conftest.py imports as numpy.conftest (importlib mode would
+        # import it under another name, and with it a second numpy, which numpy refuses)
+        "--import-mode=prepend",
         "-W",
         "error",
         "-q",
@@ -80,7 +82,9 @@ def run_suite(
         arguments[-1:-1] = ["-k", select]
     # The plugin is loaded by its own name, from this folder: it imports nothing of the tests.
     path = os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
-    completed = run_python(*arguments, cwd=tmp_path, timeout=600.0, env={"PYTHONPATH": path})
+    # PYTHONDONTWRITEBYTECODE: no rewritten test module is cached next to the installed file
+    environment = {"PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"}
+    completed = run_python(*arguments, cwd=tmp_path, timeout=600.0, env=environment)
     output = completed.stdout[-6000:] + completed.stderr[-3000:]
     assert outcomes.exists(), f"the child pytest ended before it finished ({completed.returncode}):\n{output}"
     recorded = json.loads(outcomes.read_text())
