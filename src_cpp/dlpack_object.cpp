@@ -511,10 +511,10 @@ PyType_Spec dlpack_object_spec = {
 
 PyMethodDef interop_functions[] = {
     {"from_dlpack", od::detail::as_method(&py_from_dlpack), METH_FASTCALL | METH_KEYWORDS,
-     "from_dlpack(x, /, *, copy=None)\n--\n\nfrom_dlpack(x, /, *, copy=None)\n\n"
+     "from_dlpack(x, /, *, device=None, copy=None)\n--\n\nfrom_dlpack(x, /, *, device=None, copy=None)\n\n"
      "A NumPy array over a DLPack tensor (a capsule or a producer), validated first and consumed once.\n"
      "Zero-copy for CPU-accessible memory; copy=True returns an independent array (also from CUDA);\n"
-     "copy=False never copies."},
+     "copy=False never copies. device: None, 'cpu' or (1, 0); with 'cpu', copy=None copies from CUDA."},
     {"to_dlpack", od::detail::as_method(&py_to_dlpack), METH_FASTCALL | METH_KEYWORDS,
      "to_dlpack(obj, /, *, versioned=True, readonly=None)\n--\n\nto_dlpack(obj, /, *, versioned=True, "
      "readonly=None)\n\n"

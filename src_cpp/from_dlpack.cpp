@@ -65,14 +65,25 @@ od::TakenTensor take_tensor(od::HostImport& import) {
     throw py::error_already_set();
 }
 
-/// Why the host cannot read a device, or "" when it can (`copy`: the caller's copy argument).
-std::string unreadable_device(const DLDevice& device, std::optional<bool> copy) {
+/// The caller's device and copy arguments.
+struct Placement {
+    std::optional<bool> copy;
+    bool to_host = false;  ///< device="cpu" or (kDLCPU, 0): host memory asked for by name
+
+    /// Whether memory the CPU cannot read may be copied into host memory: copy=True, or a
+    /// host device asked for without copy=False (copy=None copies when it must, as the array
+    /// API standard says).
+    bool may_copy_to_host() const { return copy == true || (to_host && copy != false); }
+};
+
+/// Why the host cannot read a device, or "" when it can.
+std::string unreadable_device(const DLDevice& device, const Placement& placement) {
     const auto type = static_cast<std::int32_t>(device.device_type);
     if (od::host_accessible(type)) return "";
     if (type == kDLCUDA) {
-        if (copy == true) return "";
+        if (placement.may_copy_to_host()) return "";
         return "from_dlpack: the tensor is on " + device_name(device) + ", which the CPU cannot read" +
-               (copy == false ? std::string(", and copy=False forbids copying it") : std::string()) +
+               (placement.copy == false ? std::string(", and copy=False forbids copying it") : std::string()) +
                "; pass copy=True to copy it into host memory";
     }
     return "from_dlpack: the tensor is on " + device_name(device) +
@@ -189,7 +200,8 @@ PyObject* import_host_tensor(od::HostImport& import, PyObject* descr, Py_intptr_
     return view.release().ptr();
 }
 
-PyObject* from_dlpack_impl(PyObject* x, std::optional<bool> copy) {
+PyObject* from_dlpack_impl(PyObject* x, const Placement& placement) {
+    const std::optional<bool> copy = placement.copy;
     if (exports_as_numpy(x)) return view_of_ndarray(x, copy);
     npy();  // NumPy first: nothing is consumed if it is missing
     od::HostImport import;
@@ -204,7 +216,7 @@ PyObject* from_dlpack_impl(PyObject* x, std::optional<bool> copy) {
 
     const DLTensor& t = *import.view.tensor;
     if (!od::host_accessible(static_cast<std::int32_t>(t.device.device_type))) {
-        if (std::string why = unreadable_device(t.device, copy); !why.empty()) buffer_error(why);
+        if (std::string why = unreadable_device(t.device, placement); !why.empty()) buffer_error(why);
     }
     const bool padded = (import.view.flags & od::kFlagSubbytePadded) != 0;
     PyObject* descr = numpy_descr_for(t.dtype, padded);
@@ -232,15 +244,43 @@ PyObject* from_dlpack_impl(PyObject* x, std::optional<bool> copy) {
     return import_host_tensor(import, descr_holder.release().ptr(), strides, empty, copy);
 }
 
+/// Whether a Python int (not a bool) is `value`. Reads the int without calling into Python.
+bool is_int(PyObject* item, long value) {
+    if (!PyLong_Check(item) || PyBool_Check(item)) return false;
+    int overflow = 0;
+    const long got = PyLong_AsLongAndOverflow(item, &overflow);
+    return overflow == 0 && got == value;
+}
+
+/// The device argument: None, or the one device a NumPy array lives on, spelled as NumPy
+/// spells it ("cpu", ndarray.device) or as DLPack does ((kDLCPU, 0): __dlpack_device__'s
+/// tuple, a DLDevice). Anything else is ValueError, as in numpy.from_dlpack. Returns
+/// whether host memory was asked for by name.
+bool read_device(PyObject* device) {
+    if (device == nullptr || device == Py_None) return false;
+    if (PyUnicode_Check(device) && PyUnicode_CompareWithASCIIString(device, "cpu") == 0) return true;
+    if (PyTuple_Check(device) && PyTuple_GET_SIZE(device) == 2 && is_int(PyTuple_GET_ITEM(device, 0), kDLCPU) &&
+        is_int(PyTuple_GET_ITEM(device, 1), 0)) {
+        return true;
+    }
+    throw_error(PyExc_ValueError,
+                "from_dlpack: device must be None, 'cpu' or (1, 0) (kDLCPU, 0): a NumPy array "
+                "lives in host memory; got " +
+                    repr_of(device));
+}
+
 }  // namespace
 
 PyObject* py_from_dlpack(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-    static const char* const keywords[] = {"copy"};
+    static const char* const keywords[] = {"device", "copy"};
     static const od::detail::Parameters parameters("from_dlpack", 1, keywords);
-    PyObject* given[1] = {};
+    PyObject* given[2] = {};
     if (!parameters.parse(args, nargs, kwnames, given)) return nullptr;
     return guarded([&]() -> PyObject* {
-        return from_dlpack_impl(args[0], od::detail::optional_bool(given[0], "from_dlpack", "copy"));
+        Placement placement;
+        placement.copy = od::detail::optional_bool(given[1], "from_dlpack", "copy");
+        placement.to_host = read_device(given[0]);
+        return from_dlpack_impl(args[0], placement);
     });
 }
 

@@ -250,7 +250,8 @@ def test_consumers_share_memory() -> None:
     import jax.numpy as jnp
     source = np.arange(12, dtype=np.float32).reshape(3, 4)
     by_numpy = np.from_dlpack(CapsuleOffer(to_dlpack(source)))
-    by_jax = jnp.from_dlpack(CapsuleOffer(to_dlpack(source, versioned=False)))  # JAX reads legacy capsules only
+    # legacy: every JAX reads it (JAX before 0.12 reads no other kind)
+    by_jax = jnp.from_dlpack(CapsuleOffer(to_dlpack(source, versioned=False)))
     assert by_numpy.ctypes.data == source.ctypes.data
     source[2, 3] = -7.0
     assert by_numpy[2, 3] == -7.0

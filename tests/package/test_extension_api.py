@@ -104,7 +104,7 @@ def test_requirements_raise_the_package_errors(extension: ModuleType) -> None:
     assert excinfo.value.rules == ("expect.shape",)
     read_only = np.ones(3, np.float32)
     read_only.flags.writeable = False
-    for not_writable in (read_only, jnp.ones(3)):  # READ_ONLY set; a legacy capsule
+    for not_writable in (read_only, jnp.ones(3)):  # READ_ONLY; JAX: legacy (to 0.10) or READ_ONLY
         with pytest.raises(DLPackValidationError) as excinfo:
             extension.scale(not_writable, 2.0)
         assert excinfo.value.rules == ("expect.writable",)

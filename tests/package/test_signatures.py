@@ -70,7 +70,7 @@ EXTENSION: dict[str, tuple[Callable[..., Any], str, Callable[[], dict[str, Any]]
         "strict=False)",
         lambda: {"x": _capsule()},
     ),
-    "from_dlpack": (od.from_dlpack, "(x, /, *, copy=None)", lambda: {"x": _capsule()}),
+    "from_dlpack": (od.from_dlpack, "(x, /, *, device=None, copy=None)", lambda: {"x": _capsule()}),
     "to_dlpack": (od.to_dlpack, "(obj, /, *, versioned=True, readonly=None)", lambda: {"obj": _array()}),
     "asdlpack": (od.asdlpack, "(obj, /)", lambda: {"obj": _array()}),
     "Expect": (
