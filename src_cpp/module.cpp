@@ -178,15 +178,89 @@ PyObject* fast_inspect(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     return guarded([&] { return describe(args[0], nullptr, od::VerifyDevice::automatic); });
 }
 
+/// Whether `value` is an object whose meaning as a constraint cannot change while it lives:
+/// an exact str or int, a bool, None, or an exact tuple of exact ints and None (a shape).
+bool immutable_constraint_value(PyObject* value) {
+    if (value == nullptr || value == Py_None || PyUnicode_CheckExact(value) || PyLong_CheckExact(value) ||
+        PyBool_Check(value)) {
+        return true;
+    }
+    if (!PyTuple_CheckExact(value)) return false;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(value); ++i) {
+        PyObject* item = PyTuple_GET_ITEM(value, i);
+        if (item != Py_None && !PyLong_CheckExact(item)) return false;
+    }
+    return true;
+}
+
+/// The constraints of the last validate() call, with the objects they were read from (held):
+/// a call given the same objects, each immutable, means the same constraints, and they are
+/// not read again (reading 'cpu' and 'float32' costs more than the checks of a small tensor).
+/// One entry: a loop validating with the same literal keywords hits it every time. Guarded
+/// by the GIL (the module does not run without it). While a validate() that uses the entry
+/// is running (its producer may call validate() again, with other constraints), the entry
+/// is not replaced.
+class LastConstraints {
+public:
+    /// The remembered constraints for `given`, or nullptr.
+    const od::Constraints* find(PyObject* const* given) const {
+        if (!filled_) return nullptr;
+        for (std::size_t i = 0; i < kConstraintCount; ++i) {
+            if (given[i] != values_[i]) return nullptr;
+        }
+        return &constraints_;
+    }
+
+    /// Remembers `c` as read from `given`, when every value is immutable and no call uses
+    /// the entry now.
+    void remember(PyObject* const* given, const od::Constraints& c) {
+        if (users_ != 0) return;
+        for (std::size_t i = 0; i < kConstraintCount; ++i) {
+            if (!immutable_constraint_value(given[i])) return;
+        }
+        filled_ = false;
+        constraints_ = c;  // may throw std::bad_alloc (a shape): the entry stays empty
+        for (std::size_t i = 0; i < kConstraintCount; ++i) {
+            Py_XINCREF(given[i]);
+            Py_XSETREF(values_[i], given[i]);  // the old values are str, int, tuples: no code runs
+        }
+        filled_ = true;
+    }
+
+    /// Marks the entry in use for as long as it lives.
+    class Use {
+    public:
+        explicit Use(LastConstraints& cache) : cache_(cache) { ++cache_.users_; }
+        ~Use() { --cache_.users_; }
+        Use(const Use&) = delete;
+        Use& operator=(const Use&) = delete;
+
+    private:
+        LastConstraints& cache_;
+    };
+
+private:
+    PyObject* values_[kConstraintCount] = {};
+    od::Constraints constraints_;
+    bool filled_ = false;
+    int users_ = 0;
+};
+
 PyObject* fast_validate(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
     static const Parameters parameters("validate", 1, kConstraintNames);
+    static LastConstraints* last = new LastConstraints();  // never destroyed: it holds Python objects
     PyObject* given[kConstraintCount] = {};
     if (!parameters.parse(args, nargs, kwnames, given)) return nullptr;
     return guarded([&] {
+        if (const od::Constraints* known = last->find(given)) {
+            const LastConstraints::Use use(*last);
+            return describe(args[0], known, known->verify);
+        }
         const auto value = [&](std::size_t i, PyObject* omitted) { return given[i] != nullptr ? given[i] : omitted; };
         od::Constraints c =
             make_constraints(value(0, Py_None), value(1, Py_None), value(2, Py_None), value(3, Py_None),
                              value(4, Py_None), value(5, Py_None), value(6, auto_string()), value(7, Py_False));
+        last->remember(given, c);
         return describe(args[0], &c, c.verify);
     });
 }

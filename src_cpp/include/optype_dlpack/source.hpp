@@ -74,7 +74,20 @@ inline SourceError read_dlpack_capsule(PyObject* capsule, ManagedView* view, voi
 /// the point where it would take the GIL back, and the unwind runs our destructors without the
 /// GIL. Freeing an object then races the main thread's final collection (a crash at exit), so
 /// such references and tensors are left: the process is ending.
-inline bool thread_holds_gil() noexcept { return PyGILState_Check() != 0; }
+///
+/// CPython ends a thread that way only once the runtime is finalizing (the thread exits
+/// because it saw that), and nothing here runs without the GIL otherwise (no call releases
+/// it): until the interpreter finalizes, the answer is yes without asking. The check is a
+/// flag read, where PyGILState_Check reads thread-specific storage (about 50 instructions
+/// a call, and every call of Expect.check releases up to two objects).
+inline bool thread_holds_gil() noexcept {
+#if PY_VERSION_HEX >= 0x030D0000
+    const bool finalizing = Py_IsFinalizing() != 0;
+#else
+    const bool finalizing = _Py_IsFinalizing() != 0;
+#endif
+    return !finalizing || PyGILState_Check() != 0;
+}
 
 /// Keeps whatever the tensor borrows from alive, and releases it exactly once.
 class Source {
