@@ -6,7 +6,8 @@ installed), or loaded with ``-p optype_dlpack.pytest_plugin``. It gives:
 - the marker ``@pytest.mark.dlpack_producer(make, ..., strict=False)``: after the marked test
   passes, each ``make`` (a producer, or a callable without arguments returning one) is run
   through ``optype_dlpack.check_producer``; the test fails with the conformance report if a
-  check fails (with ``strict=True``, also if one warns);
+  check fails (with ``strict=True``, also if one warns). A single callable alone would be taken
+  by pytest for the decorated function: give a producer, two arguments, or ``strict=...``;
 - the fixture ``dlpack_conformance``: a function ``dlpack_conformance(obj, strict=False)`` that
   does the same inside a test and returns the report;
 - the fixture ``dlpack_capsule_producer``: an ``optype_dlpack.testing.CapsuleProducer`` for the

@@ -28,7 +28,7 @@ class WrongDevice(Good):
     """Claims a device its capsules disagree with."""
 
     def __dlpack_device__(self):
-        return (2, 0)
+        return (1, 1)
 '''
 
 
@@ -39,11 +39,15 @@ def run(pytester: pytest.Pytester, body: str, *args: str) -> pytest.RunResult:
 
 def test_marker_passes_a_conforming_producer(pytester: pytest.Pytester) -> None:
     result = run(pytester, """
-@pytest.mark.dlpack_producer(Good)
+@pytest.mark.dlpack_producer(Good())  # one callable alone would be taken for the decorated test
 def test_good():
     pass
+
+@pytest.mark.dlpack_producer(Good, lambda: Good())  # factories, called after the test
+def test_factories():
+    pass
 """)
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
 
 
 def test_marker_fails_with_the_report(pytester: pytest.Pytester) -> None:
@@ -53,7 +57,7 @@ def test_wrong_device():
     pass
 """)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*DLPack producer does not conform (export.default*", "*disagrees with __dlpack_device__*"])
+    result.stdout.fnmatch_lines(["*DLPack producer does not conform (*", "*disagrees with __dlpack_device__*"])
 
 
 def test_marker_without_a_producer_is_an_error(pytester: pytest.Pytester) -> None:
