@@ -70,6 +70,31 @@ def _wrap64(value: int) -> int:
     return (value + 2**63) % 2**64 - 2**63
 
 
+# A tensor's producer, by the address of its managed struct: the one deleter and capsule
+# destructor below (module-level, so they outlive every capsule) find it here, and the entry
+# keeps the producer alive as long as one of its tensors is.
+_OWNERS: Final[dict[int, CapsuleProducer]] = {}
+
+
+def _delete(address: int | None) -> None:
+    owner = _OWNERS.pop(address or 0, None)
+    if owner is None:
+        raise RuntimeError(f"the deleter ran twice (or for a tensor never made) at {address}")
+    owner.deleter_calls += 1
+    del owner.live[address or 0]
+
+
+def _destroy(capsule: int | None) -> None:
+    # The Python specification's capsule destructor: free only if nobody renamed it.
+    for name in (VERSIONED_NAME, LEGACY_NAME):
+        if _capsule_is_valid(capsule, name):
+            _delete(_capsule_get_pointer(capsule, name))
+
+
+_DELETER: Final = DELETER(_delete)
+_DESTRUCTOR: Final = ctypes.PYFUNCTYPE(None, ctypes.c_void_p)(_destroy)
+
+
 class CapsuleProducer:
     """Makes capsules with any field values; counts deleter calls; keeps each tensor's
     structs and memory until its deleter runs, as a real producer does."""
@@ -77,20 +102,6 @@ class CapsuleProducer:
     def __init__(self) -> None:
         self.deleter_calls = 0
         self.live: dict[int, tuple[object, ...]] = {}
-        self._deleter = DELETER(self._delete)
-        self._destructor = ctypes.PYFUNCTYPE(None, ctypes.c_void_p)(self._destroy)
-
-    def _delete(self, address: int | None) -> None:
-        self.deleter_calls += 1
-        if address not in self.live:
-            raise RuntimeError(f"the deleter ran twice (or for a tensor never made) at {address}")
-        del self.live[address]
-
-    def _destroy(self, capsule: int | None) -> None:
-        # The Python specification's capsule destructor: free only if nobody renamed it.
-        for name in (VERSIONED_NAME, LEGACY_NAME):
-            if _capsule_is_valid(capsule, name):
-                self._delete(_capsule_get_pointer(capsule, name))
 
     def capsule(
         self,
@@ -141,7 +152,7 @@ class CapsuleProducer:
         tensor.strides = as_int64_pointer(strides_array)
         tensor.byte_offset = byte_offset
         managed: DLManagedTensorVersioned | DLManagedTensorVersionedHeader | DLManagedTensor
-        deleter = address_of(self._deleter)
+        deleter = address_of(_DELETER)
         if layout == "versioned":
             managed = DLManagedTensorVersioned(DLPackVersion(*version), None, deleter, flags, tensor)
         elif layout == "versioned_header":
@@ -150,9 +161,10 @@ class CapsuleProducer:
             managed = DLManagedTensor(tensor, None, deleter)
         address = ctypes.addressof(managed)
         self.live[address] = (managed, shape_array, strides_array, memory)
+        _OWNERS[address] = self
         default = VERSIONED_NAME if layout != "legacy" else LEGACY_NAME
         capsule_name = default if name is None else _stable_name(name)
-        capsule: object = _capsule_new(address, capsule_name, address_of(self._destructor))
+        capsule: object = _capsule_new(address, capsule_name, address_of(_DESTRUCTOR))
         return capsule
 
 
