@@ -313,15 +313,25 @@ def _child(producer_name: str, cells: Sequence[tuple[str, str]]) -> None:
     exec(producer.setup, namespace)  # noqa: S102 - an ImportError ends the child: "not installed"
     cases = {c.name: c for c in CASES}
     imported: set[str] = {producer.name}
+    unavailable: set[str] = set()
     for consumer_name, case_name in cells:
-        _emit({"start": [consumer_name, case_name]})
         if case_name == "conformance":
+            _emit({"start": [consumer_name, case_name]})
             _emit({"conformance": _conformance(namespace, producer)})
+            continue
+        if consumer_name in unavailable:
             continue
         consumer = adapters[consumer_name]
         if consumer_name not in imported:
-            exec(consumer.setup, namespace)  # noqa: S102
+            _emit({"start": [consumer_name, "import"]})
+            try:
+                exec(consumer.setup, namespace)  # noqa: S102
+            except Exception as exc:  # noqa: BLE001 - e.g. a CUDA consumer without a device
+                unavailable.add(consumer_name)
+                _emit({"unavailable": [consumer_name, _describe(exc)]})
+                continue
             imported.add(consumer_name)
+        _emit({"start": [consumer_name, case_name]})
         _emit({"cell": _cell(namespace, producer, consumer, cases[case_name])})
     _emit({"done": True})
 
@@ -402,6 +412,11 @@ def _survey_producer(producer: Adapter, consumers: list[Adapter], cases: list[Ca
                 cells.append(record["cell"])
                 pending.remove((record["cell"]["consumer"], record["cell"]["case"]))
                 current = None
+            elif "unavailable" in record:
+                name, why = record["unavailable"]
+                entry.setdefault("unavailable", {})[name] = why
+                pending[:] = [p for p in pending if p[0] != name]
+                current = None
             elif "conformance" in record:
                 entry["conformance"] = record["conformance"]
                 pending.remove(("", "conformance"))
@@ -450,7 +465,17 @@ def survey(producers: Sequence[str] | None = None, consumers: Sequence[str] | No
     for producer in chosen:
         if producer.name in absent:
             continue
-        result["producers"].append(_survey_producer(producer, present_sinks, grid, timeout))
+        entry = _survey_producer(producer, present_sinks, grid, timeout)
+        if "absent" in entry and not entry["cells"]:  # its own setup failed: not usable here
+            result["not_installed"][producer.name] = entry["absent"]
+            result["versions"].pop(producer.name, None)
+            continue
+        result["producers"].append(entry)
+    unusable = {name: why for p in result["producers"] for name, why in p.pop("unavailable", {}).items()}
+    result["not_installed"].update(unusable)
+    result["consumers"] = [name for name in result["consumers"] if name not in unusable]
+    for name in unusable:
+        result["versions"].pop(name, None)
     return result
 
 
