@@ -39,7 +39,10 @@ import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
+
+if TYPE_CHECKING:
+    from ._protocols import CanDLPackCompat
 
 __all__ = ["ADAPTERS", "CASES", "Adapter", "Case", "add_arguments", "run", "survey"]
 
@@ -139,9 +142,10 @@ def read_only(array: Any) -> Any:
 def torch_from_numpy(array: Any) -> Any:
     """torch's tensor of a NumPy array; ml_dtypes types (which torch.from_numpy refuses) through
     their bits, reinterpreted as torch's type of the same name."""
-    import torch
+    import importlib
 
-    if array.dtype.kind == "V":
+    torch: Any = importlib.import_module("torch")  # untyped here: torch is optional
+    if array.dtype.kind == "V" or array.dtype.name.startswith(("bfloat", "float8")):
         import numpy as np
 
         bits = np.ascontiguousarray(array).view(f"u{array.dtype.itemsize}")
@@ -211,7 +215,8 @@ def _pointer(obj: object) -> tuple[int, bool] | None:
     from . import inspect
 
     try:
-        info = inspect(obj)  # pyright: ignore[reportArgumentType]  # any object, read or refused at run time
+        # `inspect` reads any object at run time (TypeError for one it cannot): a cast here
+        info = inspect(cast("CanDLPackCompat", obj))
     except Exception:  # noqa: BLE001 - an object that does not export has no pointer to compare
         return None
     return info.data_ptr + info.byte_offset, info.readonly
@@ -501,7 +506,7 @@ LEGEND: Final = ("ok: imported zero-copy with equal values; copy: imported as a 
 def _matrix(result: Mapping[str, Any], producer: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
     consumers: list[str] = list(result["consumers"])
     by_cell = {(c["consumer"], c["case"]): c for c in producer["cells"]}
-    rows = []
+    rows: list[list[str]] = []
     for case in result["cases"]:
         row = [case]
         for consumer in consumers:

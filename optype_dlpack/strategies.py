@@ -19,7 +19,8 @@ import itertools
 import math
 import random
 from dataclasses import dataclass
-from typing import Any
+import sys
+from typing import Any, cast
 
 from hypothesis import assume
 from hypothesis import strategies as st
@@ -28,6 +29,11 @@ from ._core import inspect
 from ._enums import DLDataTypeCode, DLDeviceType
 from ._errors import DLPackError
 from .testing import CapsuleOffer, CapsuleProducer, row_major_strides
+
+if sys.version_info >= (3, 13):
+    from types import CapsuleType
+else:
+    from typing_extensions import CapsuleType
 
 __all__ = [
     "COMMON_DTYPES",
@@ -215,7 +221,7 @@ def malformed_capsules(draw: st.DrawFn, producer: CapsuleProducer) -> DrawnCapsu
     fields = draw(capsule_fields())
     capsule = producer.capsule(**fields)
     try:
-        inspect(capsule)
+        inspect(cast("CapsuleType", capsule))  # any object at run time; TypeError for one it cannot read
     except (DLPackError, TypeError):
         return DrawnCapsule(capsule, fields)
     assume(False)  # a well-formed draw (its data pointer is made up): not for this strategy
