@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 if TYPE_CHECKING:
     from ._protocols import CanDLPackCompat
 
-__all__ = ["ADAPTERS", "CASES", "Adapter", "Case", "add_arguments", "run", "survey"]
+__all__ = ["ADAPTERS", "CASES", "FINDINGS", "Adapter", "Case", "Finding", "add_arguments", "run", "survey"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -569,6 +569,7 @@ def render_markdown(result: Mapping[str, Any], others: Sequence[Mapping[str, Any
     ]
     for run in (result, *others):
         out += _markdown_run(run, reproducers or {})
+    out += _markdown_findings([result, *others], reproducers or {})
     if not any(run["machine"] != "cpu" for run in (result, *others)):
         out += ["## GPU: not yet recorded", "",
                 "The CUDA producers and consumers (torch_cuda, cupy, numba_cuda) run on a GPU machine; "
@@ -617,6 +618,84 @@ def _escape(text: str) -> str:
 
 def merge(result: dict[str, Any], paths: Sequence[str]) -> list[dict[str, Any]]:
     return [json.loads(Path(path).read_text(encoding="utf-8")) for path in paths]
+
+
+# -- what is known of the failures upstream ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A kind of failing cell, whose fault lies upstream: the issue filed, or one to file."""
+
+    consumer: str | None  # None: any
+    producer: str | None
+    detail: str  # a substring of the cell's status and detail
+    title: str
+    issue: str | None = None  # the upstream issue's address, where one exists
+    body: str = ""  # a draft for the issue to file, where none exists
+
+    def matches(self, cell: Mapping[str, Any]) -> bool:
+        return ((self.consumer is None or cell["consumer"].startswith(self.consumer))
+                and (self.producer is None or cell["producer"] == self.producer)
+                and self.detail in f"{cell['status']} {cell.get('detail', '')}")
+
+
+FINDINGS: Final[tuple[Finding, ...]] = (
+    Finding("torch", None, "crash", "torch.from_dlpack aborts the process on a negative stride",
+            "https://github.com/pytorch/pytorch/issues/188023"),
+    Finding("numpy", None, "SystemError",
+            "numpy.from_dlpack runs the capsule's destructor with an exception set (SystemError, deleter skipped)",
+            "https://github.com/numpy/numpy/issues/32697"),
+    Finding("torch", None, "read-only source came back writable",
+            "torch.from_dlpack ignores DLPACK_FLAG_BITMASK_READ_ONLY: a read-only capsule becomes a writable tensor",
+            body="`torch.from_dlpack` of a versioned capsule whose flags hold READ_ONLY (e.g. "
+                 "`np.from_dlpack`-able `a = np.arange(6.0); a.flags.writeable = False`) returns a tensor that shares "
+                 "the memory and can be written (`t[0] = 1` changes `a`). The array API standard recommends "
+                 "copying, or refusing with BufferError, when the consumer cannot honour the flag "
+                 "(data-apis/array-api#749). Expected: a copy (IS_COPIED semantics), or a BufferError; "
+                 "actual: a writable alias. Reproducer: docs/reproducers/numpy-to-torch-read-only.py."),
+    Finding(None, "jax", "read-only source came back writable",
+            "JAX exports its immutable arrays as legacy capsules, which cannot say READ_ONLY",
+            "https://github.com/data-apis/array-api/issues/191",
+            body="By design (data-apis/array-api#749 recommends sharing): consumers import JAX's buffers "
+                 "as writable. jax 0.12 answers a versioned request with a READ_ONLY capsule."),
+    Finding("paddle", "tensorflow", "importing paddle after tensorflow",
+            "`import paddle` after `import tensorflow` kills the process",
+            body="With tensorflow-cpu 2.21 and paddlepaddle 3.3.1 from PyPI (Linux x86-64, Python 3.11), "
+                 "`python -c 'import tensorflow, paddle'` dies with a signal, while `import paddle, tensorflow` "
+                 "works. Expected: both orders import."),
+)
+
+
+def findings_for(cell: Mapping[str, Any]) -> Finding | None:
+    return next((finding for finding in FINDINGS if finding.matches(cell)), None)
+
+
+def _markdown_findings(results: Sequence[Mapping[str, Any]], reproducers: Mapping[str, str]) -> list[str]:
+    out = ["## Failing cells", "",
+           "Each kind of failing cell (producer, consumer, outcome) has one reproducer under "
+           "docs/reproducers/ (tests/package/test_survey.py runs each), and, where the fault is "
+           "upstream's, the upstream issue: the one filed, or a draft of the one to file.", ""]
+    listed: set[str] = set()
+    for result in results:
+        for producer in result["producers"]:
+            for cell in producer["cells"]:
+                script = reproducers.get(reproducer_name(cell))
+                if cell["status"] not in FAILING or script is None or script in listed:
+                    continue
+                listed.add(script)
+                out.append(f"- [{script}](reproducers/{script}): {cell['producer']} → {cell['consumer']}, "
+                           f"{cell['status']}: {_escape(str(cell.get('detail', '')))}")
+                finding = findings_for(cell)
+                if finding is None:
+                    out.append("  - upstream: not yet triaged")
+                elif finding.issue:
+                    out.append(f"  - upstream: [{finding.title}]({finding.issue})" +
+                               (f". {finding.body}" if finding.body else ""))
+                else:
+                    out.append(f"  - upstream issue to file: **{finding.title}**. {finding.body}")
+    out.append("")
+    return out
 
 
 # -- reproducers ------------------------------------------------------------------------------
