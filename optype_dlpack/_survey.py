@@ -127,7 +127,7 @@ CASES: Final[tuple[Case, ...]] = (
     Case("broadcast", "np.broadcast_to(np.arange(3, dtype=np.float32), (2, 3))"),
 )
 CONFORMANCE_CASE: Final = "float32"  # the array check_producer is run on
-FAILING: Final = frozenset({"FAIL", "crash", "timeout"})
+FAILING: Final = frozenset({"FAIL", "crash", "timeout", "error"})
 CELL_TIMEOUT_S: Final = 120.0  # no line from the child for this long: the cell hangs
 
 
@@ -241,6 +241,17 @@ def _same_values(expected: Any, got: Any) -> bool:
     raise TypeError("the result could not be read back as a NumPy array")
 
 
+def _writable(namespace: dict[str, Any], adapter: Adapter, array: object) -> bool | None:
+    """Whether `array` may be written, by the adapter's own test; None where it cannot tell
+    (a producer's export object that is not an array, say)."""
+    if adapter.writable is None:
+        return None
+    try:
+        return bool(eval(adapter.writable, {**namespace, "y": array}))  # noqa: S307 - the survey's own table
+    except Exception:  # noqa: BLE001 - not that framework's array: unknown
+        return None
+
+
 def _cell(namespace: dict[str, Any], producer: Adapter, consumer: Adapter, case: Case) -> dict[str, object]:
     import gc
 
@@ -253,7 +264,7 @@ def _cell(namespace: dict[str, Any], producer: Adapter, consumer: Adapter, case:
     if not callable(getattr(x, "__dlpack__", None)):
         return {**cell, "status": "n/a", "detail": "no __dlpack__"}
     source = _pointer(x)
-    source_writable = eval(producer.writable, {**namespace, "y": x}) if producer.writable else None  # noqa: S307
+    source_writable = _writable(namespace, producer, x)
     try:
         y = eval(consumer.consume or "None", {**namespace, "x": x})  # noqa: S307
     except Exception as exc:  # noqa: BLE001 - a refusal is the observation
@@ -262,7 +273,7 @@ def _cell(namespace: dict[str, Any], producer: Adapter, consumer: Adapter, case:
         return _with_deleter(cell, x, None)
     result = _pointer(y)
     zero_copy = None if source is None or result is None or a.size == 0 else source[0] == result[0]
-    writable = eval(consumer.writable, {**namespace, "y": y}) if consumer.writable else None  # noqa: S307
+    writable = _writable(namespace, consumer, y)
     source_read_only = (source is not None and source[1]) or source_writable is False
     problems: list[str] = []
     try:
@@ -337,7 +348,11 @@ def _child(producer_name: str, cells: Sequence[tuple[str, str]]) -> None:
                 continue
             imported.add(consumer_name)
         _emit({"start": [consumer_name, case_name]})
-        _emit({"cell": _cell(namespace, producer, consumer, cases[case_name])})
+        try:
+            _emit({"cell": _cell(namespace, producer, consumer, cases[case_name])})
+        except Exception as exc:  # noqa: BLE001 - a fault of the survey's own: shown, never hidden
+            _emit({"cell": {"producer": producer.name, "consumer": consumer_name, "case": case_name,
+                            "status": "error", "detail": f"survey error: {_describe(exc)}"}})
     _emit({"done": True})
 
 
@@ -496,7 +511,7 @@ def failures(result: Mapping[str, Any]) -> list[str]:
 # -- output -----------------------------------------------------------------------------------
 
 _MARK: Final = {"ok": "ok", "copy": "copy", "refused": "refused", "n/a": "n/a", "FAIL": "FAIL",
-                "crash": "CRASH", "timeout": "TIMEOUT"}
+                "crash": "CRASH", "timeout": "TIMEOUT", "error": "ERROR"}
 LEGEND: Final = ("ok: imported zero-copy with equal values; copy: imported as a copy with equal values; "
                  "refused: the consumer raised (the exception is listed); n/a: the producer cannot make "
                  "the case or does not export; FAIL: wrong values, a read-only source come back "
