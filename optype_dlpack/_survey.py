@@ -34,7 +34,6 @@ import queue
 import subprocess
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -387,28 +386,34 @@ def _run_child(producer: Adapter, cells: list[tuple[str, str]], timeout: float) 
     """Runs `cells` in one child; returns the records it printed and how it ended
     ("done", "crash: ...", "timeout")."""
     command = [sys.executable, "-m", "optype_dlpack._survey", "--child", producer.name, json.dumps(cells)]
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert child.stdout is not None and child.stderr is not None
-    lines: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_reader, args=(child.stdout, lines), daemon=True).start()
-    errors: list[str] = []
-    threading.Thread(target=lambda: errors.extend(child.stderr or ()), daemon=True).start()
     records: list[dict[str, Any]] = []
-    while True:
-        try:
-            line = lines.get(timeout=timeout)
-        except queue.Empty:
-            child.kill()
-            child.wait()
-            return records, "timeout"
-        if line is None:
-            break
-        if line.startswith("{"):
-            records.append(json.loads(line))
-    code = child.wait()
+    errors: list[str] = []
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
+        assert child.stdout is not None and child.stderr is not None
+        lines: queue.Queue[str | None] = queue.Queue()
+        readers = [threading.Thread(target=_reader, args=(child.stdout, lines), daemon=True),
+                   threading.Thread(target=errors.extend, args=(child.stderr,), daemon=True)]
+        for reader in readers:
+            reader.start()
+        hung = False
+        while True:
+            try:
+                line = lines.get(timeout=timeout)
+            except queue.Empty:
+                child.kill()
+                hung = True
+                break
+            if line is None:
+                break
+            if line.startswith("{"):
+                records.append(json.loads(line))
+        code = child.wait()
+        for reader in readers:
+            reader.join(timeout=10)
+    if hung:
+        return records, "timeout"
     if records and "done" in records[-1]:
         return records, "done"
-    time.sleep(0.1)  # let the stderr reader finish
     said = [e.strip() for e in errors if e.strip() and not e.startswith((" ", "WARNING", "I0000", "E0000"))]
     # the abort's own message: the last line that names one (earlier cells may have printed more)
     telling = [e for e in said if any(w in e for w in ("what():", "terminate", "Fatal Python", "fault", "Abort"))]
