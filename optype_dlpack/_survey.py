@@ -27,6 +27,7 @@ deleter, crash, timeout); refusals are reported, not failures.
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.metadata
 import importlib.util
 import json
@@ -141,12 +142,9 @@ def read_only(array: Any) -> Any:
 def torch_from_numpy(array: Any) -> Any:
     """torch's tensor of a NumPy array; ml_dtypes types (which torch.from_numpy refuses) through
     their bits, reinterpreted as torch's type of the same name."""
-    import importlib
-
     torch: Any = importlib.import_module("torch")  # untyped here: torch is optional
     if array.dtype.kind == "V" or array.dtype.name.startswith(("bfloat", "float8")):
-        import numpy as np
-
+        np: Any = importlib.import_module("numpy")  # Any: its stubs differ between versions
         bits = np.ascontiguousarray(array).view(f"u{array.dtype.itemsize}")
         return torch.from_numpy(bits).view(getattr(torch, array.dtype.name))
     return torch.from_numpy(array)
@@ -222,7 +220,7 @@ def _pointer(obj: object) -> tuple[int, bool] | None:
 
 
 def _same_values(expected: Any, got: Any) -> bool:
-    import numpy as np
+    np: Any = importlib.import_module("numpy")  # Any: numpy's stubs differ between its versions
 
     from . import from_dlpack
 
@@ -236,7 +234,7 @@ def _same_values(expected: Any, got: Any) -> bool:
             return False
         if reference.dtype == bool:
             return bool((array.view(np.uint8) != 0).tolist() == reference.tolist())
-        return array.tobytes() == reference.tobytes()
+        return bool(array.tobytes() == reference.tobytes())
     raise TypeError("the result could not be read back as a NumPy array")
 
 
