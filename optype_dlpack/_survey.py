@@ -673,7 +673,12 @@ class Finding:
                 and self.detail in f"{cell['status']} {cell.get('detail', '')}")
 
 
-FINDINGS: Final[tuple[Finding, ...]] = (
+FINDINGS: Final[tuple[Finding, ...]] = (  # the first that matches a cell is its finding
+    Finding(None, "jax", "read-only source came back writable",
+            "JAX exports its immutable arrays as legacy capsules, which cannot say READ_ONLY",
+            "https://github.com/data-apis/array-api/issues/191",
+            body="By design (data-apis/array-api#749 recommends sharing): consumers import JAX's buffers "
+                 "as writable. jax 0.12 answers a versioned request with a READ_ONLY capsule."),
     Finding("torch", None, "crash", "torch.from_dlpack aborts the process on a negative stride",
             "https://github.com/pytorch/pytorch/issues/188023"),
     Finding("numpy", None, "SystemError",
@@ -687,11 +692,6 @@ FINDINGS: Final[tuple[Finding, ...]] = (
                  "copying, or refusing with BufferError, when the consumer cannot honour the flag "
                  "(data-apis/array-api#749). Expected: a copy (IS_COPIED semantics), or a BufferError; "
                  "actual: a writable alias. Reproducer: docs/reproducers/numpy-to-torch-read-only.py."),
-    Finding(None, "jax", "read-only source came back writable",
-            "JAX exports its immutable arrays as legacy capsules, which cannot say READ_ONLY",
-            "https://github.com/data-apis/array-api/issues/191",
-            body="By design (data-apis/array-api#749 recommends sharing): consumers import JAX's buffers "
-                 "as writable. jax 0.12 answers a versioned request with a READ_ONLY capsule."),
     Finding("paddle", "tensorflow", "importing paddle after tensorflow",
             "`import paddle` after `import tensorflow` kills the process",
             body="With tensorflow-cpu 2.21 and paddlepaddle 3.3.1 from PyPI (Linux x86-64, Python 3.11), "
@@ -765,7 +765,7 @@ def reproducer(cell: Mapping[str, Any]) -> str:
     if "values" in str(cell.get("detail")):
         lines.append("assert np.asarray(y).tobytes() == np.ascontiguousarray(a).tobytes(), 'values differ'")
     if "writable" in str(cell.get("detail")):
-        lines.append(f"writable = {consumer.writable}")
+        lines.append(f"writable = {consumer.writable}  # how the survey tells that {consumer.name}'s array may be written")
         lines.append("assert not (same_memory and writable), 'a read-only source came back writable'")
     lines.append("print('not reproduced: the cell passes now')")
     return "\n".join(lines) + "\n"
