@@ -1,7 +1,8 @@
 """A pytest plugin for libraries that produce or consume DLPack tensors.
 
-Registered as the ``pytest11`` entry point ``optype_dlpack`` (active wherever the package is
-installed), or loaded with ``-p optype_dlpack.pytest_plugin``. It gives:
+Registered as a ``pytest11`` entry point under its module's name (active wherever the package
+is installed; ``-p optype_dlpack.pytest_plugin`` loads it explicitly, and, the names being the
+same, not twice; ``-p no:optype_dlpack.pytest_plugin`` turns it off). It gives:
 
 - the marker ``@pytest.mark.dlpack_producer(make, ..., strict=False)``: after the marked test
   passes, each ``make`` (a producer, or a callable without arguments returning one) is run

@@ -36,7 +36,7 @@ def load_pytest_plugin(config: pytest.Config) -> None:
     """The package's pytest plugin, as its entry point loads it where the package is installed
     (docs/testing-your-library.md marks tests with its marker)."""
     name = "optype_dlpack.pytest_plugin"
-    if config.pluginmanager.get_plugin(name) is None and config.pluginmanager.get_plugin("optype_dlpack") is None:
+    if config.pluginmanager.get_plugin(name) is None:
         config.pluginmanager.import_plugin(name)  # pytest_configure runs for it as it registers
 
 
