@@ -71,10 +71,12 @@ ADAPTERS: Final[tuple[Adapter, ...]] = (
             "torch_from_numpy(a)", "torch.from_dlpack(x)", "True"),
     Adapter("jax", "jax", ("jax",), "import jax\njax.config.update('jax_enable_x64', True)\nimport jax.numpy as jnp",
             "jnp.asarray(a)", "jnp.from_dlpack(x)", "False"),
-    Adapter("tensorflow", "tensorflow", ("tensorflow-cpu", "tensorflow"), "import tensorflow as tf",
-            "tf.constant(a)", "tf.experimental.dlpack.from_dlpack(x.__dlpack__())", "False"),
+    # paddle before tensorflow: a child imports its consumers in this order, and `import paddle`
+    # after `import tensorflow` kills the process (the tensorflow producer's row shows it)
     Adapter("paddle", "paddle", ("paddlepaddle", "paddlepaddle-gpu"), "import paddle",
             "paddle.to_tensor(a)", "paddle.from_dlpack(x)", "True"),
+    Adapter("tensorflow", "tensorflow", ("tensorflow-cpu", "tensorflow"), "import tensorflow as tf",
+            "tf.constant(a)", "tf.experimental.dlpack.from_dlpack(x.__dlpack__())", "False"),
     Adapter("pyarrow", "pyarrow", ("pyarrow",), "import pyarrow as pa",
             "pa.Tensor.from_numpy(a)", "pa.Tensor.from_dlpack(x)", "False"),
     Adapter("mlx", "mlx.core", ("mlx", "mlx-cpu"), "import mlx.core as mx", "mx.array(a)", "mx.from_dlpack(x)"),
