@@ -209,8 +209,9 @@ def _describe(exc: BaseException) -> str:
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
-def _pointer(obj: object) -> tuple[int, bool] | None:
-    """(address of element 0, READ_ONLY flag) of what `obj` exports, or None if unreadable."""
+def _pointer(obj: object) -> tuple[int, bool, int] | None:
+    """(address of element 0, READ_ONLY flag, bits per element) of what `obj` exports, or None
+    if unreadable."""
     from . import inspect
 
     try:
@@ -218,7 +219,7 @@ def _pointer(obj: object) -> tuple[int, bool] | None:
         info = inspect(cast("CanDLPackCompat", obj))
     except Exception:  # noqa: BLE001 - an object that does not export has no pointer to compare
         return None
-    return info.data_ptr + info.byte_offset, info.readonly
+    return info.data_ptr + info.byte_offset, info.readonly, info.dtype.bits * info.dtype.lanes
 
 
 def _same_values(expected: Any, got: Any) -> bool:
@@ -263,6 +264,9 @@ def _cell(namespace: dict[str, Any], producer: Adapter, consumer: Adapter, case:
     if not callable(getattr(x, "__dlpack__", None)):
         return {**cell, "status": "n/a", "detail": "no __dlpack__"}
     source = _pointer(x)
+    if source is not None and source[2] != a.dtype.itemsize * 8:
+        # the framework has no such type and made another (mlx: float64 as float32)
+        return {**cell, "status": "n/a", "detail": f"cannot make: {source[2]}-bit elements for {a.dtype}"}
     source_writable = _writable(namespace, producer, x)
     try:
         y = eval(consumer.consume or "None", {**namespace, "x": x})  # noqa: S307
@@ -699,6 +703,33 @@ FINDINGS: Final[tuple[Finding, ...]] = (  # the first that matches a cell is its
                  "copying, or refusing with BufferError, when the consumer cannot honour the flag "
                  "(data-apis/array-api#749). Expected: a copy (IS_COPIED semantics), or a BufferError; "
                  "actual: a writable alias. Reproducer: docs/reproducers/numpy-to-torch-read-only.py."),
+    Finding(None, "tensorflow", "read-only source came back writable",
+            "TensorFlow exports its immutable tensors as legacy capsules, which cannot say READ_ONLY",
+            "https://github.com/data-apis/array-api/issues/191",
+            body="As JAX's: consumers import TensorFlow's buffers as writable aliases."),
+    Finding(None, "pyarrow", "read-only source came back writable",
+            "pyarrow exports its immutable tensors as versioned capsules without the READ_ONLY flag",
+            body="`pa.Tensor.from_numpy(np.arange(6.0)).__dlpack__(max_version=(1, 3))` is a DLPack 1.3 "
+                 "capsule whose flags lack DLPACK_FLAG_BITMASK_READ_ONLY, although Arrow memory is "
+                 "immutable; `np.from_dlpack` of it is therefore a writable array over Arrow's buffer. "
+                 "Expected: READ_ONLY set on every versioned export. Reproducer: "
+                 "docs/reproducers/pyarrow-to-numpy-float32.py."),
+    Finding("pyarrow", None, "SystemError",
+            "pyarrow.Tensor.from_dlpack runs the capsule's destructor with an exception set (SystemError)",
+            body="Like numpy/numpy#32697: `pa.Tensor.from_dlpack` of a capsule it cannot import (bfloat16, "
+                 "float8, a legacy capsule) releases the capsule while its exception is set; a producer "
+                 "whose deleter runs Python code (a ctypes or Cython producer) then fails, and Python reports "
+                 "SystemError instead of pyarrow's own error. Expected: the error pyarrow raised, and the "
+                 "producer's deleter run once. Reproducer: docs/reproducers/counting-to-pyarrow-*.py."),
+    Finding("array_api_strict", None, "SystemError",
+            "array_api_strict.from_dlpack forwards to numpy.from_dlpack (numpy/numpy#32697)",
+            "https://github.com/numpy/numpy/issues/32697"),
+    Finding("mlx", None, "values differ",
+            "mlx.core.from_dlpack silently turns float64 and complex128 into float32 and complex64",
+            body="`mx.from_dlpack(np.arange(6.0))` returns a float32 array (and complex64 for complex128) "
+                 "without a warning or an error: a consumer that cannot hold the producer's dtype should "
+                 "raise BufferError (or TypeError), as the array API standard's from_dlpack expects the "
+                 "dtype to be kept. Reproducer: docs/reproducers/numpy-to-mlx-float64.py."),
     Finding("paddle", "tensorflow", "importing paddle after tensorflow",
             "`import paddle` after `import tensorflow` kills the process",
             body="With tensorflow-cpu 2.21 and paddlepaddle 3.3.1 from PyPI (Linux x86-64, Python 3.11), "
