@@ -273,6 +273,7 @@ def _cell(namespace: dict[str, Any], producer: Adapter, consumer: Adapter, case:
     except Exception as exc:  # noqa: BLE001 - a refusal is the observation
         # SystemError: a C function failed without setting an exception, a bug whatever the input
         cell.update(status="FAIL" if isinstance(exc, SystemError) else "refused", detail=_describe(exc))
+    if "status" in cell:  # refused: counted once the exception (whose frames hold the capsule) is gone
         return _with_deleter(cell, x, None)
     result = _pointer(y)
     zero_copy = None if source is None or result is None or a.size == 0 else source[0] == result[0]
