@@ -731,6 +731,19 @@ FINDINGS: Final[tuple[Finding, ...]] = (  # the first that matches a cell is its
                  "without a warning or an error: a consumer that cannot hold the producer's dtype should "
                  "raise BufferError (or TypeError), as the array API standard's from_dlpack expects the "
                  "dtype to be kept. Reproducer: docs/reproducers/numpy-to-mlx-float64.py."),
+    Finding("paddle", None, "never deleted",
+            "paddle.from_dlpack never calls the tensor's deleter once the imported tensor is released",
+            body="A producer whose deleter counts its calls (optype_dlpack.testing.CapsuleProducer, behind "
+                 "`__dlpack__`) sees `paddle.from_dlpack(x)` consume the capsule (renamed used_dltensor...), "
+                 "but after `del` of the paddle tensor and `gc.collect()` the deleter has not run: the "
+                 "producer's memory is never released. Expected: the deleter runs exactly once when the "
+                 "last paddle tensor over that memory is freed. Reproducer: "
+                 "docs/reproducers/counting-to-paddle-float32.py."),
+    Finding("paddle", None, "read-only source came back writable",
+            "paddle.from_dlpack ignores DLPACK_FLAG_BITMASK_READ_ONLY: a read-only capsule becomes a writable tensor",
+            body="As torch's: `paddle.from_dlpack` of a versioned capsule flagged READ_ONLY (a read-only NumPy "
+                 "array's export) shares the memory as an ordinary, writable tensor. Expected: a copy, or "
+                 "BufferError. Reproducer: docs/reproducers/numpy-to-paddle-read-only.py."),
     Finding("paddle", "tensorflow", "importing paddle after tensorflow",
             "`import paddle` after `import tensorflow` kills the process",
             body="With tensorflow-cpu 2.21 and paddlepaddle 3.3.1 from PyPI (Linux x86-64, Python 3.11), "
