@@ -805,20 +805,29 @@ def reproducer(cell: Mapping[str, Any]) -> str:
     ]
     if consumer.setup != producer.setup:
         lines.append(consumer.setup)
-    lines += [
-        "",
-        f"a = {case.expression}",
-        f"x = {producer.make}",
-        "before = inspect(x)",
-        f"y = {consumer.consume}",
-        "after = inspect(y)",
-        "same_memory = before.data_ptr + before.byte_offset == after.data_ptr + after.byte_offset",
-    ]
-    if "values" in str(cell.get("detail")):
-        lines.append("assert np.asarray(y).tobytes() == np.ascontiguousarray(a).tobytes(), 'values differ'")
-    if "writable" in str(cell.get("detail")):
+    detail = str(cell.get("detail", ""))
+    lines += ["", f"a = {case.expression}", f"x = {producer.make}", "before = inspect(x)"]
+    if "SystemError" in detail:
+        lines += ["try:", f"    y = {consumer.consume}", "except SystemError as error:",
+                  "    raise AssertionError('an error without an exception (SystemError)') from error",
+                  "except Exception as error:  # a refusal with an exception of its own: the fault is gone",
+                  "    print(f'refused with {type(error).__name__}')"]
+        if "never deleted" in detail:
+            lines += ["import gc", "gc.collect()", "assert not x.producer.live, 'a tensor never deleted'"]
+        lines.append("print('not reproduced: the cell passes now')")
+        return "\n".join(lines) + "\n"
+    lines += [f"y = {consumer.consume}", "after = inspect(y)",
+              "same_memory = before.data_ptr + before.byte_offset == after.data_ptr + after.byte_offset"]
+    if "values" in detail:
+        lines.append("got = np.asarray(y)")
+        lines.append("assert got.dtype == a.dtype and got.tobytes() == np.ascontiguousarray(a).tobytes(), "
+                     "f'values differ: {got.dtype} {got!r}'")
+    if "writable" in detail:
         lines.append(f"writable = {consumer.writable}  # how the survey tells that {consumer.name}'s array may be written")
         lines.append("assert not (same_memory and writable), 'a read-only source came back writable'")
+    if "never deleted" in detail:
+        lines += ["import gc", "del y, after", "gc.collect()",
+                  "assert not x.producer.live, 'a tensor never deleted after the result was released'"]
     lines.append("print('not reproduced: the cell passes now')")
     return "\n".join(lines) + "\n"
 

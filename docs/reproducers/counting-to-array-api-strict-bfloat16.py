@@ -13,7 +13,13 @@ import array_api_strict as xp
 a = np.arange(6).reshape(2, 3).astype(ml_dtypes.bfloat16)
 x = CountingExport(a)
 before = inspect(x)
-y = xp.from_dlpack(x)
-after = inspect(y)
-same_memory = before.data_ptr + before.byte_offset == after.data_ptr + after.byte_offset
+try:
+    y = xp.from_dlpack(x)
+except SystemError as error:
+    raise AssertionError('an error without an exception (SystemError)') from error
+except Exception as error:  # a refusal with an exception of its own: the fault is gone
+    print(f'refused with {type(error).__name__}')
+import gc
+gc.collect()
+assert not x.producer.live, 'a tensor never deleted'
 print('not reproduced: the cell passes now')

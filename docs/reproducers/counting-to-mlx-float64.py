@@ -16,5 +16,6 @@ before = inspect(x)
 y = mx.from_dlpack(x)
 after = inspect(y)
 same_memory = before.data_ptr + before.byte_offset == after.data_ptr + after.byte_offset
-assert np.asarray(y).tobytes() == np.ascontiguousarray(a).tobytes(), 'values differ'
+got = np.asarray(y)
+assert got.dtype == a.dtype and got.tobytes() == np.ascontiguousarray(a).tobytes(), f'values differ: {got.dtype} {got!r}'
 print('not reproduced: the cell passes now')

@@ -16,4 +16,8 @@ before = inspect(x)
 y = paddle.from_dlpack(x)
 after = inspect(y)
 same_memory = before.data_ptr + before.byte_offset == after.data_ptr + after.byte_offset
+import gc
+del y, after
+gc.collect()
+assert not x.producer.live, 'a tensor never deleted after the result was released'
 print('not reproduced: the cell passes now')

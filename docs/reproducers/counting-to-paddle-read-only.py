@@ -18,4 +18,8 @@ after = inspect(y)
 same_memory = before.data_ptr + before.byte_offset == after.data_ptr + after.byte_offset
 writable = True  # how the survey tells that paddle's array may be written
 assert not (same_memory and writable), 'a read-only source came back writable'
+import gc
+del y, after
+gc.collect()
+assert not x.producer.live, 'a tensor never deleted after the result was released'
 print('not reproduced: the cell passes now')
