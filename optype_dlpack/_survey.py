@@ -268,6 +268,7 @@ def _cell(namespace: dict[str, Any], producer: Adapter, consumer: Adapter, case:
         # the framework has no such type and made another (mlx: float64 as float32)
         return {**cell, "status": "n/a", "detail": f"cannot make: {source[2]}-bit elements for {a.dtype}"}
     source_writable = _writable(namespace, producer, x)
+    y: object = None
     try:
         y = eval(consumer.consume or "None", {**namespace, "x": x})  # noqa: S307
     except Exception as exc:  # noqa: BLE001 - a refusal is the observation
