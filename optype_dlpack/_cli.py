@@ -4,10 +4,9 @@ Exit statuses: 0 conforms (or nothing was judged), 1 does not conform, 2 a usage
 evaluation error (one line on stderr; ``--traceback`` adds the traceback), 141 stdout closed
 early (``| head``), as a shell reports a process ended by SIGPIPE.
 
-``survey`` is delegated to ``optype_dlpack._survey`` when that module exists: its
-``add_arguments(parser)`` declares the subcommand's options (besides ``--traceback`` and
-``--color``, which every subcommand has) and ``run(args) -> int`` runs it. Without the module
-the built-in sampling below runs.
+``survey`` is ``optype_dlpack._survey``'s: its ``add_arguments(parser)`` declares the
+subcommand's options (besides ``--traceback`` and ``--color``, which every subcommand has) and
+``run(args) -> int`` runs it.
 """
 
 from __future__ import annotations
@@ -16,12 +15,10 @@ import argparse
 import importlib
 import json
 import os
-import platform
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from types import ModuleType
-from typing import Any, NoReturn, TextIO
+from typing import NoReturn, TextIO
 
 from . import DLPACK_VERSION, DLDataTypeCode, DLDeviceType, DLPackFlags, __version__, _core
 from ._conformance import CheckStatus, ConformanceReport, format_report, check_producer
@@ -32,10 +29,6 @@ PROG = "optype-dlpack"
 MODULE_PROG = "python -m optype_dlpack"
 EXIT_CONFORMS, EXIT_DOES_NOT_CONFORM, EXIT_ERROR = 0, 1, 2
 EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a process ended by SIGPIPE
-
-# The frameworks the built-in `survey` asks for a sample array (the module whose `arange` makes it).
-_SAMPLE_MODULES = ("numpy", "torch", "jax.numpy", "cupy")
-_SAMPLE_EXPRESSION = "arange(6.0).reshape(2, 3)"
 
 _SGR = {  # ANSI colours of the statuses and verdicts
     "pass": "32",
@@ -180,87 +173,6 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_CONFORMS if report.ok else EXIT_DOES_NOT_CONFORM
 
 
-# -- survey (built in, until optype_dlpack._survey exists) -----------------------------------
-
-
-def _sample(module: Any) -> object:  # noqa: ANN401
-    # Any: the frameworks are optional and untyped here; each spells the sample the same way
-    return module.arange(6.0).reshape(2, 3)
-
-
-def _library_version(module_name: str) -> str | None:
-    top = sys.modules.get(module_name.partition(".")[0])
-    version = getattr(top, "__version__", None)
-    return str(version) if version is not None else None
-
-
-def _builtin_survey_arguments(parser: argparse.ArgumentParser) -> None:
-    _add_format(parser)
-
-
-def _builtin_survey(args: argparse.Namespace) -> int:
-    reports: list[ConformanceReport] = []
-    skipped: dict[str, str] = {}
-    versions: dict[str, str | None] = {}
-    for module_name in _SAMPLE_MODULES:
-        description = f"{module_name}.{_SAMPLE_EXPRESSION}"
-        try:
-            sample = _sample(importlib.import_module(module_name))
-        except Exception as exc:  # noqa: BLE001 - an absent or broken framework is reported, not fatal
-            skipped[description] = _describe(exc)
-            versions[module_name.partition(".")[0]] = None
-            continue
-        versions[module_name.partition(".")[0]] = _library_version(module_name)
-        reports.append(ConformanceReport(description, check_producer(sample).checks))
-    conforms = all(report.ok for report in reports)
-    if args.format == "json":
-        _print_json({
-            "optype_dlpack": __version__,
-            "python": platform.python_version(),
-            "libraries": versions,
-            "reports": [_report_json(report) for report in reports],
-            "skipped": [{"producer": name, "reason": reason} for name, reason in skipped.items()],
-            "conforms": conforms,
-        })
-    else:
-        _print_survey(reports, skipped, versions, _painter(_use_color(args.color, sys.stdout)))
-    return EXIT_CONFORMS if conforms else EXIT_DOES_NOT_CONFORM
-
-
-def _print_survey(
-    reports: Sequence[ConformanceReport],
-    skipped: dict[str, str],
-    versions: dict[str, str | None],
-    paint: Callable[[str, str], str],
-) -> None:
-    libraries = ", ".join(f"{name} {version or '(not imported)'}" for name, version in versions.items())
-    print(f"optype_dlpack {__version__}, Python {platform.python_version()}; {libraries}\n")
-    for report in reports:
-        print(format_report(report, _status_painter(paint), paint(_verdict(report), _verdict(report))))
-        print()
-    rows = [["producer", "verdict", "pass", "warn", "fail", "skip"]]
-    keys: list[str] = []
-    for report in reports:
-        counts = [str(len(report.by_status(status))) for status in CheckStatus]
-        rows.append([report.producer, _verdict(report), *counts])
-        keys.append(_verdict(report))
-    for name, reason in skipped.items():
-        rows.append([name, "skipped", "", "", "", ""])
-        keys.append("skipped")
-        print(f"{name}: skipped ({reason})")
-    print("\n".join(["", *_table(rows, keys, paint)]))
-
-
-def _survey_module() -> ModuleType | None:
-    """optype_dlpack._survey when it exists: imported only here, when the command line is built."""
-    try:
-        return importlib.import_module("optype_dlpack._survey")
-    except ModuleNotFoundError as exc:
-        if exc.name != "optype_dlpack._survey":
-            raise  # the module exists but something it imports does not: a real error
-        return None
-
-
 # -- the parser -----------------------------------------------------------------------------
 
 
@@ -314,13 +226,10 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     survey = commands.add_parser(
         "survey", parents=common, help="conformance of every installed framework's arrays (exit 1 if any fails)"
     )
-    module = _survey_module()
-    if module is not None:
-        module.add_arguments(survey)
-        survey.set_defaults(run=module.run)
-    else:
-        _builtin_survey_arguments(survey)
-        survey.set_defaults(run=_builtin_survey)
+    from . import _survey  # noqa: PLC0415 - the survey's code, only where a parser is built
+
+    _survey.add_arguments(survey)
+    survey.set_defaults(run=_survey.run)
 
     check = commands.add_parser(
         "check",

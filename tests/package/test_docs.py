@@ -32,8 +32,19 @@ def gpu_present() -> bool:
     return bool(optype_dlpack._core.cuda_driver_available())
 
 
+def load_pytest_plugin(config: pytest.Config) -> None:
+    """The package's pytest plugin, as its entry point loads it where the package is installed
+    (docs/testing-your-library.md marks tests with its marker)."""
+    name = "optype_dlpack.pytest_plugin"
+    if config.pluginmanager.get_plugin(name) is None:
+        config.pluginmanager.import_plugin(name)  # pytest_configure runs for it as it registers
+
+
 @pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.relative_to(ROOT).as_posix())
-def test_examples_run(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_examples_run(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pytestconfig: pytest.Config
+) -> None:
+    load_pytest_plugin(pytestconfig)
     blocks = python_blocks(path)
     for framework in sorted(set(FRAMEWORK_IMPORT.findall("\n".join(blocks)))):
         skip_if_missing(framework)

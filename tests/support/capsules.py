@@ -13,7 +13,10 @@ import ctypes
 from typing import NamedTuple
 
 from optype_dlpack import DLPackFlags, DLPackVersion
+from optype_dlpack.testing import CapsuleOffer  # the package's own, re-exported for the tests
 from tests.support.dlpack_h import DLManagedTensorVersionedHeader
+
+__all__ = ["CapsuleOffer", "Declared", "capsule_name", "capsule_pointer", "declared", "new_capsule", "rename_capsule"]
 
 new_capsule = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p)(
     ("PyCapsule_New", ctypes.pythonapi)
@@ -66,17 +69,3 @@ def declared(capsule: object) -> Declared:
     assert name == b"dltensor_versioned", f"not an unconsumed DLPack capsule: {name!r}"
     head = DLManagedTensorVersionedHeader.from_address(_capsule_get_pointer(capsule, name))
     return Declared(DLPackVersion(head.version.major, head.version.minor), DLPackFlags(head.flags))
-
-
-class CapsuleOffer:
-    """Offers one capsule through __dlpack__, as a CPU producer (for consumers that insist on
-    calling __dlpack__: numpy, jax)."""
-
-    def __init__(self, capsule: object) -> None:
-        self.capsule = capsule
-
-    def __dlpack__(self, **kwargs: object) -> object:
-        return self.capsule
-
-    def __dlpack_device__(self) -> tuple[int, int]:
-        return (1, 0)

@@ -1,120 +1,48 @@
 """dlpack.h (DLPack 1.3) as ctypes declares it: the structs, and the device, dtype and flag codes.
 
-The one copy for the tests, the fuzz harness and the benchmarks: build or read a capsule's
-structs field by field with these. Function pointers (deleters, exchange-table entries) are
-plain addresses (``c_void_p``), so a test can write any value into them; ``DELETER`` makes a
-callable one, and ``address_of`` turns it into the value to store.
-
-The module imports nothing but ctypes, so any process can load it, by import or by path,
+The structs are the package's (optype_dlpack/_dlpack_ctypes.py, the one ctypes copy, which the
+package's own test producer ``optype_dlpack.testing`` uses), loaded here by path: this module,
+like that one, imports nothing but ctypes, so any process can load it, by import or by path,
 without importing optype_dlpack first (the fuzz harness imports the package only under its
-coverage instrumentation). The codes (``KDL_CPU``, ``KDL_FLOAT``, ``READ_ONLY``, ...) are
-therefore read from the package's enums on first use; tests/typing/test_header_enums.py
-holds those enums to the header.
+coverage instrumentation). The codes (``KDL_CPU``, ``KDL_FLOAT``, ``READ_ONLY``, ...) are read
+from the package's enums on first use; tests/typing/test_header_enums.py holds those enums to
+the header.
 """
 
 from __future__ import annotations
 
-import ctypes
-from typing import Any
-
-# -- the structs ----------------------------------------------------------------------------
-
-
-class DLDevice(ctypes.Structure):
-    _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
+import importlib.util
+from pathlib import Path
+from types import ModuleType
 
 
-class DLDataType(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
+def _load_structs() -> ModuleType:
+    path = Path(__file__).resolve().parents[2] / "optype_dlpack" / "_dlpack_ctypes.py"
+    spec = importlib.util.spec_from_file_location("_dlpack_ctypes_for_tests", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-class DLTensor(ctypes.Structure):
-    _fields_ = [
-        ("data", ctypes.c_void_p),
-        ("device", DLDevice),
-        ("ndim", ctypes.c_int32),
-        ("dtype", DLDataType),
-        ("shape", ctypes.POINTER(ctypes.c_int64)),
-        ("strides", ctypes.POINTER(ctypes.c_int64)),
-        ("byte_offset", ctypes.c_uint64),
-    ]
-
-
-class DLPackVersion(ctypes.Structure):
-    _fields_ = [("major", ctypes.c_uint32), ("minor", ctypes.c_uint32)]
-
-
-# void (*deleter)(DLManagedTensor[Versioned]* self): the struct's address, as an integer.
-DELETER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
-
-
-class DLManagedTensor(ctypes.Structure):
-    """The legacy struct (capsule name ``dltensor``): no version, no flags."""
-
-    _fields_ = [("dl_tensor", DLTensor), ("manager_ctx", ctypes.c_void_p), ("deleter", ctypes.c_void_p)]
-
-
-class DLManagedTensorVersionedHeader(ctypes.Structure):
-    """What every major version of DLManagedTensorVersioned begins with; a reader may read
-    no further before it has checked the major version."""
-
-    _fields_ = [
-        ("version", DLPackVersion),
-        ("manager_ctx", ctypes.c_void_p),
-        ("deleter", ctypes.c_void_p),
-        ("flags", ctypes.c_uint64),
-    ]
-
-
-class DLManagedTensorVersioned(ctypes.Structure):
-    """The versioned struct (capsule name ``dltensor_versioned``)."""
-
-    _fields_ = [*DLManagedTensorVersionedHeader._fields_, ("dl_tensor", DLTensor)]
-
-
-class DLPackExchangeAPIHeader(ctypes.Structure):
-    """The header of a C exchange table: its version, and the table of the previous major
-    version (a chain a reader walks until it finds a version it knows)."""
-
-    _fields_ = [("version", DLPackVersion), ("prev_api", ctypes.c_void_p)]
-
-
-# int (*)(void* py_object, DLManagedTensorVersioned** out) and int (*)(void* py_object, DLTensor* out)
-MANAGED_TENSOR_FROM_PY_OBJECT = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p))
-DLTENSOR_FROM_PY_OBJECT = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
-
-
-class DLPackExchangeAPI(ctypes.Structure):
-    """The C exchange table (``__dlpack_c_exchange_api__``); its entries are addresses."""
-
-    _fields_ = [
-        ("header", DLPackExchangeAPIHeader),
-        ("managed_tensor_allocator", ctypes.c_void_p),
-        ("managed_tensor_from_py_object_no_sync", ctypes.c_void_p),
-        ("managed_tensor_to_py_object_no_sync", ctypes.c_void_p),
-        ("dltensor_from_py_object_no_sync", ctypes.c_void_p),
-        ("current_work_stream", ctypes.c_void_p),
-    ]
-
-
-VERSIONED_NAME = b"dltensor_versioned"
-LEGACY_NAME = b"dltensor"
-
-
-def address_of(function: Any) -> int | None:
-    """The address a ctypes callback (``DELETER(...)``, ...) is stored as in a struct."""
-    return ctypes.cast(function, ctypes.c_void_p).value
-
-
-def int64_array(values: tuple[int, ...] | list[int]) -> Any:
-    """A C int64_t array holding `values` (at least one element, so its address is never NULL)."""
-    return (ctypes.c_int64 * max(len(values), 1))(*values)
-
-
-def as_int64_pointer(array: Any) -> Any:
-    """`array` (or an address, any integer, None for NULL) as the ``int64_t*`` that
-    DLTensor.shape and .strides hold."""
-    return ctypes.cast(array, ctypes.POINTER(ctypes.c_int64))
+_structs = _load_structs()
+DLDevice = _structs.DLDevice
+DLDataType = _structs.DLDataType
+DLTensor = _structs.DLTensor
+DLPackVersion = _structs.DLPackVersion
+DELETER = _structs.DELETER
+DLManagedTensor = _structs.DLManagedTensor
+DLManagedTensorVersionedHeader = _structs.DLManagedTensorVersionedHeader
+DLManagedTensorVersioned = _structs.DLManagedTensorVersioned
+DLPackExchangeAPIHeader = _structs.DLPackExchangeAPIHeader
+MANAGED_TENSOR_FROM_PY_OBJECT = _structs.MANAGED_TENSOR_FROM_PY_OBJECT
+DLTENSOR_FROM_PY_OBJECT = _structs.DLTENSOR_FROM_PY_OBJECT
+DLPackExchangeAPI = _structs.DLPackExchangeAPI
+VERSIONED_NAME: bytes = _structs.VERSIONED_NAME
+LEGACY_NAME: bytes = _structs.LEGACY_NAME
+address_of = _structs.address_of
+int64_array = _structs.int64_array
+as_int64_pointer = _structs.as_int64_pointer
 
 
 # -- the codes, from the package's enums --------------------------------------------------

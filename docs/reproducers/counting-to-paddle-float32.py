@@ -1,0 +1,23 @@
+"""counting -> paddle, case float32: FAIL (1 tensor(s) never deleted).
+
+Made by optype_dlpack._survey from its adapter table; ends with an AssertionError (or the
+process dying) while the fault is there, and exits 0 once it is gone."""
+
+import numpy as np
+import ml_dtypes
+from optype_dlpack import inspect
+from optype_dlpack._survey import read_only
+from optype_dlpack._survey import CountingExport
+import paddle
+
+a = np.arange(6).reshape(2, 3).astype(np.float32)
+x = CountingExport(a)
+before = inspect(x)
+y = paddle.from_dlpack(x)
+after = inspect(y)
+same_memory = before.data_ptr + before.byte_offset == after.data_ptr + after.byte_offset
+import gc
+del y, after
+gc.collect()
+assert not x.producer.live, 'a tensor never deleted after the result was released'
+print('not reproduced: the cell passes now')
