@@ -18,9 +18,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Final
 
+    from ._checked import Spec, checked, checks_enabled
     from ._conformance import CheckStatus, ConformanceCheck, ConformanceReport, check_producer
     from ._enums import DLDataType, DLDataTypeCode, DLDevice, DLDeviceType, DLPackFlags, DLPackVersion
-    from ._errors import DLPackConsumedError, DLPackError, DLPackValidationError, DLPackVersionError, Violation
+    from ._errors import CheckedCallError, DLPackConsumedError, DLPackError, DLPackValidationError, DLPackVersionError, Violation
     from ._protocols import (
         CanDLPack,
         CanDLPackCompat,
@@ -42,6 +43,7 @@ __all__ = [
     "CanDLPackDataType",
     "CanDLPackDevice",
     "CheckStatus",
+    "CheckedCallError",
     "ConformanceCheck",
     "ConformanceReport",
     "DLDataType",
@@ -58,12 +60,15 @@ __all__ = [
     "Expect",
     "HasDLPackCExchangeAPI",
     "Rule",
+    "Spec",
     "SupportsDLPack",
     "TensorInfo",
     "Violation",
     "__version__",
     "asdlpack",
     "check_producer",
+    "checked",
+    "checks_enabled",
     "from_dlpack",
     "get_include",
     "inspect",
@@ -79,15 +84,40 @@ def get_include() -> str:
     return os.path.join(os.path.dirname(__file__), "include")
 
 
+def _expect_matches(self: Expect, x: object, /) -> bool:  # type: ignore[type-arg]  # pyright: ignore[reportMissingTypeArgument]
+    """Whether ``x`` meets the constraints: ``check`` as a bool, for plain ``if`` statements.
+
+    False for a DLPack tensor that breaks a rule or a constraint, and for an object that is
+    not a DLPack capsule or producer at all.
+    """
+    try:
+        self.check(x)
+    except (ValueError, TypeError) as error:
+        from ._errors import DLPackValidationError  # on this path only: it imports `typing`
+
+        if isinstance(error, DLPackValidationError):
+            return False
+        if isinstance(error, TypeError) and not (hasattr(x, "__dlpack__") or type(x).__name__ == "PyCapsule"):
+            return False
+        raise
+    return True
+
+
+# Expect is a final C++ class; its bool-valued check is written here, once, for every Expect.
+_expect_matches.__name__, _expect_matches.__qualname__ = "matches", "Expect.matches"
+Expect.matches = _expect_matches  # type: ignore[method-assign]  # pyright: ignore[reportAttributeAccessIssue]
+
+
 # What `import optype_dlpack` loads is the extension and the functions above; every other public
 # name is loaded by its first use (PEP 562): the enums, errors and protocols with `typing` and
 # `enum`, the conformance checker with `dataclasses` and `inspect`. A first call of the validator
 # that needs the enums or the errors loads them too. Name -> the submodule that defines it.
 _LAZY: dict[str, str] = {
+    **dict.fromkeys(("Spec", "checked", "checks_enabled"), "_checked"),
     **dict.fromkeys(("CheckStatus", "ConformanceCheck", "ConformanceReport", "check_producer"), "_conformance"),
     **dict.fromkeys(("DLDataType", "DLDataTypeCode", "DLDevice", "DLDeviceType", "DLPackFlags", "DLPackVersion"), "_enums"),
     **dict.fromkeys(
-        ("DLPackConsumedError", "DLPackError", "DLPackValidationError", "DLPackVersionError", "Violation"), "_errors"
+        ("CheckedCallError", "DLPackConsumedError", "DLPackError", "DLPackValidationError", "DLPackVersionError", "Violation"), "_errors"
     ),
     **dict.fromkeys(
         (

@@ -1,0 +1,695 @@
+"""Checked annotations: ``Annotated[T, Expect(...)]`` or ``Annotated[T, Spec(...)]`` on a
+function's parameters and return value, enforced on every call by ``@checked``.
+
+`Expect` (C++) holds concrete constraints only; `Spec` adds what relates one tensor to another
+within a call: shape symbols (``"n"``, ``"*batch"``) and shared device or dtype groups. A Spec
+splits itself once, at construction, into a native `Expect` for everything concrete and a small
+Python plan for the symbols, so that a call costs one native check per argument plus a few
+dictionary lookups. docs/annotations.md describes the vocabulary and the error format.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import sys
+import types
+import typing
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, NamedTuple, TypeVar, overload
+
+from . import _core
+from ._errors import CheckedCallError, DLPackValidationError, Violation
+
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:  # pragma: no cover - the oldest supported Python
+    from typing_extensions import Self
+
+__all__ = ["CheckedCallError", "Spec", "checked", "checks_enabled"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+ENVIRONMENT_SWITCH = "OPTYPE_DLPACK_CHECKS"
+_OFF_VALUES = frozenset({"0", "false", "no", "off"})
+
+# Read by every checked wrapper on every call (a module global: the cheapest lookup there is).
+_enabled = True
+
+
+class checks_enabled:  # noqa: N801 - used like a function, as torch.set_grad_enabled is
+    """Turn the checks of every ``@checked`` function on or off, now; as a context manager,
+    restore the previous state on exit.
+
+    ``checks_enabled(False)`` switches off at once; ``with checks_enabled(False): ...`` switches
+    off for the block. The state is one per process (not per thread). Functions decorated while
+    ``OPTYPE_DLPACK_CHECKS=0`` was set are not wrapped at all and stay unchecked.
+    """
+
+    def __init__(self, enabled: bool, /) -> None:
+        global _enabled
+        self._previous = _enabled
+        _enabled = bool(enabled)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        global _enabled
+        _enabled = self._previous
+
+
+def _checks_wanted_by_environment() -> bool:
+    return os.environ.get(ENVIRONMENT_SWITCH, "1").strip().lower() not in _OFF_VALUES
+
+
+# ---------------------------------------------------------------------------------------------
+# Spec: an Expect plus symbols
+
+
+class _Dims(NamedTuple):
+    """A symbolic shape, split: what the native Expect checks and what the plan binds."""
+
+    native_ndim: int | None
+    native_shape: tuple[int | None, ...] | None
+    min_ndim: int  # with a "*group": the extents named around it
+    symbols: tuple[tuple[str, int], ...]  # (name, index); a negative index counts from the end
+    fixed: tuple[tuple[int, int], ...]  # (index, extent) that the native shape cannot hold
+    star: tuple[str, int, int] | None  # (name, leading, trailing); name "" = anonymous "..."
+
+
+def _shape_items(shape: str | Sequence[int | str | None]) -> list[int | str | None]:
+    """jaxtyping's string form ``"batch n 3"`` or a sequence, as a list of items."""
+    if isinstance(shape, str):
+        return [int(word) if word.isdigit() else word for word in shape.split()]
+    items = list(shape)
+    for index, item in enumerate(items):
+        if not (item is None or isinstance(item, (int, str))) or isinstance(item, bool):
+            raise TypeError(f"shape[{index}]: expected an int, a symbol (str) or None, got {type(item).__name__}")
+    return items
+
+
+def _is_star(item: int | str | None) -> bool:
+    return isinstance(item, str) and (item.startswith("*") or item == "...")
+
+
+def _split_dims(shape: str | Sequence[int | str | None], ndim: int | None) -> _Dims:
+    items = _shape_items(shape)
+    stars = [index for index, item in enumerate(items) if _is_star(item)]
+    if len(stars) > 1:
+        raise ValueError(f"shape: at most one '*group' or '...', got {len(stars)}")
+    for index, item in enumerate(items):
+        if isinstance(item, str) and not _is_star(item) and not item.isidentifier():
+            raise ValueError(f"shape[{index}]: {item!r} is not a symbol (a Python identifier, '*name' or '...')")
+    if not stars:
+        symbols = tuple((item, index) for index, item in enumerate(items) if isinstance(item, str) and item != "_")
+        native = tuple(item if isinstance(item, int) else None for item in items)
+        return _Dims(ndim, native, 0, symbols, (), None)
+    at = stars[0]
+    leading, trailing = at, len(items) - at - 1
+    # extents before the group count from the start, those after it from the end
+    placed = [(item, index) for index, item in enumerate(items[:at])]
+    placed += [(item, index - len(items)) for index, item in enumerate(items) if index > at]
+    symbols = tuple((item, index) for item, index in placed if isinstance(item, str) and item != "_")
+    fixed = tuple((index, item) for item, index in placed if isinstance(item, int))
+    star_item = items[at]
+    assert isinstance(star_item, str)
+    name = "" if star_item == "..." else star_item[1:]
+    if name and not name.isidentifier():
+        raise ValueError(f"shape[{at}]: {star_item!r} is not a group ('*' and a Python identifier)")
+    return _Dims(ndim, None, leading + trailing, symbols, fixed, (name, leading, trailing))
+
+
+class Spec:
+    """`Expect`'s constraints plus symbols that relate the tensors of one call.
+
+    ``shape`` may hold symbols: ``"n"`` (one extent, equal wherever ``n`` appears in the call),
+    ``"*batch"`` (any number of extents, bound as a group), ``"..."`` (any number, unbound),
+    ``"_"`` or ``None`` (any one extent), or be one string in jaxtyping's form (``"batch n 3"``).
+    ``same_device="d"`` / ``same_dtype="T"`` put the tensor into a group whose members must share
+    a device / a dtype. Everything concrete is compiled into a native `Expect` (``.expect``).
+    """
+
+    __slots__ = ("_bind", "_dims", "_repr", "_shape", "expect", "same_device", "same_dtype")
+
+    expect: _core.Expect[Any]
+    same_device: str | None
+    same_dtype: str | None
+
+    def __init__(
+        self,
+        *,
+        device: Any = None,
+        dtype: Any = None,
+        ndim: int | None = None,
+        shape: str | Sequence[int | str | None] | None = None,
+        writable: bool | None = None,
+        layout: Any = None,
+        verify_device: Any = "auto",
+        same_device: str | None = None,
+        same_dtype: str | None = None,
+    ) -> None:
+        for keyword, group in (("same_device", same_device), ("same_dtype", same_dtype)):
+            if group is not None and not (isinstance(group, str) and group.isidentifier()):
+                raise TypeError(f"{keyword}: expected a group name (a Python identifier), got {group!r}")
+        dims = _split_dims(shape, ndim) if shape is not None else _Dims(ndim, None, 0, (), (), None)
+        self.expect = _core.Expect(
+            device=device,
+            dtype=dtype,
+            ndim=dims.native_ndim,
+            shape=dims.native_shape,
+            writable=writable,
+            layout=layout,
+            verify_device=verify_device,
+        )
+        self._dims = dims
+        self._shape = None if shape is None else repr(shape if isinstance(shape, str) else tuple(shape))
+        self.same_device = same_device
+        self.same_dtype = same_dtype
+        given = {"device": device, "dtype": dtype, "ndim": ndim, "shape": shape, "writable": writable, "layout": layout}
+        parts = [f"{key}={value!r}" for key, value in given.items() if value is not None]
+        if verify_device != "auto":
+            parts.append(f"verify_device={verify_device!r}")
+        parts += [f"{key}={value!r}" for key, value in (("same_device", same_device), ("same_dtype", same_dtype)) if value]
+        self._repr = f"Spec({', '.join(parts)})"
+        self._bind = _binder(dims, same_device, same_dtype)
+
+    def __repr__(self) -> str:
+        return self._repr
+
+    @property
+    def symbolic(self) -> bool:
+        """Whether a call must read this tensor's shape, device or dtype (symbols or groups)."""
+        return self._bind is not None
+
+    def matches(self, x: object, /) -> bool:
+        """Whether ``x`` meets the constraints; a shape symbol must agree with itself
+        (``("n", "n")`` is a square). False for an object that is not a DLPack tensor."""
+        try:
+            info = self.expect.validate(x)
+        except DLPackValidationError:
+            return False
+        except TypeError:
+            if _is_dlpack_object(x):
+                raise
+            return False
+        return self._bind is None or self._bind(info, {})
+
+    def check(self, x: object, /) -> None:
+        """Raise CheckedCallError (a DLPackValidationError) unless ``x`` matches."""
+        failures = list(_diagnose([("x", self, x)]))
+        if failures:
+            raise CheckedCallError("Spec.check", failures)
+
+
+def _is_dlpack_object(x: object) -> bool:
+    return hasattr(x, "__dlpack__") or type(x).__name__ == "PyCapsule"
+
+
+# (info, env) -> whether the tensor agrees with what the call bound so far (and binds the rest)
+_Binder = Callable[[Any, dict[Any, Any]], bool]
+
+
+def _binder(dims: _Dims, same_device: str | None, same_dtype: str | None) -> _Binder | None:
+    """The fast path's binding for one tensor: None when there is nothing to bind."""
+    symbols, fixed, star, min_ndim = dims.symbols, dims.fixed, dims.star, dims.min_ndim
+    device_key = ("device", same_device) if same_device is not None else None
+    dtype_key = ("dtype", same_dtype) if same_dtype is not None else None
+    if not (symbols or fixed or star or device_key or dtype_key):
+        return None
+
+    def bind(info: Any, env: dict[Any, Any]) -> bool:
+        shape = info.shape
+        if star is not None:
+            if len(shape) < min_ndim:
+                return False
+            for index, extent in fixed:
+                if shape[index] != extent:
+                    return False
+            name, leading, trailing = star
+            if name:
+                group = shape[leading : len(shape) - trailing]
+                if env.setdefault(name, group) != group:
+                    return False
+        for name, index in symbols:
+            extent = shape[index]
+            if env.setdefault(name, extent) != extent:
+                return False
+        if device_key is not None:
+            device = info.device
+            if env.setdefault(device_key, device) != device:
+                return False
+        if dtype_key is not None:
+            dtype = info.dtype
+            if env.setdefault(dtype_key, dtype) != dtype:
+                return False
+        return True
+
+    return bind
+
+
+def _with_groups(spec: Spec | _core.Expect[Any], same_device: bool, same_dtype: bool) -> Spec | _core.Expect[Any]:
+    """The decorator's ``same_device=True``/``same_dtype=True``: a Spec in the call's one group
+    (named ""), unless it names a group of its own."""
+    if not (same_device or same_dtype):
+        return spec
+    copy = Spec.__new__(Spec)
+    if isinstance(spec, Spec):
+        copy.expect, copy._dims, copy._repr, copy._shape = spec.expect, spec._dims, spec._repr, spec._shape
+        copy.same_device, copy.same_dtype = spec.same_device, spec.same_dtype
+    else:
+        copy.expect, copy._dims, copy._repr, copy._shape = spec, _Dims(None, None, 0, (), (), None), repr(spec), None
+        copy.same_device = copy.same_dtype = None
+    if same_device and copy.same_device is None:
+        copy.same_device = ""
+    if same_dtype and copy.same_dtype is None:
+        copy.same_dtype = ""
+    copy._bind = _binder(copy._dims, copy.same_device, copy.same_dtype)
+    return copy
+
+
+# ---------------------------------------------------------------------------------------------
+# Diagnosis: the slow path, taken only once a check failed; it finds every violation.
+
+
+def _format_extent(value: object) -> str:
+    return str(tuple(value)) if isinstance(value, tuple) else str(value)
+
+
+def _device_name(device: Any) -> str:
+    return str(_core.format_device(int(device[0]), int(device[1])))
+
+
+def _dtype_name(dtype: Any) -> str:
+    return str(_core.format_dtype(int(dtype[0]), int(dtype[1]), int(dtype[2])))
+
+
+class _Origins:
+    """What the call bound so far, and where: the first place each symbol or group was seen."""
+
+    def __init__(self) -> None:
+        self.seen: dict[Any, tuple[Any, str, str]] = {}  # key -> (value, shown value, place)
+
+    def bind(self, key: Any, value: Any, shown: str, label: str, field: str, what: str) -> Violation | None:
+        place = f"`{label}`.{field}"
+        if key not in self.seen:
+            self.seen[key] = (value, shown, place)
+            return None
+        bound, bound_shown, bound_place = self.seen[key]
+        if bound == value:
+            return None
+        rule = "checked.symbol" if what in ("", "*") else f"checked.same_{what}"
+        name = f"{what}{key}" if what in ("", "*") else (f"{what} {key[1]}" if key[1] else what)
+        return Violation(rule, field, f"{name} = {bound_shown} from {bound_place}", shown)
+
+
+def _shape_violations(label: str, dims: _Dims, shape: tuple[int, ...], origins: _Origins) -> Iterator[Violation]:
+    ndim = len(shape)
+    if dims.star is not None and ndim < dims.min_ndim:
+        yield Violation("checked.ndim", "ndim", f">= {dims.min_ndim}", str(ndim))
+        return
+    if dims.native_shape is not None and ndim != len(dims.native_shape):
+        return  # the native check reported the rank; the symbols cannot be placed
+    for index, extent in dims.fixed:
+        if shape[index] != extent:
+            yield Violation("checked.shape", f"shape[{index % ndim}]", str(extent), str(shape[index]))
+    if dims.star is not None and dims.star[0]:
+        name, leading, trailing = dims.star
+        group = shape[leading : ndim - trailing]
+        conflict = origins.bind(name, group, _format_extent(group), label, f"shape[{leading}:{ndim - trailing}]", "*")
+        if conflict is not None:
+            yield conflict
+    for name, index in dims.symbols:
+        conflict = origins.bind(name, shape[index], str(shape[index]), label, f"shape[{index % ndim}]", "")
+        if conflict is not None:
+            yield conflict
+
+
+def _spec_violations(label: str, spec: Spec | _core.Expect[Any], value: object, origins: _Origins) -> Iterator[Violation]:
+    expect = spec.expect if isinstance(spec, Spec) else spec
+    try:
+        info = expect.validate(value)
+    except DLPackValidationError as error:
+        yield from (_symbolic_shape(spec, violation) for violation in error.violations)
+        try:  # the symbols are still bound (and checked) where the tensor can be read
+            info = _core.inspect(value)
+        except (DLPackValidationError, TypeError):
+            return
+    except TypeError:
+        yield Violation("checked.not_a_tensor", "type", "a DLPack capsule or producer", type(value).__name__)
+        return
+    if not isinstance(spec, Spec):
+        return
+    yield from _shape_violations(label, spec._dims, tuple(info.shape), origins)
+    if spec.same_device is not None:
+        conflict = origins.bind(("device", spec.same_device), info.device, _device_name(info.device), label, "device", "device")
+        if conflict is not None:
+            yield conflict
+    if spec.same_dtype is not None:
+        conflict = origins.bind(("dtype", spec.same_dtype), info.dtype, _dtype_name(info.dtype), label, "dtype", "dtype")
+        if conflict is not None:
+            yield conflict
+
+
+def _symbolic_shape(spec: Spec | _core.Expect[Any], violation: Violation) -> Violation:
+    """A native shape violation, with the shape as the Spec spells it (symbols, not None)."""
+    if isinstance(spec, Spec) and violation.field == "shape" and spec._shape is not None:
+        return violation._replace(expected=spec._shape)
+    return violation
+
+
+def _diagnose(checks: Iterable[tuple[str, Spec | _core.Expect[Any], object]]) -> Iterator[tuple[str, Violation]]:
+    origins = _Origins()
+    for label, spec, value in checks:
+        for violation in _spec_violations(label, spec, value, origins):
+            yield label, violation
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan: which parameters are checked, and how
+
+
+class _Entry(NamedTuple):
+    spec: Spec | _core.Expect[Any]
+    optional: bool  # None passes (the annotated type admits None)
+
+
+def _constraint_of(hint: Any) -> _Entry | None:
+    """The Spec or Expect in ``Annotated[T, ...]`` (or in ``Annotated[...] | None``)."""
+    optional = False
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or (sys.version_info >= (3, 10) and origin is types.UnionType):
+        members = typing.get_args(hint)
+        annotated = [member for member in members if typing.get_origin(member) is typing.Annotated]
+        if len(annotated) != 1:
+            return None
+        optional = type(None) in members
+        hint = annotated[0]
+    elif origin is not typing.Annotated:
+        return None
+    found = [item for item in hint.__metadata__ if isinstance(item, (Spec, _core.Expect))]
+    if not found:
+        return None
+    if len(found) > 1:
+        raise TypeError(f"one Expect or Spec per annotation, got {len(found)}: {found}")
+    base = typing.get_args(hint)[0]
+    optional = optional or base is None or type(None) in typing.get_args(base)
+    return _Entry(found[0], optional)
+
+
+def _call_label(function: Callable[..., Any]) -> str:
+    return getattr(function, "__qualname__", None) or getattr(function, "__name__", None) or repr(function)
+
+
+_NO_VALUE: Any = object()
+
+
+class _Plan:
+    """Everything the wrapper needs, read once from the annotations."""
+
+    def __init__(self, function: Callable[..., Any], same_device: bool, same_dtype: bool) -> None:
+        hints = typing.get_type_hints(function, include_extras=True)
+        self.name = _call_label(function)
+        self.signature = inspect.signature(function)
+        self.entries: dict[str, _Entry] = {}
+        for name, hint in hints.items():
+            entry = _constraint_of(hint)
+            if entry is not None:
+                self.entries[name] = _Entry(_with_groups(entry.spec, same_device, same_dtype), entry.optional)
+        self.returns = self.entries.pop("return", None)
+        parameters = list(self.signature.parameters.values())
+        self.kinds = {parameter.name: parameter.kind for parameter in parameters}
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        # the fast path: every checked parameter is positional and given positionally
+        self.fast = tuple(
+            (index, self.entries[parameter.name])
+            for index, parameter in enumerate(parameters)
+            if parameter.name in self.entries and parameter.kind in positional
+        )
+        # (a keyword argument cannot name a parameter given positionally, so kwargs may be present)
+        self.fast_only = len(self.fast) == len(self.entries)
+        self.last = max((index for index, _ in self.fast), default=-1)
+        self.symbolic = any(isinstance(entry.spec, Spec) and entry.spec.symbolic for entry in self.entries.values()) or (
+            self.returns is not None and isinstance(self.returns.spec, Spec) and self.returns.spec.symbolic
+        )
+        self.check_arguments = self._make_argument_check()
+        self.check_result = self._make_result_check()
+
+    # -- the labelled values of one call (for the slow paths)
+
+    def labelled(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[tuple[str, _Entry, object]]:
+        bound = self.signature.bind(*args, **kwargs)
+        for name, value in bound.arguments.items():
+            entry = self.entries.get(name)
+            if entry is None:
+                continue
+            kind = self.kinds[name]
+            if kind is inspect.Parameter.VAR_POSITIONAL:
+                yield from ((f"{name}[{index}]", entry, item) for index, item in enumerate(value))
+            elif kind is inspect.Parameter.VAR_KEYWORD:
+                yield from ((f"{name}[{key!r}]", entry, item) for key, item in value.items())
+            else:
+                yield name, entry, value
+
+    def fail(self, args: tuple[Any, ...], kwargs: dict[str, Any], result: object = _NO_VALUE) -> None:
+        """Raise CheckedCallError listing every violation of the call (and of its result)."""
+        checks = [(label, entry, value) for label, entry, value in self.labelled(args, kwargs)]
+        if result is not _NO_VALUE and self.returns is not None:
+            checks.append(("return", self.returns, result))
+        failures = list(_diagnose((label, entry.spec, value) for label, entry, value in checks if not _skipped(entry, value)))
+        if failures:
+            raise CheckedCallError(self.name, failures) from None
+
+    # -- the checks a call runs
+
+    def _make_argument_check(self) -> Callable[[tuple[Any, ...], dict[str, Any]], dict[Any, Any] | None]:
+        fast, last, fast_only, symbolic = self.fast, self.last, self.fast_only, self.symbolic
+        plain = tuple((index, _plain_check(entry)) for index, entry in fast)
+        accepting = tuple((index, _accepting_check(entry)) for index, entry in fast)
+
+        def check_slowly(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any] | None:
+            env: dict[Any, Any] = {}
+            try:
+                for _, entry, value in self.labelled(args, kwargs):
+                    if not _accepting_check(entry)(value, env):
+                        raise _Mismatch
+            except (_Mismatch, DLPackValidationError, TypeError):
+                self.fail(args, kwargs)
+                raise
+            return env
+
+        if symbolic:
+
+            def check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any] | None:
+                if len(args) <= last or not fast_only:
+                    return check_slowly(args, kwargs)
+                env: dict[Any, Any] = {}
+                try:
+                    for index, accept in accepting:
+                        if not accept(args[index], env):
+                            raise _Mismatch
+                except (_Mismatch, DLPackValidationError, TypeError):
+                    self.fail(args, kwargs)
+                    raise
+                return env
+
+            return check
+
+        def check_plain(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any] | None:
+            if len(args) <= last or not fast_only:
+                return check_slowly(args, kwargs)
+            try:
+                for index, run in plain:
+                    run(args[index])
+            except (DLPackValidationError, TypeError):
+                self.fail(args, kwargs)
+                raise
+            return None
+
+        return check_plain
+
+    def _make_result_check(self) -> Callable[[object, dict[Any, Any] | None, tuple[Any, ...], dict[str, Any]], None] | None:
+        if self.returns is None:
+            return None
+        accept = _accepting_check(self.returns)
+
+        def check_result(result: object, env: dict[Any, Any] | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            try:
+                if accept(result, {} if env is None else env):
+                    return
+            except (DLPackValidationError, TypeError):
+                self.fail(args, kwargs, result)
+                raise
+            self.fail(args, kwargs, result)
+
+        return check_result
+
+
+class _Mismatch(Exception):
+    """A symbol or group disagreed on the fast path (the slow path then says where)."""
+
+
+def _skipped(entry: _Entry, value: object) -> bool:
+    return value is None and entry.optional
+
+
+def _plain_check(entry: _Entry) -> Callable[[object], None]:
+    check = entry.spec.expect.check if isinstance(entry.spec, Spec) else entry.spec.check
+    if not entry.optional:
+        return check
+
+    def check_unless_none(value: object) -> None:
+        if value is not None:
+            check(value)
+
+    return check_unless_none
+
+
+def _accepting_check(entry: _Entry) -> Callable[[object, dict[Any, Any]], bool]:
+    """(value, env) -> bool; raises what the native check raises."""
+    spec, optional = entry.spec, entry.optional
+    bind = spec._bind if isinstance(spec, Spec) else None
+    expect = spec.expect if isinstance(spec, Spec) else spec
+    if bind is None:
+        check = expect.check
+
+        def accept_plain(value: object, env: dict[Any, Any]) -> bool:
+            if value is None and optional:
+                return True
+            check(value)
+            return True
+
+        return accept_plain
+    validate = expect.validate
+
+    def accept(value: object, env: dict[Any, Any]) -> bool:
+        if value is None and optional:
+            return True
+        return bind(validate(value), env)
+
+    return accept
+
+
+# ---------------------------------------------------------------------------------------------
+# The decorator
+
+
+def _wrap(function: Callable[..., Any], same_device: bool, same_dtype: bool) -> Callable[..., Any]:
+    plan: _Plan | None = None
+    check_arguments: Callable[[tuple[Any, ...], dict[str, Any]], dict[Any, Any] | None]
+    check_result: Callable[[object, dict[Any, Any] | None, tuple[Any, ...], dict[str, Any]], None] | None
+
+    def compile_plan() -> None:
+        nonlocal plan, check_arguments, check_result
+        plan = _Plan(function, same_device, same_dtype)
+        check_arguments, check_result = plan.check_arguments, plan.check_result
+
+    def compile_then_check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any] | None:
+        compile_plan()  # a forward reference that decoration could not resolve: resolved now
+        return check_arguments(args, kwargs)
+
+    try:
+        compile_plan()
+    except NameError:
+        check_arguments, check_result = compile_then_check, None
+
+    if inspect.iscoroutinefunction(function):
+
+        @functools.wraps(function)
+        async def checked_coroutine(*args: Any, **kwargs: Any) -> Any:
+            if not _enabled:
+                return await function(*args, **kwargs)
+            env = check_arguments(args, kwargs)  # before the coroutine runs
+            result = await function(*args, **kwargs)
+            if check_result is not None:
+                check_result(result, env, args, kwargs)
+            return result
+
+        wrapper: Callable[..., Any] = checked_coroutine
+    else:
+
+        @functools.wraps(function)
+        def checked_function(*args: Any, **kwargs: Any) -> Any:
+            if not _enabled:
+                return function(*args, **kwargs)
+            env = check_arguments(args, kwargs)
+            result = function(*args, **kwargs)
+            if check_result is not None:
+                check_result(result, env, args, kwargs)
+            return result
+
+        wrapper = checked_function
+    wrapper.__signature__ = plan.signature if plan is not None else inspect.signature(function)  # type: ignore[attr-defined]
+    return wrapper
+
+
+@overload
+def checked(function: _F, /) -> _F: ...
+@overload
+def checked(*, same_device: bool = False, same_dtype: bool = False) -> Callable[[_F], _F]: ...
+def checked(function: Any = None, /, *, same_device: bool = False, same_dtype: bool = False) -> Any:
+    """Check every call of ``function`` against the `Expect` and `Spec` in its annotations.
+
+    ``@checked`` or ``@checked(same_device=True, same_dtype=True)`` (every checked tensor of a
+    call on one device / of one dtype). Works on functions, methods, class and static methods,
+    coroutines. The annotations are read once, at decoration (or at the first call when a
+    forward reference is not yet defined). With ``OPTYPE_DLPACK_CHECKS=0`` in the environment at
+    decoration, the function is returned as it is.
+    """
+    if function is None:
+        return functools.partial(_decorate, same_device=same_device, same_dtype=same_dtype)
+    return _decorate(function, same_device=same_device, same_dtype=same_dtype)
+
+
+def _decorate(function: Any, *, same_device: bool, same_dtype: bool) -> Any:
+    if not _checks_wanted_by_environment():
+        return function
+    if isinstance(function, (classmethod, staticmethod)):
+        inner: Callable[..., Any] = function.__func__
+        return type(function)(_wrap(inner, same_device, same_dtype))
+    if not callable(function):
+        raise TypeError(f"checked: expected a function, got {type(function).__name__}")
+    return _wrap(function, same_device, same_dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# typeguard: a checker lookup that enforces Expect and Spec metadata
+
+
+def typeguard_checker_lookup(origin_type: Any, args: tuple[Any, ...], extras: tuple[Any, ...]) -> Any:
+    """typeguard's ``checker_lookup`` hook: ``Annotated[T, Expect(...)]`` checks ``T`` as
+    typeguard would, then the constraints. Registered by the ``typeguard.checker_lookup`` entry
+    point, or by hand: ``typeguard.checker_lookup_functions.insert(0, typeguard_checker_lookup)``."""
+    constraints = [item for item in extras if isinstance(item, (Spec, _core.Expect))]
+    if not constraints:
+        return None
+
+    def check(value: Any, origin: Any, type_args: tuple[Any, ...], memo: Any) -> None:
+        _typeguard_check_base(value, origin, type_args, memo)
+        for constraint in constraints:
+            if not constraint.matches(value):
+                from typeguard import TypeCheckError
+
+                failures = list(_diagnose([("value", constraint, value)]))
+                raise TypeCheckError(
+                    f"does not match {constraint!r}: " + "; ".join(str(violation) for _, violation in failures)
+                )
+
+    return check
+
+
+def _typeguard_check_base(value: Any, origin: Any, args: tuple[Any, ...], memo: Any) -> None:
+    """What typeguard does for ``T`` itself once the metadata is set aside."""
+    import typeguard
+    from typeguard import TypeCheckError
+
+    for lookup in typeguard.checker_lookup_functions:
+        if lookup is typeguard_checker_lookup:
+            continue
+        checker = lookup(origin, args, ())
+        if checker:
+            checker(value, origin, args, memo)
+            return
+    if inspect.isclass(origin) and not isinstance(value, origin):
+        raise TypeCheckError(f"is not an instance of {origin.__module__}.{origin.__qualname__}")
