@@ -18,7 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Final
 
-    from ._checked import Spec, checked, checks_enabled
+    from ._checked import Spec, beartype_validator, checked, checks_enabled
     from ._conformance import CheckStatus, ConformanceCheck, ConformanceReport, check_producer
     from ._enums import DLDataType, DLDataTypeCode, DLDevice, DLDeviceType, DLPackFlags, DLPackVersion
     from ._errors import CheckedCallError, DLPackConsumedError, DLPackError, DLPackValidationError, DLPackVersionError, Violation
@@ -66,6 +66,7 @@ __all__ = [
     "Violation",
     "__version__",
     "asdlpack",
+    "beartype_validator",
     "check_producer",
     "checked",
     "checks_enabled",
@@ -113,7 +114,7 @@ Expect.matches = _expect_matches  # type: ignore[method-assign]  # pyright: igno
 # `enum`, the conformance checker with `dataclasses` and `inspect`. A first call of the validator
 # that needs the enums or the errors loads them too. Name -> the submodule that defines it.
 _LAZY: dict[str, str] = {
-    **dict.fromkeys(("Spec", "checked", "checks_enabled"), "_checked"),
+    **dict.fromkeys(("Spec", "beartype_validator", "checked", "checks_enabled"), "_checked"),
     **dict.fromkeys(("CheckStatus", "ConformanceCheck", "ConformanceReport", "check_producer"), "_conformance"),
     **dict.fromkeys(("DLDataType", "DLDataTypeCode", "DLDevice", "DLDeviceType", "DLPackFlags", "DLPackVersion"), "_enums"),
     **dict.fromkeys(

@@ -27,7 +27,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - the oldest supported Python
     from typing_extensions import Self
 
-__all__ = ["CheckedCallError", "Spec", "checked", "checks_enabled"]
+__all__ = ["CheckedCallError", "Spec", "beartype_validator", "checked", "checks_enabled"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -388,7 +388,8 @@ def _constraint_of(hint: Any) -> _Entry | None:
         hint = annotated[0]
     elif origin is not typing.Annotated:
         return None
-    found = [item for item in hint.__metadata__ if isinstance(item, (Spec, _core.Expect))]
+    found = [_constraint_in(item) for item in hint.__metadata__]
+    found = [item for item in found if item is not None]
     if not found:
         return None
     if len(found) > 1:
@@ -396,6 +397,14 @@ def _constraint_of(hint: Any) -> _Entry | None:
     base = typing.get_args(hint)[0]
     optional = optional or base is None or type(None) in typing.get_args(base)
     return _Entry(found[0], optional)
+
+
+def _constraint_in(item: object) -> Spec | _core.Expect[Any] | None:
+    """An Expect or a Spec, or the one behind a validator from beartype_validator()."""
+    if isinstance(item, (Spec, _core.Expect)):
+        return item
+    found = _BEARTYPE_VALIDATORS.get(id(item))
+    return found[1] if found is not None and found[0] is item else None
 
 
 def _call_label(function: Callable[..., Any]) -> str:
@@ -408,8 +417,8 @@ _NO_VALUE: Any = object()
 class _Plan:
     """Everything the wrapper needs, read once from the annotations."""
 
-    def __init__(self, function: Callable[..., Any], same_device: bool, same_dtype: bool) -> None:
-        hints = typing.get_type_hints(function, include_extras=True)
+    def __init__(self, function: Callable[..., Any], same_device: bool, same_dtype: bool, scope: dict[str, Any]) -> None:
+        hints = typing.get_type_hints(function, localns=scope or None, include_extras=True)
         self.name = _call_label(function)
         self.signature = inspect.signature(function)
         self.entries: dict[str, _Entry] = {}
@@ -575,14 +584,14 @@ def _accepting_check(entry: _Entry) -> Callable[[object, dict[Any, Any]], bool]:
 # The decorator
 
 
-def _wrap(function: Callable[..., Any], same_device: bool, same_dtype: bool) -> Callable[..., Any]:
+def _wrap(function: Callable[..., Any], same_device: bool, same_dtype: bool, scope: dict[str, Any]) -> Callable[..., Any]:
     plan: _Plan | None = None
     check_arguments: Callable[[tuple[Any, ...], dict[str, Any]], dict[Any, Any] | None]
     check_result: Callable[[object, dict[Any, Any] | None, tuple[Any, ...], dict[str, Any]], None] | None
 
     def compile_plan() -> None:
         nonlocal plan, check_arguments, check_result
-        plan = _Plan(function, same_device, same_dtype)
+        plan = _Plan(function, same_device, same_dtype, scope)
         check_arguments, check_result = plan.check_arguments, plan.check_result
 
     def compile_then_check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any] | None:
@@ -637,20 +646,37 @@ def checked(function: Any = None, /, *, same_device: bool = False, same_dtype: b
     forward reference is not yet defined). With ``OPTYPE_DLPACK_CHECKS=0`` in the environment at
     decoration, the function is returned as it is.
     """
-    if function is None:
-        return functools.partial(_decorate, same_device=same_device, same_dtype=same_dtype)
-    return _decorate(function, same_device=same_device, same_dtype=same_dtype)
+    if function is not None:
+        return _decorate(function, same_device, same_dtype, _decorating_scope())
+
+    def decorate(function: Any, /) -> Any:
+        return _decorate(function, same_device, same_dtype, _decorating_scope())
+
+    return decorate
 
 
-def _decorate(function: Any, *, same_device: bool, same_dtype: bool) -> Any:
+def _decorating_scope() -> dict[str, Any]:
+    """The local names where the decorator is applied (two frames up: checked's caller).
+
+    Under ``from __future__ import annotations`` an annotation is a string, and a name in it that
+    is local to an enclosing function or class body is found nowhere else. A copy: the frame is
+    not kept alive. Empty at module level, where the function's globals serve.
+    """
+    frame = sys._getframe(2)  # noqa: SLF001 - what get_type_hints cannot see without it
+    if frame.f_locals is frame.f_globals:
+        return {}
+    return dict(frame.f_locals)
+
+
+def _decorate(function: Any, same_device: bool, same_dtype: bool, scope: dict[str, Any]) -> Any:
     if not _checks_wanted_by_environment():
         return function
     if isinstance(function, (classmethod, staticmethod)):
         inner: Callable[..., Any] = function.__func__
-        return type(function)(_wrap(inner, same_device, same_dtype))
+        return type(function)(_wrap(inner, same_device, same_dtype, scope))
     if not callable(function):
         raise TypeError(f"checked: expected a function, got {type(function).__name__}")
-    return _wrap(function, same_device, same_dtype)
+    return _wrap(function, same_device, same_dtype, scope)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -693,3 +719,33 @@ def _typeguard_check_base(value: Any, origin: Any, args: tuple[Any, ...], memo: 
             return
     if inspect.isclass(origin) and not isinstance(value, origin):
         raise TypeCheckError(f"is not an instance of {origin.__module__}.{origin.__qualname__}")
+
+
+# ---------------------------------------------------------------------------------------------
+# beartype: a validator (beartype.vale.Is) that @checked recognises too
+
+# id(validator) -> (validator, constraint): the validators are made once per annotation, and
+# held here for the process (an annotation lives as long as its function, usually as long).
+_BEARTYPE_VALIDATORS: dict[int, tuple[object, Spec | _core.Expect[Any]]] = {}
+
+
+def beartype_validator(constraint: Spec | _core.Expect[Any], /) -> Any:
+    """``beartype.vale.Is[constraint.matches]``, for ``Annotated[T, beartype_validator(E)]``.
+
+    beartype skips metadata it does not know (an Expect or a Spec), and ``Is[...]`` wants a
+    callable of exactly one parameter, so ``Is[E.matches]`` is refused: this is the validator
+    to use instead. ``@checked`` recognises it as the constraint itself, so one annotation
+    serves both decorators. beartype checks each tensor on its own (a Spec's symbols must agree
+    within the tensor); symbols across arguments are ``@checked``'s.
+    """
+    if not isinstance(constraint, (Spec, _core.Expect)):
+        raise TypeError(f"beartype_validator: expected an Expect or a Spec, got {type(constraint).__name__}")
+    from beartype.vale import Is
+
+    def matches(x: object) -> bool:
+        return constraint.matches(x)
+
+    matches.__qualname__ = matches.__name__ = f"{constraint!r}.matches"
+    validator: object = Is[matches]
+    _BEARTYPE_VALIDATORS[id(validator)] = (validator, constraint)
+    return validator
