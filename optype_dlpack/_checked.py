@@ -8,16 +8,21 @@ Python plan for the symbols, so that a call costs one native check per argument 
 dictionary lookups. docs/annotations.md describes the vocabulary and the error format.
 """
 
+# Spec's internals (its split shape, its binder) are read by the plan and the diagnosis below:
+# one unit, in one module, so protected names are used across it.
+# pyright: reportPrivateUsage=false
+
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import os
 import sys
 import types
 import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, NamedTuple, TypeVar, overload
+from typing import Any, NamedTuple, TypeVar, cast, overload
 
 from . import _core
 from ._errors import CheckedCallError, DLPackValidationError, Violation
@@ -26,6 +31,11 @@ if sys.version_info >= (3, 11):
     from typing import Self
 else:  # pragma: no cover - the oldest supported Python
     from typing_extensions import Self
+
+if sys.version_info >= (3, 13):
+    from typing import TypeIs
+else:  # pragma: no cover - older Pythons
+    from typing_extensions import TypeIs
 
 __all__ = ["CheckedCallError", "Spec", "beartype_validator", "checked", "checks_enabled"]
 
@@ -83,11 +93,11 @@ def _shape_items(shape: str | Sequence[int | str | None]) -> list[int | str | No
     """jaxtyping's string form ``"batch n 3"`` or a sequence, as a list of items."""
     if isinstance(shape, str):
         return [int(word) if word.isdigit() else word for word in shape.split()]
-    items = list(shape)
+    items: list[object] = list(shape)
     for index, item in enumerate(items):
         if not (item is None or isinstance(item, (int, str))) or isinstance(item, bool):
             raise TypeError(f"shape[{index}]: expected an int, a symbol (str) or None, got {type(item).__name__}")
-    return items
+    return cast("list[int | str | None]", items)
 
 
 def _is_star(item: int | str | None) -> bool:
@@ -150,9 +160,8 @@ class Spec:
         same_device: str | None = None,
         same_dtype: str | None = None,
     ) -> None:
-        for keyword, group in (("same_device", same_device), ("same_dtype", same_dtype)):
-            if group is not None and not (isinstance(group, str) and group.isidentifier()):
-                raise TypeError(f"{keyword}: expected a group name (a Python identifier), got {group!r}")
+        _check_group_name("same_device", same_device)
+        _check_group_name("same_dtype", same_dtype)
         dims = _split_dims(shape, ndim) if shape is not None else _Dims(ndim, None, 0, (), (), None)
         self.expect = _core.Expect(
             device=device,
@@ -183,7 +192,7 @@ class Spec:
         """Whether a call must read this tensor's shape, device or dtype (symbols or groups)."""
         return self._bind is not None
 
-    def matches(self, x: object, /) -> bool:
+    def matches(self, x: Any, /) -> bool:
         """Whether ``x`` meets the constraints; a shape symbol must agree with itself
         (``("n", "n")`` is a square). False for an object that is not a DLPack tensor."""
         try:
@@ -196,11 +205,20 @@ class Spec:
             return False
         return self._bind is None or self._bind(info, {})
 
-    def check(self, x: object, /) -> None:
+    def check(self, x: Any, /) -> None:
         """Raise CheckedCallError (a DLPackValidationError) unless ``x`` matches."""
         failures = list(_diagnose([("x", self, x)]))
         if failures:
             raise CheckedCallError("Spec.check", failures)
+
+
+def _check_group_name(keyword: str, group: object) -> None:
+    if group is not None and not (isinstance(group, str) and group.isidentifier()):
+        raise TypeError(f"{keyword}: expected a group name (a Python identifier), got {group!r}")
+
+
+def _is_constraint(item: object) -> TypeIs[Spec | _core.Expect[Any]]:
+    return isinstance(item, (Spec, _core.Expect))
 
 
 def _is_dlpack_object(x: object) -> bool:
@@ -273,10 +291,6 @@ def _with_groups(spec: Spec | _core.Expect[Any], same_device: bool, same_dtype: 
 # Diagnosis: the slow path, taken only once a check failed; it finds every violation.
 
 
-def _format_extent(value: object) -> str:
-    return str(tuple(value)) if isinstance(value, tuple) else str(value)
-
-
 def _device_name(device: Any) -> str:
     return str(_core.format_device(int(device[0]), int(device[1])))
 
@@ -317,7 +331,7 @@ def _shape_violations(label: str, dims: _Dims, shape: tuple[int, ...], origins: 
     if dims.star is not None and dims.star[0]:
         name, leading, trailing = dims.star
         group = shape[leading : ndim - trailing]
-        conflict = origins.bind(name, group, _format_extent(group), label, f"shape[{leading}:{ndim - trailing}]", "*")
+        conflict = origins.bind(name, group, str(group), label, f"shape[{leading}:{ndim - trailing}]", "*")
         if conflict is not None:
             yield conflict
     for name, index in dims.symbols:
@@ -326,7 +340,7 @@ def _shape_violations(label: str, dims: _Dims, shape: tuple[int, ...], origins: 
             yield conflict
 
 
-def _spec_violations(label: str, spec: Spec | _core.Expect[Any], value: object, origins: _Origins) -> Iterator[Violation]:
+def _spec_violations(label: str, spec: Spec | _core.Expect[Any], value: Any, origins: _Origins) -> Iterator[Violation]:
     expect = spec.expect if isinstance(spec, Spec) else spec
     try:
         info = expect.validate(value)
@@ -388,8 +402,7 @@ def _constraint_of(hint: Any) -> _Entry | None:
         hint = annotated[0]
     elif origin is not typing.Annotated:
         return None
-    found = [_constraint_in(item) for item in hint.__metadata__]
-    found = [item for item in found if item is not None]
+    found = [constraint for constraint in map(_constraint_in, hint.__metadata__) if constraint is not None]
     if not found:
         return None
     if len(found) > 1:
@@ -401,7 +414,7 @@ def _constraint_of(hint: Any) -> _Entry | None:
 
 def _constraint_in(item: object) -> Spec | _core.Expect[Any] | None:
     """An Expect or a Spec, or the one behind a validator from beartype_validator()."""
-    if isinstance(item, (Spec, _core.Expect)):
+    if _is_constraint(item):
         return item
     found = _BEARTYPE_VALIDATORS.get(id(item))
     return found[1] if found is not None and found[0] is item else None
@@ -543,36 +556,36 @@ def _skipped(entry: _Entry, value: object) -> bool:
     return value is None and entry.optional
 
 
-def _plain_check(entry: _Entry) -> Callable[[object], None]:
-    check = entry.spec.expect.check if isinstance(entry.spec, Spec) else entry.spec.check
+def _plain_check(entry: _Entry) -> Callable[[Any], None]:
+    check: Callable[[Any], None] = entry.spec.expect.check if isinstance(entry.spec, Spec) else entry.spec.check
     if not entry.optional:
         return check
 
-    def check_unless_none(value: object) -> None:
+    def check_unless_none(value: Any) -> None:
         if value is not None:
             check(value)
 
     return check_unless_none
 
 
-def _accepting_check(entry: _Entry) -> Callable[[object, dict[Any, Any]], bool]:
+def _accepting_check(entry: _Entry) -> Callable[[Any, dict[Any, Any]], bool]:
     """(value, env) -> bool; raises what the native check raises."""
     spec, optional = entry.spec, entry.optional
     bind = spec._bind if isinstance(spec, Spec) else None
     expect = spec.expect if isinstance(spec, Spec) else spec
     if bind is None:
-        check = expect.check
+        check: Callable[[Any], None] = expect.check
 
-        def accept_plain(value: object, env: dict[Any, Any]) -> bool:
+        def accept_plain(value: Any, env: dict[Any, Any]) -> bool:
             if value is None and optional:
                 return True
             check(value)
             return True
 
         return accept_plain
-    validate = expect.validate
+    validate: Callable[[Any], Any] = expect.validate
 
-    def accept(value: object, env: dict[Any, Any]) -> bool:
+    def accept(value: Any, env: dict[Any, Any]) -> bool:
         if value is None and optional:
             return True
         return bind(validate(value), env)
@@ -629,7 +642,8 @@ def _wrap(function: Callable[..., Any], same_device: bool, same_dtype: bool, sco
             return result
 
         wrapper = checked_function
-    wrapper.__signature__ = plan.signature if plan is not None else inspect.signature(function)  # type: ignore[attr-defined]
+    # what inspect.signature would find through __wrapped__, stated: no walk on every request
+    setattr(wrapper, "__signature__", plan.signature if plan is not None else inspect.signature(function))  # noqa: B010
     return wrapper
 
 
@@ -672,8 +686,9 @@ def _decorate(function: Any, same_device: bool, same_dtype: bool, scope: dict[st
     if not _checks_wanted_by_environment():
         return function
     if isinstance(function, (classmethod, staticmethod)):
-        inner: Callable[..., Any] = function.__func__
-        return type(function)(_wrap(inner, same_device, same_dtype, scope))
+        inner = cast("Callable[..., Any]", function.__func__)
+        method_type = cast("Callable[[Callable[..., Any]], Any]", classmethod if isinstance(function, classmethod) else staticmethod)
+        return method_type(_wrap(inner, same_device, same_dtype, scope))
     if not callable(function):
         raise TypeError(f"checked: expected a function, got {type(function).__name__}")
     return _wrap(function, same_device, same_dtype, scope)
@@ -687,7 +702,7 @@ def typeguard_checker_lookup(origin_type: Any, args: tuple[Any, ...], extras: tu
     """typeguard's ``checker_lookup`` hook: ``Annotated[T, Expect(...)]`` checks ``T`` as
     typeguard would, then the constraints. Registered by the ``typeguard.checker_lookup`` entry
     point, or by hand: ``typeguard.checker_lookup_functions.insert(0, typeguard_checker_lookup)``."""
-    constraints = [item for item in extras if isinstance(item, (Spec, _core.Expect))]
+    constraints = [item for item in extras if _is_constraint(item)]
     if not constraints:
         return None
 
@@ -695,10 +710,8 @@ def typeguard_checker_lookup(origin_type: Any, args: tuple[Any, ...], extras: tu
         _typeguard_check_base(value, origin, type_args, memo)
         for constraint in constraints:
             if not constraint.matches(value):
-                from typeguard import TypeCheckError
-
                 failures = list(_diagnose([("value", constraint, value)]))
-                raise TypeCheckError(
+                raise importlib.import_module("typeguard").TypeCheckError(
                     f"does not match {constraint!r}: " + "; ".join(str(violation) for _, violation in failures)
                 )
 
@@ -707,9 +720,7 @@ def typeguard_checker_lookup(origin_type: Any, args: tuple[Any, ...], extras: tu
 
 def _typeguard_check_base(value: Any, origin: Any, args: tuple[Any, ...], memo: Any) -> None:
     """What typeguard does for ``T`` itself once the metadata is set aside."""
-    import typeguard
-    from typeguard import TypeCheckError
-
+    typeguard: Any = importlib.import_module("typeguard")  # present: typeguard is calling us
     for lookup in typeguard.checker_lookup_functions:
         if lookup is typeguard_checker_lookup:
             continue
@@ -718,7 +729,7 @@ def _typeguard_check_base(value: Any, origin: Any, args: tuple[Any, ...], memo: 
             checker(value, origin, args, memo)
             return
     if inspect.isclass(origin) and not isinstance(value, origin):
-        raise TypeCheckError(f"is not an instance of {origin.__module__}.{origin.__qualname__}")
+        raise typeguard.TypeCheckError(f"is not an instance of {origin.__module__}.{origin.__qualname__}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -738,14 +749,14 @@ def beartype_validator(constraint: Spec | _core.Expect[Any], /) -> Any:
     serves both decorators. beartype checks each tensor on its own (a Spec's symbols must agree
     within the tensor); symbols across arguments are ``@checked``'s.
     """
-    if not isinstance(constraint, (Spec, _core.Expect)):
+    if not _is_constraint(cast("object", constraint)):
         raise TypeError(f"beartype_validator: expected an Expect or a Spec, got {type(constraint).__name__}")
-    from beartype.vale import Is
+    is_valid: Any = importlib.import_module("beartype.vale").Is
 
     def matches(x: object) -> bool:
         return constraint.matches(x)
 
     matches.__qualname__ = matches.__name__ = f"{constraint!r}.matches"
-    validator: object = Is[matches]
+    validator: object = is_valid[matches]
     _BEARTYPE_VALIDATORS[id(validator)] = (validator, constraint)
     return validator

@@ -52,7 +52,7 @@ class DLPackValidationError(DLPackError, ValueError):
         lines = "".join(f"\n  {violation}" for violation in self.violations)
         super().__init__(f"DLPack tensor failed validation ({count} violation{'s' if count != 1 else ''}):{lines}")
 
-    def __reduce__(self) -> tuple[type[DLPackValidationError], tuple[tuple[Violation, ...]], dict[str, object]]:
+    def __reduce__(self) -> tuple[type[DLPackValidationError], tuple[object, ...], dict[str, object]]:
         # Exception's own reduce would rebuild the error from its message (``self.args``), which
         # __init__ would then read as violations, one per character. Rebuild it from the records
         # instead; the instance dict carries whatever else was set (``__notes__``, say).
@@ -93,7 +93,8 @@ class CheckedCallError(DLPackValidationError):
         lines = "".join(f"\n  {_describe(parameter, violation)}" for parameter, violation in failures)
         self.args = (f"{function}(): {count} violation{'s' if count != 1 else ''} of the annotations:{lines}",)
 
-    def __reduce__(self) -> tuple[type[DLPackValidationError], tuple[str, tuple[tuple[str, Violation], ...]], dict[str, object]]:  # type: ignore[override]
+    def __reduce__(self) -> tuple[type[DLPackValidationError], tuple[object, ...], dict[str, object]]:
+        # rebuilt from the function's name and the (parameter, violation) pairs: the message too
         return type(self), (self.function, tuple(zip(self.parameters, self.violations))), self.__dict__
 
 
