@@ -141,7 +141,7 @@ class Spec:
     a device / a dtype. Everything concrete is compiled into a native `Expect` (``.expect``).
     """
 
-    __slots__ = ("_bind", "_dims", "_repr", "_shape", "expect", "same_device", "same_dtype")
+    __slots__ = ("_dims", "_program", "_repr", "_shape", "expect", "same_device", "same_dtype")
 
     expect: _core.Expect[Any]
     same_device: str | None
@@ -182,7 +182,7 @@ class Spec:
             parts.append(f"verify_device={verify_device!r}")
         parts += [f"{key}={value!r}" for key, value in (("same_device", same_device), ("same_dtype", same_dtype)) if value]
         self._repr = f"Spec({', '.join(parts)})"
-        self._bind = _binder(dims, same_device, same_dtype)
+        self._program = _program(self)
 
     def __repr__(self) -> str:
         return self._repr
@@ -190,20 +190,21 @@ class Spec:
     @property
     def symbolic(self) -> bool:
         """Whether a call must read this tensor's shape, device or dtype (symbols or groups)."""
-        return self._bind is not None
+        return self._program is not None
 
     def matches(self, x: Any, /) -> bool:
         """Whether ``x`` meets the constraints; a shape symbol must agree with itself
         (``("n", "n")`` is a square). False for an object that is not a DLPack tensor."""
+        expect = self.expect
+        step = (0, expect.check if self._program is None else expect.validate, self._program, False)
         try:
-            info = self.expect.validate(x)
+            return bool(_core._checked_run((step,), (x,), {}))
         except DLPackValidationError:
             return False
         except TypeError:
             if _is_dlpack_object(x):
                 raise
             return False
-        return self._bind is None or self._bind(info, {})
 
     def check(self, x: Any, /) -> None:
         """Raise CheckedCallError (a DLPackValidationError) unless ``x`` matches."""
@@ -225,48 +226,6 @@ def _is_dlpack_object(x: object) -> bool:
     return hasattr(x, "__dlpack__") or type(x).__name__ == "PyCapsule"
 
 
-# (info, env) -> whether the tensor agrees with what the call bound so far (and binds the rest)
-_Binder = Callable[[Any, dict[Any, Any]], bool]
-
-
-def _binder(dims: _Dims, same_device: str | None, same_dtype: str | None) -> _Binder | None:
-    """The fast path's binding for one tensor: None when there is nothing to bind."""
-    symbols, fixed, star, min_ndim = dims.symbols, dims.fixed, dims.star, dims.min_ndim
-    device_key = ("device", same_device) if same_device is not None else None
-    dtype_key = ("dtype", same_dtype) if same_dtype is not None else None
-    if not (symbols or fixed or star or device_key or dtype_key):
-        return None
-
-    def bind(info: Any, env: dict[Any, Any]) -> bool:
-        shape = info.shape
-        if star is not None:
-            if len(shape) < min_ndim:
-                return False
-            for index, extent in fixed:
-                if shape[index] != extent:
-                    return False
-            name, leading, trailing = star
-            if name:
-                group = shape[leading : len(shape) - trailing]
-                if env.setdefault(name, group) != group:
-                    return False
-        for name, index in symbols:
-            extent = shape[index]
-            if env.setdefault(name, extent) != extent:
-                return False
-        if device_key is not None:
-            device = info.device
-            if env.setdefault(device_key, device) != device:
-                return False
-        if dtype_key is not None:
-            dtype = info.dtype
-            if env.setdefault(dtype_key, dtype) != dtype:
-                return False
-        return True
-
-    return bind
-
-
 def _with_groups(spec: Spec | _core.Expect[Any], same_device: bool, same_dtype: bool) -> Spec | _core.Expect[Any]:
     """The decorator's ``same_device=True``/``same_dtype=True``: a Spec in the call's one group
     (named ""), unless it names a group of its own."""
@@ -283,7 +242,7 @@ def _with_groups(spec: Spec | _core.Expect[Any], same_device: bool, same_dtype: 
         copy.same_device = ""
     if same_dtype and copy.same_dtype is None:
         copy.same_dtype = ""
-    copy._bind = _binder(copy._dims, copy.same_device, copy.same_dtype)
+    copy._program = _program(copy)
     return copy
 
 
@@ -427,6 +386,39 @@ def _call_label(function: Callable[..., Any]) -> str:
 _NO_VALUE: Any = object()
 
 
+# One argument's part of a call, for _core._checked_run: (position in the values, the native
+# check, the program of symbols and groups, whether None passes).
+_Step = tuple[int, Callable[[Any], Any], "tuple[tuple[Any, ...], ...] | None", bool]
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _step(position: int, entry: _Entry) -> _Step:
+    spec = entry.spec
+    program = _program(spec) if isinstance(spec, Spec) else None
+    expect = spec.expect if isinstance(spec, Spec) else spec
+    # without a program the TensorInfo is not needed: check() makes none
+    call: Callable[[Any], Any] = expect.check if program is None else expect.validate
+    return position, call, program, entry.optional
+
+
+def _program(spec: Spec) -> tuple[tuple[Any, ...], ...] | None:
+    """What _core._checked_run binds for one tensor (checked_plan.hpp's Op); None: nothing."""
+    dims = spec._dims
+    steps: list[tuple[Any, ...]] = []
+    if dims.star is not None:
+        steps.append((3, dims.min_ndim))
+        steps += [(1, index, extent) for index, extent in dims.fixed]
+        name, leading, trailing = dims.star
+        if name:
+            steps.append((2, name, leading, trailing))
+    steps += [(0, name, index) for name, index in dims.symbols]
+    if spec.same_device is not None:
+        steps.append((4, ("device", spec.same_device)))
+    if spec.same_dtype is not None:
+        steps.append((5, ("dtype", spec.same_dtype)))
+    return tuple(steps) or None
+
+
 class _Plan:
     """Everything the wrapper needs, read once from the annotations."""
 
@@ -441,156 +433,99 @@ class _Plan:
                 self.entries[name] = _Entry(_with_groups(entry.spec, same_device, same_dtype), entry.optional)
         self.returns = self.entries.pop("return", None)
         parameters = list(self.signature.parameters.values())
+        # in the signature's order (__annotations__ puts positional-only parameters last)
+        self.entries = {parameter.name: self.entries[parameter.name] for parameter in parameters if parameter.name in self.entries}
         self.kinds = {parameter.name: parameter.kind for parameter in parameters}
-        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        # the fast path: every checked parameter is positional and given positionally
-        self.fast = tuple(
-            (index, self.entries[parameter.name])
+        self.positions = {parameter.name: index for index, parameter in enumerate(parameters)}
+        self.positional_count = sum(parameter.kind in _POSITIONAL for parameter in parameters)
+        # the fast path: every checked parameter is positional and given positionally (a keyword
+        # argument cannot name a parameter given positionally, so other keywords may be present)
+        self.fast_steps = tuple(
+            _step(index, self.entries[parameter.name])
             for index, parameter in enumerate(parameters)
-            if parameter.name in self.entries and parameter.kind in positional
+            if parameter.name in self.entries and parameter.kind in _POSITIONAL
         )
-        # (a keyword argument cannot name a parameter given positionally, so kwargs may be present)
-        self.fast_only = len(self.fast) == len(self.entries)
-        self.last = max((index for index, _ in self.fast), default=-1)
-        self.symbolic = any(isinstance(entry.spec, Spec) and entry.spec.symbolic for entry in self.entries.values()) or (
-            self.returns is not None and isinstance(self.returns.spec, Spec) and self.returns.spec.symbolic
-        )
+        self.fast_only = len(self.fast_steps) == len(self.entries)
+        self.last = max((step[0] for step in self.fast_steps), default=-1)
+        self.entry_steps = {name: _step(0, entry) for name, entry in self.entries.items()}
         self.check_arguments = self._make_argument_check()
         self.check_result = self._make_result_check()
 
     # -- the labelled values of one call (for the slow paths)
 
-    def labelled(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[tuple[str, _Entry, object]]:
-        bound = self.signature.bind(*args, **kwargs)
-        for name, value in bound.arguments.items():
-            entry = self.entries.get(name)
-            if entry is None:
-                continue
+    def labelled(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[tuple[str, str, object]]:
+        """(label, parameter name, value) of every checked value the call passes (not defaults)."""
+        for name in self.entries:
             kind = self.kinds[name]
+            position = self.positions[name]
             if kind is inspect.Parameter.VAR_POSITIONAL:
-                yield from ((f"{name}[{index}]", entry, item) for index, item in enumerate(value))
+                extra = args[self.positional_count :]
+                yield from ((f"{name}[{index}]", name, item) for index, item in enumerate(extra))
             elif kind is inspect.Parameter.VAR_KEYWORD:
-                yield from ((f"{name}[{key!r}]", entry, item) for key, item in value.items())
-            else:
-                yield name, entry, value
+                named = {n for n, k in self.kinds.items() if k is not inspect.Parameter.POSITIONAL_ONLY}
+                yield from ((f"{name}[{key!r}]", name, item) for key, item in kwargs.items() if key not in named)
+            elif kind in _POSITIONAL and position < len(args):
+                yield name, name, args[position]
+            elif name in kwargs and kind is not inspect.Parameter.POSITIONAL_ONLY:
+                yield name, name, kwargs[name]
 
     def fail(self, args: tuple[Any, ...], kwargs: dict[str, Any], result: object = _NO_VALUE) -> None:
-        """Raise CheckedCallError listing every violation of the call (and of its result)."""
-        checks = [(label, entry, value) for label, entry, value in self.labelled(args, kwargs)]
+        """Raise CheckedCallError listing every violation of the call (and of its result); a
+        call that does not fit the signature raises the TypeError the function would."""
+        self.signature.bind(*args, **kwargs)
+        checks = [(label, self.entries[name], value) for label, name, value in self.labelled(args, kwargs)]
         if result is not _NO_VALUE and self.returns is not None:
             checks.append(("return", self.returns, result))
         failures = list(_diagnose((label, entry.spec, value) for label, entry, value in checks if not _skipped(entry, value)))
         if failures:
             raise CheckedCallError(self.name, failures) from None
 
+    def run(self, steps: tuple[_Step, ...], values: tuple[Any, ...], env: dict[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], result: object = _NO_VALUE) -> None:
+        """One native call for the steps; on any failure, the error that says everything."""
+        try:
+            if _core._checked_run(steps, values, env):
+                return
+        except (DLPackValidationError, TypeError):
+            self.fail(args, kwargs, result)
+            raise
+        self.fail(args, kwargs, result)
+        raise AssertionError("a binding failed that the diagnosis could not find")  # pragma: no cover
+
     # -- the checks a call runs
 
-    def _make_argument_check(self) -> Callable[[tuple[Any, ...], dict[str, Any]], dict[Any, Any] | None]:
-        fast, last, fast_only, symbolic = self.fast, self.last, self.fast_only, self.symbolic
-        plain = tuple((index, _plain_check(entry)) for index, entry in fast)
-        accepting = tuple((index, _accepting_check(entry)) for index, entry in fast)
+    def _make_argument_check(self) -> Callable[[tuple[Any, ...], dict[str, Any]], dict[Any, Any]]:
+        fast_steps, last, fast_only, run = self.fast_steps, self.last, self.fast_only, self.run
 
-        def check_slowly(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any] | None:
+        def check_slowly(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any]:
+            found = list(self.labelled(args, kwargs))
+            steps = tuple((index, *self.entry_steps[name][1:]) for index, (_, name, _) in enumerate(found))
             env: dict[Any, Any] = {}
-            try:
-                for _, entry, value in self.labelled(args, kwargs):
-                    if not _accepting_check(entry)(value, env):
-                        raise _Mismatch
-            except (_Mismatch, DLPackValidationError, TypeError):
-                self.fail(args, kwargs)
-                raise
+            run(cast("tuple[_Step, ...]", steps), tuple(value for _, _, value in found), env, args, kwargs)
             return env
 
-        if symbolic:
-
-            def check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any] | None:
-                if len(args) <= last or not fast_only:
-                    return check_slowly(args, kwargs)
-                env: dict[Any, Any] = {}
-                try:
-                    for index, accept in accepting:
-                        if not accept(args[index], env):
-                            raise _Mismatch
-                except (_Mismatch, DLPackValidationError, TypeError):
-                    self.fail(args, kwargs)
-                    raise
-                return env
-
-            return check
-
-        def check_plain(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any] | None:
+        def check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any]:
             if len(args) <= last or not fast_only:
                 return check_slowly(args, kwargs)
-            try:
-                for index, run in plain:
-                    run(args[index])
-            except (DLPackValidationError, TypeError):
-                self.fail(args, kwargs)
-                raise
-            return None
+            env: dict[Any, Any] = {}
+            run(fast_steps, args, env, args, kwargs)
+            return env
 
-        return check_plain
+        return check
 
-    def _make_result_check(self) -> Callable[[object, dict[Any, Any] | None, tuple[Any, ...], dict[str, Any]], None] | None:
+    def _make_result_check(self) -> Callable[[object, dict[Any, Any], tuple[Any, ...], dict[str, Any]], None] | None:
         if self.returns is None:
             return None
-        accept = _accepting_check(self.returns)
+        steps = (_step(0, self.returns),)
+        run = self.run
 
-        def check_result(result: object, env: dict[Any, Any] | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-            try:
-                if accept(result, {} if env is None else env):
-                    return
-            except (DLPackValidationError, TypeError):
-                self.fail(args, kwargs, result)
-                raise
-            self.fail(args, kwargs, result)
+        def check_result(result: object, env: dict[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            run(steps, (result,), env, args, kwargs, result)
 
         return check_result
 
 
-class _Mismatch(Exception):
-    """A symbol or group disagreed on the fast path (the slow path then says where)."""
-
-
 def _skipped(entry: _Entry, value: object) -> bool:
     return value is None and entry.optional
-
-
-def _plain_check(entry: _Entry) -> Callable[[Any], None]:
-    check: Callable[[Any], None] = entry.spec.expect.check if isinstance(entry.spec, Spec) else entry.spec.check
-    if not entry.optional:
-        return check
-
-    def check_unless_none(value: Any) -> None:
-        if value is not None:
-            check(value)
-
-    return check_unless_none
-
-
-def _accepting_check(entry: _Entry) -> Callable[[Any, dict[Any, Any]], bool]:
-    """(value, env) -> bool; raises what the native check raises."""
-    spec, optional = entry.spec, entry.optional
-    bind = spec._bind if isinstance(spec, Spec) else None
-    expect = spec.expect if isinstance(spec, Spec) else spec
-    if bind is None:
-        check: Callable[[Any], None] = expect.check
-
-        def accept_plain(value: Any, env: dict[Any, Any]) -> bool:
-            if value is None and optional:
-                return True
-            check(value)
-            return True
-
-        return accept_plain
-    validate: Callable[[Any], Any] = expect.validate
-
-    def accept(value: Any, env: dict[Any, Any]) -> bool:
-        if value is None and optional:
-            return True
-        return bind(validate(value), env)
-
-    return accept
 
 
 # ---------------------------------------------------------------------------------------------
@@ -599,15 +534,15 @@ def _accepting_check(entry: _Entry) -> Callable[[Any, dict[Any, Any]], bool]:
 
 def _wrap(function: Callable[..., Any], same_device: bool, same_dtype: bool, scope: dict[str, Any]) -> Callable[..., Any]:
     plan: _Plan | None = None
-    check_arguments: Callable[[tuple[Any, ...], dict[str, Any]], dict[Any, Any] | None]
-    check_result: Callable[[object, dict[Any, Any] | None, tuple[Any, ...], dict[str, Any]], None] | None
+    check_arguments: Callable[[tuple[Any, ...], dict[str, Any]], dict[Any, Any]]
+    check_result: Callable[[object, dict[Any, Any], tuple[Any, ...], dict[str, Any]], None] | None
 
     def compile_plan() -> None:
         nonlocal plan, check_arguments, check_result
         plan = _Plan(function, same_device, same_dtype, scope)
         check_arguments, check_result = plan.check_arguments, plan.check_result
 
-    def compile_then_check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any] | None:
+    def compile_then_check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any]:
         compile_plan()  # a forward reference that decoration could not resolve: resolved now
         return check_arguments(args, kwargs)
 
