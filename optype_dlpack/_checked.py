@@ -532,24 +532,42 @@ def _skipped(entry: _Entry, value: object) -> bool:
 # The decorator
 
 
+_checked_run = _core._checked_run  # a module global: the wrapper's cheapest lookup
+
+
 def _wrap(function: Callable[..., Any], same_device: bool, same_dtype: bool, scope: dict[str, Any]) -> Callable[..., Any]:
+    # The wrapper runs the common call, every checked argument given positionally, inline: one
+    # native call and no Python frame of ours. Everything else goes through the plan's methods.
     plan: _Plan | None = None
+    fast_steps: tuple[_Step, ...] = ()
+    last = 0
+    fast_only = False  # until the plan is compiled
     check_arguments: Callable[[tuple[Any, ...], dict[str, Any]], dict[Any, Any]]
-    check_result: Callable[[object, dict[Any, Any], tuple[Any, ...], dict[str, Any]], None] | None
+    check_result: Callable[[object, dict[Any, Any], tuple[Any, ...], dict[str, Any]], None] | None = None
 
     def compile_plan() -> None:
-        nonlocal plan, check_arguments, check_result
+        nonlocal plan, fast_steps, last, fast_only, check_arguments, check_result
         plan = _Plan(function, same_device, same_dtype, scope)
+        fast_steps, last, fast_only = plan.fast_steps, plan.last, plan.fast_only
         check_arguments, check_result = plan.check_arguments, plan.check_result
 
     def compile_then_check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any]:
         compile_plan()  # a forward reference that decoration could not resolve: resolved now
         return check_arguments(args, kwargs)
 
+    def fail(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Raise the error that lists every violation; returns when none is found."""
+        assert plan is not None
+        plan.fail(args, kwargs)
+
+    def mismatch(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        fail(args, kwargs)
+        raise AssertionError("a binding failed that the diagnosis could not find")  # pragma: no cover
+
     try:
         compile_plan()
     except NameError:
-        check_arguments, check_result = compile_then_check, None
+        check_arguments = compile_then_check
 
     if inspect.iscoroutinefunction(function):
 
@@ -570,7 +588,16 @@ def _wrap(function: Callable[..., Any], same_device: bool, same_dtype: bool, sco
         def checked_function(*args: Any, **kwargs: Any) -> Any:
             if not _enabled:
                 return function(*args, **kwargs)
-            env = check_arguments(args, kwargs)
+            if fast_only and len(args) > last:
+                env: dict[Any, Any] = {}
+                try:
+                    if not _checked_run(fast_steps, args, env):
+                        mismatch(args, kwargs)
+                except (DLPackValidationError, TypeError):
+                    fail(args, kwargs)
+                    raise
+            else:
+                env = check_arguments(args, kwargs)
             result = function(*args, **kwargs)
             if check_result is not None:
                 check_result(result, env, args, kwargs)
