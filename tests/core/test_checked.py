@@ -508,3 +508,45 @@ def test_public_names() -> None:
         assert name in od.__all__
         assert getattr(od, name) is not None
     assert functools.partial  # the module imports cleanly without the decorator's dependencies
+
+
+# ---------------------------------------------------------------------------------------------
+# the native part: malformed plans are refused, never a crash
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        ((), TypeError),
+        (([], (), {}), TypeError),
+        (((), (), []), TypeError),
+        ((((0,),), (np.ones(2),), {}), TypeError),
+        ((((0, Expect().check, [], False),), (np.ones(2),), {}), TypeError),
+        ((((5, Expect().check, None, False),), (np.ones(2),), {}), IndexError),
+        ((((-1, Expect().check, None, False),), (np.ones(2),), {}), IndexError),
+        ((((0, Expect().check, ((0, "n", 0),), False),), (np.ones(2),), {}), TypeError),  # check makes no TensorInfo
+        ((((0, Expect().validate, ((0, "n", 3),), False),), (np.ones(2),), {}), IndexError),
+        ((((0, Expect().validate, ((9, "n"),), False),), (np.ones(2),), {}), TypeError),
+        ((((0, Expect().validate, ((0, "n"),), False),), (np.ones(2),), {}), TypeError),
+        ((((0, Expect().validate, (("x", "n", 0),), False),), (np.ones(2),), {}), TypeError),
+        ((((0, Expect().validate, ((0, ["unhashable"], 0),), False),), (np.ones(2),), {}), TypeError),
+        ((((0, Expect().validate, ((1, 0, "3"),), False),), (np.ones(2),), {}), TypeError),
+    ],
+)
+def test_checked_run_refuses_malformed_plans(arguments: tuple[Any, ...], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        od._core._checked_run(*arguments)
+
+
+def test_checked_run_binds_into_the_dict() -> None:
+    env: dict[Any, Any] = {}
+    steps = (
+        (0, Expect().validate, ((3, 1), (1, -1, 3), (2, "batch", 0, 1), (0, "n", -1), (4, "d"), (5, "t")), False),
+        (1, Expect().check, None, True),
+    )
+    assert od._core._checked_run(steps, (np.ones((4, 5, 3), np.float32), None), env) is True
+    assert env == {"batch": (4, 5), "n": 3, "d": (1, 0), "t": (2, 32, 1)}
+    assert od._core._checked_run(steps, (np.ones((4, 5, 2), np.float32), None), {}) is False
+    assert od._core._checked_run(steps, (np.ones((4, 5, 3), np.float32), None), {"n": 2}) is False
+    with pytest.raises(TypeError, match="NoneType"):  # None passes only where the step says so
+        od._core._checked_run(steps[:1], (None,), {})
