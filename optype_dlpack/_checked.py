@@ -498,9 +498,9 @@ class _Plan:
 
         def check_slowly(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any]:
             found = list(self.labelled(args, kwargs))
-            steps = tuple((index, *self.entry_steps[name][1:]) for index, (_, name, _) in enumerate(found))
+            steps: tuple[_Step, ...] = tuple((index, *self.entry_steps[name][1:]) for index, (_, name, _) in enumerate(found))
             env: dict[Any, Any] = {}
-            run(cast("tuple[_Step, ...]", steps), tuple(value for _, _, value in found), env, args, kwargs)
+            run(steps, tuple(value for _, _, value in found), env, args, kwargs)
             return env
 
         def check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any]:
