@@ -32,7 +32,7 @@ CHILD = """
 import sys
 sys.path.insert(0, {here!r})
 from worker import checked_functions, make_array
-space = checked_functions("numpy")
+space = checked_functions("numpy", jaxtyping={jaxtyping!r})
 x = y = make_array("numpy")
 space.update(x=x, y=y, check=space["F32"].check)
 if {off!r}:
@@ -46,12 +46,12 @@ for _ in range({count}):
 
 
 def instructions(statement: str, count: int, off: bool) -> int:
-    code = CHILD.format(here=str(HERE), statement=statement, count=count, off=off)
+    code = CHILD.format(here=str(HERE), statement=statement, count=count, off=off, jaxtyping="jaxtyping" in statement)
     with tempfile.TemporaryDirectory() as folder:
         out = os.path.join(folder, "callgrind.out")
         done = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-c", code],
-            capture_output=True, text=True, check=True, cwd=HERE,
+            capture_output=True, text=True, check=True, cwd=HERE, env={**os.environ, "PYTHONHASHSEED": "0"},
         )
         match = re.search(r"Collected : (\d+)", done.stderr)
         assert match, done.stderr

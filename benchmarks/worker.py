@@ -289,8 +289,9 @@ def with_groups(a: Annotated[T, Spec(shape=("n", "k"))], b: Annotated[T, Spec(sh
 """
 
 
-def checked_functions(framework: str) -> dict[str, Any]:
-    """The functions of the group, defined from source (as a user writes them) in one namespace."""
+def checked_functions(framework: str, jaxtyping: bool = True) -> dict[str, Any]:
+    """The functions of the group, defined from source (as a user writes them) in one namespace;
+    with_jaxtyping only where jaxtyping and beartype are installed (and wanted)."""
     namespace: dict[str, Any] = {"Any": Any}
     exec(compile(CHECKED_SOURCE, "<checked group>", "exec"), namespace)  # noqa: S102 - our own source
     os.environ["OPTYPE_DLPACK_CHECKS"] = "0"
@@ -298,6 +299,8 @@ def checked_functions(framework: str) -> dict[str, Any]:
         namespace["switched_off"] = namespace["checked"](namespace["plain"])  # the function itself
     finally:
         del os.environ["OPTYPE_DLPACK_CHECKS"]
+    if not jaxtyping:
+        return namespace
     try:
         from beartype import beartype
         from jaxtyping import Float, jaxtyped

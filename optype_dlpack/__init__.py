@@ -16,7 +16,7 @@ from ._validate import Expect, TensorInfo, inspect, validate
 # type checkers take this name as true, the interpreter never runs the block.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Final
+    from typing import Final
 
     from ._checked import Spec, beartype_validator, checked, checks_enabled
     from ._conformance import CheckStatus, ConformanceCheck, ConformanceReport, check_producer
@@ -83,30 +83,6 @@ __version__: Final[str] = "0.1.0"
 def get_include() -> str:
     """The directory holding the C++ headers (``#include <optype_dlpack/...>``)."""
     return os.path.join(os.path.dirname(__file__), "include")
-
-
-def _expect_matches(self: Expect[Any], x: Any, /) -> bool:
-    """Whether ``x`` meets the constraints: ``check`` as a bool, for plain ``if`` statements.
-
-    False for a DLPack tensor that breaks a rule or a constraint, and for an object that is
-    not a DLPack capsule or producer at all.
-    """
-    try:
-        self.check(x)
-    except (ValueError, TypeError) as error:
-        from ._errors import DLPackValidationError  # on this path only: it imports `typing`
-
-        if isinstance(error, DLPackValidationError):
-            return False
-        if isinstance(error, TypeError) and not (hasattr(x, "__dlpack__") or type(x).__name__ == "PyCapsule"):
-            return False
-        raise
-    return True
-
-
-# Expect is a final C++ class; its bool-valued check is written here, once, for every Expect.
-_expect_matches.__name__, _expect_matches.__qualname__ = "matches", "Expect.matches"
-Expect.matches = _expect_matches  # type: ignore[method-assign]
 
 
 # What `import optype_dlpack` loads is the extension and the functions above; every other public

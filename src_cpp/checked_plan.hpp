@@ -12,6 +12,7 @@
 #include "optype_dlpack/tensor_info.hpp"
 
 #include <cstdint>
+#include <string>
 
 namespace optype_dlpack::checked_plan {
 
@@ -134,9 +135,52 @@ inline PyMethodDef checked_run_def = {
     "_checked_run(steps: tuple[object, ...], values: tuple[object, ...], env: dict[object, object], /) -> bool\n\n"
     "The per-call checks of @optype_dlpack.checked (private: the plan is made by optype_dlpack._checked).\n"};
 
+/// optype_dlpack.DLPackValidationError (borrowed, kept for the process).
+inline PyObject* validation_error() {
+    static PyObject* cls = nullptr;  // read and written with the GIL held
+    if (cls == nullptr) {
+        PyObject* found = PyObject_GetAttrString(detail::errors_module().ptr(), "DLPackValidationError");
+        if (found == nullptr) throw py::error_already_set();
+        cls = found;
+    }
+    return cls;
+}
+
+/// Expect.matches(x, /) -> bool: check(x) as a bool. False for a tensor that breaks a rule or a
+/// constraint, and for an object that is neither a capsule nor a producer; any other error
+/// (a producer's own) propagates.
+inline PyObject* expect_matches(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+    return detail::guarded([&]() -> PyObject* {
+        if (nargs != 1)
+            throw py::type_error("Expect.matches() takes exactly one argument (" + std::to_string(nargs) + " given)");
+        PyObject* error_class = validation_error();
+        // asked before the check: no attribute lookup may run while its error is pending
+        const bool dlpack_object = PyCapsule_CheckExact(args[0]) || PyObject_HasAttrString(args[0], "__dlpack__") == 1;
+        static PyObject* check_name = PyUnicode_InternFromString("check");
+        PyObject* call[] = {self, args[0]};
+        PyObject* result = PyObject_VectorcallMethod(check_name, call, 2, nullptr);
+        if (result != nullptr) {
+            Py_DECREF(result);
+            Py_RETURN_TRUE;
+        }
+        if (PyErr_ExceptionMatches(error_class) || (!dlpack_object && PyErr_ExceptionMatches(PyExc_TypeError))) {
+            PyErr_Clear();
+            Py_RETURN_FALSE;
+        }
+        return nullptr;
+    });
+}
+
+inline PyMethodDef expect_matches_def = {
+    "matches", detail::as_method(&expect_matches), METH_FASTCALL,
+    "matches($self, x, /)\n--\n\n"
+    "matches(self: optype_dlpack._core.Expect, x: object, /) -> bool\n\n"
+    "Whether x meets the constraints: check(x) as a bool (False for an object that is not a DLPack tensor).\n"};
+
 }  // namespace optype_dlpack::checked_plan
 
-/// Adds _checked_run to optype_dlpack._core.
+/// Adds _checked_run to optype_dlpack._core, and Expect.matches (Expect must be bound).
 inline void register_checked_plan(pybind11::module_& m) {
     optype_dlpack::detail::add_function(m, &optype_dlpack::checked_plan::checked_run_def);
+    optype_dlpack::detail::add_method(m.attr("Expect"), &optype_dlpack::checked_plan::expect_matches_def);
 }
