@@ -647,8 +647,9 @@ def _decorating_scope() -> dict[str, Any]:
 def _decorate(function: Any, same_device: bool, same_dtype: bool, scope: dict[str, Any]) -> Any:
     if not _checks_wanted_by_environment():
         return function
+    method: Any = function  # not narrowed: the checkers type __func__ of a bare classmethod as unknown
     if isinstance(function, (classmethod, staticmethod)):
-        inner = cast("Callable[..., Any]", function.__func__)
+        inner = cast("Callable[..., Any]", method.__func__)
         method_type = cast("Callable[[Callable[..., Any]], Any]", classmethod if isinstance(function, classmethod) else staticmethod)
         return method_type(_wrap(inner, same_device, same_dtype, scope))
     if not callable(function):
