@@ -1,8 +1,9 @@
 """Instructions per call of the `checked-*` group's subjects, counted by callgrind (NumPy input).
 
 Wall time on a shared or small machine drifts; instruction counts do not. Each subject runs in
-two fresh processes under ``valgrind --tool=callgrind``, N and 2N calls; the difference of the
-two totals over N is the cost of one call, start-up and imports cancelled out.
+two fresh processes under ``valgrind --tool=callgrind`` (address randomisation off, one hash
+seed), 0 and N calls; the difference of the two totals over N is the cost of one call, start-up
+and imports cancelled out. N must be large (20000): start-up varies by some 10^5 instructions.
 
     python benchmarks/checked_callgrind.py [N]      # prints a table, instructions per call
 """
@@ -10,7 +11,9 @@ two totals over N is the cost of one call, start-up and imports cancelled out.
 from __future__ import annotations
 
 import os
+import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,6 +46,7 @@ for _ in range({count}):
     exec(statement, space)
 """
 # the exec of a compiled statement is counted too: the "plain" rows carry it alike
+RANDOMISATION_OFF = ["setarch", platform.machine(), "-R"] if shutil.which("setarch") else []
 
 
 def instructions(statement: str, count: int, off: bool) -> int:
@@ -50,7 +54,7 @@ def instructions(statement: str, count: int, off: bool) -> int:
     with tempfile.TemporaryDirectory() as folder:
         out = os.path.join(folder, "callgrind.out")
         done = subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-c", code],
+            [*RANDOMISATION_OFF, "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-c", code],
             capture_output=True, text=True, check=True, cwd=HERE, env={**os.environ, "PYTHONHASHSEED": "0"},
         )
         match = re.search(r"Collected : (\d+)", done.stderr)
@@ -59,12 +63,12 @@ def instructions(statement: str, count: int, off: bool) -> int:
 
 
 def main() -> None:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
     rows = {}
     for name, statement in SUBJECTS.items():
         off = "checks_enabled(False)" in name
         try:
-            once, twice = instructions(statement, count, off), instructions(statement, 2 * count, off)
+            once, twice = instructions(statement, 0, off), instructions(statement, count, off)
         except subprocess.CalledProcessError as error:
             print(f"{name}: failed ({error.stderr.strip().splitlines()[-1:]})", flush=True)
             continue

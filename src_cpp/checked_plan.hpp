@@ -151,8 +151,9 @@ inline PyObject* validation_error() {
 /// (a producer's own) propagates.
 inline PyObject* expect_matches(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     return detail::guarded([&]() -> PyObject* {
-        if (nargs != 1)
+        if (nargs != 1) {
             throw py::type_error("Expect.matches() takes exactly one argument (" + std::to_string(nargs) + " given)");
+        }
         PyObject* error_class = validation_error();
         // asked before the check: no attribute lookup may run while its error is pending
         const bool dlpack_object = PyCapsule_CheckExact(args[0]) || PyObject_HasAttrString(args[0], "__dlpack__") == 1;
