@@ -447,7 +447,9 @@ class _Plan:
         )
         self.fast_only = len(self.fast_steps) == len(self.entries)
         self.last = max((step[0] for step in self.fast_steps), default=-1)
-        self.entry_steps = {name: _step(0, entry) for name, entry in self.entries.items()}
+        # an entry's step without its position, which each call's values decide
+        self.step_tails = {name: _step(0, entry)[1:] for name, entry in self.entries.items()}
+        self.keyword_names = frozenset(name for name, kind in self.kinds.items() if kind is not inspect.Parameter.POSITIONAL_ONLY)
         self.check_arguments = self._make_argument_check()
         self.check_result = self._make_result_check()
 
@@ -462,7 +464,7 @@ class _Plan:
                 extra = args[self.positional_count :]
                 yield from ((f"{name}[{index}]", name, item) for index, item in enumerate(extra))
             elif kind is inspect.Parameter.VAR_KEYWORD:
-                named = {n for n, k in self.kinds.items() if k is not inspect.Parameter.POSITIONAL_ONLY}
+                named = self.keyword_names
                 yield from ((f"{name}[{key!r}]", name, item) for key, item in kwargs.items() if key not in named)
             elif kind in _POSITIONAL and position < len(args):
                 yield name, name, args[position]
@@ -497,10 +499,14 @@ class _Plan:
         fast_steps, last, fast_only, run = self.fast_steps, self.last, self.fast_only, self.run
 
         def check_slowly(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any]:
-            found = list(self.labelled(args, kwargs))
-            steps: tuple[_Step, ...] = tuple((index, *self.entry_steps[name][1:]) for index, (_, name, _) in enumerate(found))
+            tails = self.step_tails
+            steps: list[_Step] = []
+            values: list[object] = []
+            for index, (_, name, value) in enumerate(self.labelled(args, kwargs)):
+                steps.append((index, *tails[name]))
+                values.append(value)
             env: dict[Any, Any] = {}
-            run(steps, tuple(value for _, _, value in found), env, args, kwargs)
+            run(tuple(steps), tuple(values), env, args, kwargs)
             return env
 
         def check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any]:
