@@ -97,8 +97,9 @@ inline bool run_argument(PyObject* validate, PyObject* value, PyObject* program,
     if (!info) throw py::error_already_set();
     if (program == Py_None) return true;
     TensorInfoRecord record{};
-    if (detail::tensor_info_api().read(info.ptr(), &record) == 0)
+    if (detail::tensor_info_api().read(info.ptr(), &record) == 0) {
         throw py::type_error("checked plan: validate did not return a TensorInfo");
+    }
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(program); ++i) {
         if (!run_step(record, PyTuple_GET_ITEM(program, i), env)) return false;
     }
