@@ -35,7 +35,7 @@ STATES = {
     "no-libcuda": "libcuda not loaded (OPTYPE_DLPACK_DISABLE_CUDA=1, no CUDA framework initialised)",
     "libcuda": "libcuda loaded (torch's CUDA runtime initialised, else ctypes.CDLL('libcuda.so.1'))",
 }
-GROUPS = ("capsule", "numpy", "torch", "jax", "scaling", "cuda")
+GROUPS = ("capsule", "numpy", "torch", "jax", "scaling", "cuda", "checked-numpy", "checked-torch")
 FULL = {"repeats": 50, "warmup": 10, "sample_us": 3000, "import_runs": 31}
 SMOKE = {"repeats": 2, "warmup": 1, "sample_us": 20, "import_runs": 3}
 

@@ -260,6 +260,86 @@ def cuda_group() -> tuple[list[Subject], dict[str, Any]]:
     return subjects, facts
 
 
+CHECKED_SOURCE = """
+from typing import Annotated
+from optype_dlpack import Expect, Spec, checked
+
+T = Any
+F32 = Expect(device="cpu", dtype="float32", ndim=2)
+
+
+def plain(a, b):
+    return None
+
+
+@checked
+def with_expect(a: Annotated[T, F32], b: Annotated[T, F32]):
+    return None
+
+
+@checked
+def with_symbols(a: Annotated[T, Spec(dtype="float32", shape=("n", "k"))],
+                 b: Annotated[T, Spec(dtype="float32", shape=("k", "m"))]):
+    return None
+
+
+@checked(same_device=True, same_dtype=True)
+def with_groups(a: Annotated[T, Spec(shape=("n", "k"))], b: Annotated[T, Spec(shape=("k", "m"))]):
+    return None
+"""
+
+
+def checked_functions(framework: str, jaxtyping: bool = True) -> dict[str, Any]:
+    """The functions of the group, defined from source (as a user writes them) in one namespace;
+    with_jaxtyping only where jaxtyping and beartype are installed (and wanted)."""
+    namespace: dict[str, Any] = {"Any": Any}
+    exec(compile(CHECKED_SOURCE, "<checked group>", "exec"), namespace)  # noqa: S102 - our own source
+    os.environ["OPTYPE_DLPACK_CHECKS"] = "0"
+    try:
+        namespace["switched_off"] = namespace["checked"](namespace["plain"])  # the function itself
+    finally:
+        del os.environ["OPTYPE_DLPACK_CHECKS"]
+    if not jaxtyping:
+        return namespace
+    try:
+        from beartype import beartype
+        from jaxtyping import Float, jaxtyped
+
+        array_type = type(make_array(framework))
+
+        @jaxtyped(typechecker=beartype)
+        def with_jaxtyping(a: Float[array_type, "n k"], b: Float[array_type, "k m"]) -> None:  # noqa: F821
+            return None
+
+        namespace["with_jaxtyping"] = with_jaxtyping
+    except ImportError:
+        pass
+    return namespace
+
+
+def checked_group(framework: str) -> tuple[list[Subject], dict[str, Any]]:
+    """@checked with two annotated arguments, against two Expect.check calls and the plain call."""
+    import optype_dlpack as od
+
+    x = make_array(framework)
+    space = checked_functions(framework)
+    space.update(x=x, y=x, check=space["F32"].check)
+    subjects = [
+        *floors(x),
+        ("plain: f(x, y)", "plain(x, y)", space),
+        ("plain: check(x); check(y); f(x, y)", "check(x); check(y); plain(x, y)", space),
+        ("ours: @checked f(x, y) [Expect]", "with_expect(x, y)", space),
+        ("ours: @checked f(x, y) [Spec symbols]", "with_symbols(x, y)", space),
+        ("ours: @checked(same_device, same_dtype) f(x, y)", "with_groups(x, y)", space),
+        ("ours: @checked f(x, y=y) [keyword]", "with_expect(x, b=y)", space),
+        ("ours: @checked with OPTYPE_DLPACK_CHECKS=0", "switched_off(x, y)", space),
+    ]
+    if "with_jaxtyping" in space:
+        subjects.append(("alt: jaxtyping + beartype f(x, y)", "with_jaxtyping(x, y)", space))
+    facts = {"jaxtyping": "with_jaxtyping" in space, "optype_dlpack": od.__version__}
+    return subjects, facts
+
+
 def build(group: str, smoke: bool) -> tuple[list[Subject], dict[str, Any]]:
     if group == "capsule":
         return capsule_group(smoke)
@@ -269,6 +349,8 @@ def build(group: str, smoke: bool) -> tuple[list[Subject], dict[str, Any]]:
         return scaling_group()
     if group == "cuda":
         return cuda_group()
+    if group in ("checked-numpy", "checked-torch"):
+        return checked_group(group.split("-")[1])
     raise SystemExit(f"unknown group {group!r}")
 
 

@@ -18,9 +18,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Final
 
+    from ._checked import Spec, beartype_validator, checked, checks_enabled
     from ._conformance import CheckStatus, ConformanceCheck, ConformanceReport, check_producer
     from ._enums import DLDataType, DLDataTypeCode, DLDevice, DLDeviceType, DLPackFlags, DLPackVersion
-    from ._errors import DLPackConsumedError, DLPackError, DLPackValidationError, DLPackVersionError, Violation
+    from ._errors import CheckedCallError, DLPackConsumedError, DLPackError, DLPackValidationError, DLPackVersionError, Violation
     from ._protocols import (
         CanDLPack,
         CanDLPackCompat,
@@ -42,6 +43,7 @@ __all__ = [
     "CanDLPackDataType",
     "CanDLPackDevice",
     "CheckStatus",
+    "CheckedCallError",
     "ConformanceCheck",
     "ConformanceReport",
     "DLDataType",
@@ -58,12 +60,16 @@ __all__ = [
     "Expect",
     "HasDLPackCExchangeAPI",
     "Rule",
+    "Spec",
     "SupportsDLPack",
     "TensorInfo",
     "Violation",
     "__version__",
     "asdlpack",
+    "beartype_validator",
     "check_producer",
+    "checked",
+    "checks_enabled",
     "from_dlpack",
     "get_include",
     "inspect",
@@ -84,10 +90,11 @@ def get_include() -> str:
 # `enum`, the conformance checker with `dataclasses` and `inspect`. A first call of the validator
 # that needs the enums or the errors loads them too. Name -> the submodule that defines it.
 _LAZY: dict[str, str] = {
+    **dict.fromkeys(("Spec", "beartype_validator", "checked", "checks_enabled"), "_checked"),
     **dict.fromkeys(("CheckStatus", "ConformanceCheck", "ConformanceReport", "check_producer"), "_conformance"),
     **dict.fromkeys(("DLDataType", "DLDataTypeCode", "DLDevice", "DLDeviceType", "DLPackFlags", "DLPackVersion"), "_enums"),
     **dict.fromkeys(
-        ("DLPackConsumedError", "DLPackError", "DLPackValidationError", "DLPackVersionError", "Violation"), "_errors"
+        ("CheckedCallError", "DLPackConsumedError", "DLPackError", "DLPackValidationError", "DLPackVersionError", "Violation"), "_errors"
     ),
     **dict.fromkeys(
         (

@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include "boundary.hpp"
+#include "checked_plan.hpp"
 #include "constraints.hpp"
 #include "tensor_info_type.hpp"
 #include "optype_dlpack/acquire.hpp"
@@ -488,4 +489,5 @@ PYBIND11_MODULE(_core, m) {
 
     register_interop(m);
     register_rules(m);
+    register_checked_plan(m);
 }

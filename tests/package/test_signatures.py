@@ -87,6 +87,7 @@ EXTENSION: dict[str, tuple[Callable[..., Any], str, Callable[[], dict[str, Any]]
     ),
     "Expect.check": (od.Expect.check, "(self, x, /)", lambda: {"self": EXPECT, "x": _capsule()}),
     "Expect.validate": (od.Expect.validate, "(self, x, /)", lambda: {"self": EXPECT, "x": _capsule()}),
+    "Expect.matches": (od.Expect.matches, "(self, x, /)", lambda: {"self": EXPECT, "x": _capsule()}),
     "Expect.__repr__": (od.Expect.__repr__, "(self, /)", lambda: {"self": EXPECT}),
     "Expect.__class_getitem__": (od.Expect.__class_getitem__, "(item, /)", lambda: {"item": od.DLDeviceType}),
     "TensorInfo.__repr__": (od.TensorInfo.__repr__, "(self, /)", lambda: {"self": od.inspect(_capsule())}),
