@@ -55,14 +55,14 @@ class _Parser(argparse.ArgumentParser):
 # -- output ---------------------------------------------------------------------------------
 
 
-def _use_color(choice: str, stream: TextIO) -> bool:
+def use_color(choice: str, stream: TextIO) -> bool:
     if choice != "auto":
         return choice == "always"
     # https://no-color.org: any non-empty NO_COLOR turns colour off
     return not os.environ.get("NO_COLOR") and stream.isatty()
 
 
-def _painter(enabled: bool) -> Callable[[str, str], str]:
+def painter(enabled: bool) -> Callable[[str, str], str]:
     """paint(text, key) wraps `text` in the colour of `key` (a status or verdict) when enabled."""
 
     def paint(text: str, key: str) -> str:
@@ -92,7 +92,7 @@ def _print_json(document: object) -> None:
     print(json.dumps(document, indent=2))
 
 
-def _table(rows: Sequence[Sequence[str]], keys: Sequence[str], paint: Callable[[str, str], str]) -> list[str]:
+def table(rows: Sequence[Sequence[str]], keys: Sequence[str], paint: Callable[[str, str], str]) -> list[str]:
     """Left-aligned columns; row i's second cell is painted with keys[i] (after padding, so that
     the escape codes do not count towards the width)."""
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
@@ -168,7 +168,7 @@ def _check(args: argparse.Namespace) -> int:
     if args.format == "json":
         _print_json(_report_json(report))
     else:
-        paint = _painter(_use_color(args.color, sys.stdout))
+        paint = painter(use_color(args.color, sys.stdout))
         print(format_report(report, _status_painter(paint), paint(_verdict(report), _verdict(report))))
     return EXIT_CONFORMS if report.ok else EXIT_DOES_NOT_CONFORM
 

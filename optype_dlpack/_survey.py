@@ -580,10 +580,10 @@ def _summary_rows(result: Mapping[str, Any]) -> tuple[list[list[str]], list[str]
 
 def render_text(result: Mapping[str, Any], paint: Callable[[str, str], str] | None = None) -> str:
     """The matrices, then a summary table (coloured by `paint`, the command line's painter)."""
-    from ._cli import _painter, _table  # noqa: PLC0415 - the command line's table and colours
+    from ._cli import painter, table  # noqa: PLC0415 - the command line's table and colours
 
     rows, keys = _summary_rows(result)
-    summary = _table(rows, keys, paint or _painter(enabled=False))
+    summary = table(rows, keys, paint or painter(enabled=False))
     return "\n".join([_render_matrices(result), "summary", *summary])
 
 
@@ -916,9 +916,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         print(render_markdown(result, others, links))
     else:
-        from ._cli import _painter, _use_color  # noqa: PLC0415 - the command line's colours
+        from ._cli import painter, use_color  # noqa: PLC0415 - the command line's colours
 
-        paint = _painter(_use_color(getattr(args, "color", "never"), sys.stdout))
+        paint = painter(use_color(getattr(args, "color", "never"), sys.stdout))
         print(render_text(result, paint))
         for other in others:
             print(render_text(other, paint))
