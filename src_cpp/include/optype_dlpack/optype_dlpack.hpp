@@ -10,6 +10,7 @@
 #include "acquire.hpp"
 #include "check.hpp"
 #include "cuda.hpp"
+#include "cuda_api.hpp"
 #include "device_truth.hpp"
 #include "dlpack.hpp"
 #include "element.hpp"

@@ -29,14 +29,16 @@
 /// device<type, id>, c_contig or f_contig, writable or read_only. Run-time requirements:
 /// `x.require(constraints)`.
 ///
-/// Needs dlpack.h v1.3 on the include path (apache-tvm-ffi: tvm_ffi.libinfo.
-/// find_dlpack_include_path()) and optype_dlpack importable at run time.
+/// Needs optype_dlpack.get_include() on the include path (it holds dlpack.h v1.3 too) and
+/// optype_dlpack importable at run time. docs/cpp.md has the whole story.
 #pragma once
 
 #include <pybind11/pybind11.h>
 
 #include "acquire.hpp"
 #include "check.hpp"
+#include "cuda_api.hpp"
+#include "device_truth.hpp"
 #include "element.hpp"
 #include "expect.hpp"
 #include "pybind11_export.hpp"
@@ -632,11 +634,13 @@ public:
         for (std::int32_t i = 0; i < N; ++i) strides[static_cast<std::size_t>(i)] = stride(i);
         return strided_view<T, N>(data<T>(), tensor().shape, strides.data());
     }
-    /// view<element_type, N>() for a tensor<T, ...>.
+    /// view<element_type, N>() for a tensor<T, ...>: of T when the tensor requires writable,
+    /// else of const T (reading needs no promise that the tensor may be written).
     template <std::int32_t N>
     auto view() const {
         static_assert(!std::is_void_v<element_type>, "name the element type: view<T, N>()");
-        return view<element_type, N>();
+        constexpr bool writes = (std::is_same_v<Requirements, writable> || ...);
+        return view<std::conditional_t<writes, element_type, const element_type>, N>();
     }
 
     std::int32_t ndim() const noexcept { return tensor().ndim; }
@@ -690,7 +694,18 @@ private:
             detail::acquire_on_stream_or_raise(x, source_, stream);
         }
         detail::check_or_raise(source_, nullptr, geometry_);  // every broken rule raises
+        verify_device_or_raise(c != nullptr ? c->verify : VerifyDevice::automatic);
         return c == nullptr || check_constraints(source_.view, geometry_, *c, report);
+    }
+
+    /// Asks the CUDA driver about the memory as optype_dlpack.validate does (verify_device);
+    /// a label the driver refutes raises, as any broken rule does.
+    void verify_device_or_raise(VerifyDevice mode) {
+        if (mode == VerifyDevice::skip) return;
+        if (!cuda::bind_driver()) throw pybind11::error_already_set();
+        Report lies;
+        device_verified_ = verify_device(source_.view, geometry_, mode, lies);
+        if (!lies.ok()) detail::raise_report(lies);
     }
 
     Source source_;
