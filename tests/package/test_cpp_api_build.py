@@ -36,7 +36,8 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 import numpy as np
 import example, optype_dlpack
-result = {"package": optype_dlpack.__file__, "total": example.total(np.arange(5.0))}
+result = {"package": optype_dlpack.__file__, "total": example.total(np.arange(5.0)),
+          "squares": np.from_dlpack(example.squares(4)).tolist()}
 try:
     example.total(np.zeros(3, np.float32))
 except optype_dlpack.DLPackValidationError as error:
@@ -73,6 +74,7 @@ def run_shell(script: str, cwd: Path, env: dict[str, str]) -> None:
 
 def assert_example_works(result: dict[str, Any]) -> None:
     assert result["total"] == 10.0
+    assert result["squares"] == [0.0, 1.0, 4.0, 9.0]
     assert "dtype: expected float64, got float32 [expect.dtype]" in result["error"]
 
 
