@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -15,22 +14,15 @@ import pytest
 
 import optype_dlpack
 from optype_dlpack import DLPackValidationError, Expect, _core
+from tests.package.test_cpp_api import ext  # noqa: F401 - the extension, a fixture
 
 pytestmark = [
     pytest.mark.cuda,
     pytest.mark.skipif(not _core.cuda_driver_available(), reason="needs an NVIDIA GPU and driver"),
 ]
 
-SOURCE = Path(__file__).resolve().parents[1] / "producer" / "cpp_api_extension.cpp"
 KDL_CPU, KDL_CUDA = 1, 2
 FLOAT32 = (2, 32, 1)
-
-
-@pytest.fixture(scope="module")
-def ext(build_cpp_extension: Callable[..., ModuleType]) -> ModuleType:
-    include = Path(optype_dlpack.get_include())
-    headers = sorted((include / "optype_dlpack").glob("*.hpp"))
-    return build_cpp_extension(SOURCE, "cpp_api_extension", include_dirs=[str(include)], depends=headers)
 
 
 @pytest.fixture(scope="module")
