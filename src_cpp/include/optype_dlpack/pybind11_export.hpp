@@ -149,9 +149,18 @@ struct dlpack_producer {
     }
 };
 
-inline void refuse_export(const std::string& why) {
+[[noreturn]] inline void refuse_export(const std::string& why) {
     PyErr_SetString(PyExc_BufferError, why.c_str());
     throw pybind11::error_already_set();
+}
+
+/// The two ints of a (major, minor) or (device_type, device_id) argument; TypeError otherwise.
+inline std::pair<long, long> int_pair(const pybind11::object& value, const char* name) {
+    if (!PyTuple_Check(value.ptr()) || PyTuple_GET_SIZE(value.ptr()) != 2) {
+        throw pybind11::type_error(std::string(name) + " must be a tuple of two ints");
+    }
+    return {pybind11::cast<long>(PyTuple_GET_ITEM(value.ptr(), 0)),
+            pybind11::cast<long>(PyTuple_GET_ITEM(value.ptr(), 1))};
 }
 
 /// __dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None) of the Python
@@ -160,17 +169,19 @@ inline void refuse_export(const std::string& why) {
 inline pybind11::object export_capsule(pybind11::handle self, const pybind11::object& max_version,
                                        const pybind11::object& dl_device, const pybind11::object& copy) {
     const exported_tensor& t = pybind11::cast<const dlpack_producer&>(self).tensor;
-    if (!copy.is_none() && pybind11::cast<bool>(copy))
+    if (!copy.is_none() && pybind11::cast<bool>(copy)) {
         refuse_export("this tensor cannot be copied on export (copy=True)");
+    }
     if (!dl_device.is_none()) {
-        auto wanted = pybind11::cast<std::pair<int, int>>(dl_device);
-        if (wanted.first != static_cast<int>(t.device().device_type) || wanted.second != t.device().device_id) {
+        const std::pair<long, long> wanted = int_pair(dl_device, "dl_device");
+        if (wanted.first != static_cast<long>(t.device().device_type) || wanted.second != t.device().device_id) {
             refuse_export("this tensor cannot be exported to another device (dl_device)");
         }
     }
-    const bool versioned = !max_version.is_none() && pybind11::cast<std::pair<int, int>>(max_version).first >= 1;
-    if (!versioned && t.is_read_only())
+    const bool versioned = !max_version.is_none() && int_pair(max_version, "max_version").first >= 1;
+    if (!versioned && t.is_read_only()) {
         refuse_export("a read-only tensor needs a versioned capsule (max_version >= (1, 0))");
+    }
     ExportSpec spec;
     spec.data = t.data();
     spec.device = t.device();
@@ -216,7 +227,7 @@ template <>
 struct type_caster<optype_dlpack::exported_tensor> {
     PYBIND11_TYPE_CASTER(optype_dlpack::exported_tensor, const_name("optype_dlpack.SupportsDLPack"));
 
-    bool load(handle, bool) { return false; }  // a return type only
+    static bool load(handle, bool) { return false; }  // a return type only
 
     static handle cast(optype_dlpack::exported_tensor tensor, return_value_policy, handle) {
         optype_dlpack::detail::register_dlpack_producer();
