@@ -75,22 +75,28 @@ def build_both(out: Path) -> tuple[ModuleType, ModuleType]:
     return ours, theirs
 
 
-def per_call_us(call: Callable[[], object], repeats: int = 7) -> float:
-    """The best of `repeats` timings of a loop of about 50 ms, per call, in microseconds."""
-    timer = timeit.Timer(call)
-    number, _ = timer.autorange()
-    number = max(1, number * 25)
-    return min(timer.repeat(repeats, number)) / number * 1e6
+def per_call_us(calls: list[Callable[[], object]], repeats: int = 15) -> list[float]:
+    """Per call, in microseconds, the best of `repeats` samples of about 50 ms each. The calls
+    are sampled in turn within each repeat (the order rotated), so that a change of load on the
+    machine falls on all of them alike."""
+    timers = [timeit.Timer(call) for call in calls]
+    numbers = [max(1, timer.autorange()[0] // 4) for timer in timers]
+    best = [float("inf")] * len(calls)
+    for repeat in range(repeats):
+        for k in range(len(calls)):
+            i = (k + repeat) % len(calls)
+            best[i] = min(best[i], timers[i].timeit(numbers[i]) / numbers[i])
+    return [seconds * 1e6 for seconds in best]
 
 
 def outcome(call: Callable[[], object]) -> str:
     try:
-        call()
+        returned = call()
     except Exception as error:  # noqa: BLE001 - what each raises is what is compared
         first = str(error).strip().splitlines()
         detail = next((line.strip() for line in first[1:] if "[expect." in line), first[0] if first else "")
         return f"{type(error).__name__}: {detail}"
-    return "accepted"
+    return "accepted" if returned is None else f"accepted, returned {returned!r}"
 
 
 def measure(ours: ModuleType, theirs: ModuleType) -> list[tuple[str, str, str]]:
@@ -110,14 +116,21 @@ def measure(ours: ModuleType, theirs: ModuleType) -> list[tuple[str, str, str]]:
     import optype_dlpack
 
     x = np.arange(8.0)
-    floor = f"{per_call_us(lambda: optype_dlpack._core._noop(x)):.2f}"
-    rows.append(("floor: a pybind11 call that does nothing with `x` (µs)", floor, "—"))
-    both("per call, `total(x)`, NumPy float64[8] (µs)", lambda m: f"{per_call_us(lambda: m.total(x)):.2f}")
+    f = np.ones(8, np.float32)
+    subjects: list[tuple[str, Callable[[ModuleType], Callable[[], object]]]] = [
+        ("per call, `total(x)`, NumPy float64[8] (µs)", lambda m: lambda: m.total(x)),
+        ("per call, `scale(x, 1)`, NumPy float32[8] (µs)", lambda m: lambda: m.scale(f, 1.0)),
+    ]
     if "torch" in frameworks:
         t = frameworks["torch"].arange(8, dtype=frameworks["torch"].float64)
-        both("per call, `total(x)`, PyTorch float64[8] (µs)", lambda m: f"{per_call_us(lambda: m.total(t)):.2f}")
-    f = np.ones(8, np.float32)
-    both("per call, `scale(x, 2)`, NumPy float32[8] (µs)", lambda m: f"{per_call_us(lambda: m.scale(f, 1.0)):.2f}")
+        subjects.insert(1, ("per call, `total(x)`, PyTorch float64[8] (µs)", lambda m: lambda: m.total(t)))
+    calls = [lambda: optype_dlpack._core._noop(x)]
+    for _, make in subjects:
+        calls += [make(ours), make(theirs)]
+    timings = per_call_us(calls)
+    rows.append(("floor: a pybind11 call that does nothing with `x` (µs)", f"{timings[0]:.2f}", "—"))
+    for k, (label, _) in enumerate(subjects):
+        rows.append((label, f"{timings[1 + 2 * k]:.2f}", f"{timings[2 + 2 * k]:.2f}"))
 
     both("float32 array into the float64 parameter", lambda m: outcome(lambda: m.total(np.zeros(3, np.float32))))
     both("2-d array into the 1-d parameter", lambda m: outcome(lambda: m.total(np.zeros((2, 2)))))

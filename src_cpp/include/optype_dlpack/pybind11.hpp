@@ -1,23 +1,28 @@
 /// optype_dlpack/pybind11.hpp — validated DLPack tensors as pybind11 function arguments.
 ///
-/// An extension function that takes a `dlpack_tensor<...>` accepts a DLPack capsule or any
-/// object with `__dlpack__` (numpy, torch, jax, cupy, ...), runs every structural rule of
-/// DLPack 1.3 and the declared requirements, and receives a borrowed view of the tensor:
+/// An extension function that takes a `tensor<T, ...>` (a `dlpack_tensor<dtype<T>, ...>`)
+/// accepts a DLPack capsule or any object with `__dlpack__` (numpy, torch, jax, cupy, ...),
+/// runs every structural rule of DLPack 1.3, asks the CUDA driver about the device as
+/// optype_dlpack.validate does, checks the declared requirements, and receives a borrowed
+/// view of the tensor:
 ///
 ///     #include <optype_dlpack/pybind11.hpp>
 ///     namespace od = optype_dlpack;
 ///
-///     double total(od::dlpack_tensor<od::dtype<double>, od::ndim<1>, od::device<kDLCPU>> x) {
-///         const double* p = x.data<double>();
+///     double total(const od::tensor<double, od::ndim<1>, od::device<kDLCPU>>& x) {
+///         const auto v = x.view<1>();
 ///         double sum = 0;
-///         for (std::int64_t i = 0; i < x.shape(0); ++i) sum += p[i * x.stride(0)];
+///         for (std::int64_t i = 0; i < v.shape(0); ++i) sum += v(i);
 ///         return sum;
 ///     }
 ///     PYBIND11_MODULE(ext, m) { m.def("total", &total); }
 ///
 /// A tensor that breaks a rule raises optype_dlpack.DLPackValidationError (or its
-/// DLPackVersionError / DLPackConsumedError subclasses) listing every violation; an object
-/// that is neither a capsule nor a producer is left to pybind11's overload resolution.
+/// DLPackVersionError / DLPackConsumedError subclasses) listing every violation. One that
+/// breaks only the declared requirements is declined during overload resolution (another
+/// overload may take it); report_overloads() makes the error name every overload's findings.
+/// An object that is neither a capsule nor a producer is left to pybind11. The signature shows
+/// the requirements as `typing.Annotated[optype_dlpack.CanDLPack, optype_dlpack.Expect(...)]`.
 ///
 /// Ownership: a capsule passed in is only read, never renamed or consumed. A producer's
 /// capsule is held by the dlpack_tensor and released exactly once when it is destroyed;
@@ -26,8 +31,10 @@
 ///
 /// Requirements (any order, each at most once): dtype<T> or dtype_code<code, bits, lanes>,
 /// ndim<N>, shape<extents...> (any_extent for a wildcard), device<type> or
-/// device<type, id>, c_contig or f_contig, writable or read_only. Run-time requirements:
-/// `x.require(constraints)`.
+/// device<type, id>, c_contig or f_contig, writable or read_only, verify<mode>, and the
+/// stream: on_stream<&function> or no_sync (stream=None by default). Run-time requirements:
+/// `x.require(constraints)`. Tensors go back to Python as exported_tensor
+/// (pybind11_export.hpp).
 ///
 /// Needs optype_dlpack.get_include() on the include path (it holds dlpack.h v1.3 too) and
 /// optype_dlpack importable at run time. docs/cpp.md has the whole story.
