@@ -156,11 +156,11 @@ struct dlpack_producer {
 
 /// The two ints of a (major, minor) or (device_type, device_id) argument; TypeError otherwise.
 inline std::pair<long, long> int_pair(const pybind11::object& value, const char* name) {
-    if (!PyTuple_Check(value.ptr()) || PyTuple_GET_SIZE(value.ptr()) != 2) {
+    if (!pybind11::isinstance<pybind11::tuple>(value) || pybind11::len(value) != 2) {
         throw pybind11::type_error(std::string(name) + " must be a tuple of two ints");
     }
-    return {pybind11::cast<long>(PyTuple_GET_ITEM(value.ptr(), 0)),
-            pybind11::cast<long>(PyTuple_GET_ITEM(value.ptr(), 1))};
+    const auto pair = pybind11::reinterpret_borrow<pybind11::tuple>(value);
+    return {pair[0].cast<long>(), pair[1].cast<long>()};
 }
 
 /// __dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None) of the Python
