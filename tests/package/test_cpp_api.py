@@ -336,3 +336,16 @@ def test_export_refuses_what_it_cannot_do(ext: ModuleType) -> None:
         returned.__dlpack__(copy=True)
     with pytest.raises(BufferError, match="device"):
         returned.__dlpack__(dl_device=(KDL_CUDA, 0))
+
+
+def test_strict_makes_newer_values_violations(ext: ModuleType, tensors_freed: ModuleType) -> None:
+    """As validate(strict=True): a device type newer than the package knows, permitted in a
+    version 1.3 capsule, is a finding by default and a violation under od::strict."""
+    newer = tensors_freed.make_capsule(device=(25, 0), shape=[0], dtype=FLOAT32)
+    assert ext.facts(newer)["shape"] == [0]
+    with pytest.raises(DLPackValidationError) as cpp:
+        ext.strict_ndim(newer)
+    with pytest.raises(DLPackValidationError) as python:
+        optype_dlpack.validate(newer, strict=True)
+    assert cpp.value.violations == python.value.violations
+    assert expect_of(ext.strict_ndim) == ["Expect(strict=True)"]

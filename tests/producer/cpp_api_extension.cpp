@@ -37,6 +37,8 @@ std::int64_t everything(const od::tensor<std::complex<double>, od::shape<od::any
                                          od::f_contig, od::read_only, od::verify<od::VerifyDevice::skip>>& x) {
     return x.shape(0);
 }
+/// Values DLPack defined after 1.3 are violations here (strict), findings elsewhere.
+std::int32_t strict_ndim(const od::dlpack_tensor<od::strict>& x) { return x.ndim(); }
 std::int64_t bf16_rows(const od::tensor<od::bfloat16, od::ndim<2>, od::device<kDLCUDA>>& x) { return x.shape(0); }
 std::int64_t float8(const od::dlpack_tensor<od::dtype_code<kDLFloat8_e4m3fn, 8>, od::c_contig, od::writable>& x) {
     return x.size();
@@ -147,6 +149,7 @@ PYBIND11_MODULE(cpp_api_extension, m) {
     m.def("plain_total", &total_f64, py::arg("x"));
     m.def("everything", &everything, py::arg("x"));
     m.def("bf16_rows", &bf16_rows, py::arg("x"));
+    m.def("strict_ndim", &strict_ndim, py::arg("x"));
     m.def("float8", &float8, py::arg("x"));
     m.def("add_one", &add_one, py::arg("x"));
     m.def("wrong_view", &wrong_view, py::arg("x"));

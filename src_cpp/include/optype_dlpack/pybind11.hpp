@@ -31,7 +31,7 @@
 ///
 /// Requirements (any order, each at most once): dtype<T> or dtype_code<code, bits, lanes>,
 /// ndim<N>, shape<extents...> (any_extent for a wildcard), device<type> or
-/// device<type, id>, c_contig or f_contig, writable or read_only, verify<mode>, and the
+/// device<type, id>, c_contig or f_contig, writable or read_only, verify<mode>, strict, and the
 /// stream: on_stream<&function> or no_sync (stream=None by default). Run-time requirements:
 /// `x.require(constraints)`. Tensors go back to Python as exported_tensor
 /// (pybind11_export.hpp).
@@ -459,6 +459,12 @@ struct read_only {
     static void apply(Constraints& c) { c.writable = 0; }
     static constexpr auto signature = detail::const_name("writable=False");
 };
+/// Values DLPack defined after 1.3, and those newer than this package knows, are violations
+/// rather than findings (Strictness::strict; validate(strict=True)).
+struct strict {
+    static void apply(Constraints& c) { c.strictness = Strictness::strict; }
+    static constexpr auto signature = detail::const_name("strict=True");
+};
 /// What the CUDA driver is asked about the memory (device_truth.hpp): VerifyDevice::require
 /// makes an unverifiable device a violation; VerifyDevice::skip asks nothing.
 template <VerifyDevice Mode>
@@ -530,6 +536,18 @@ const Constraints& constraints_of() {
     static const Constraints constraints = [] {
         Constraints c;
         (Requirements::apply(c), ...);
+        return c;
+    }();
+    return constraints;
+}
+
+/// The part of constraints_of<Requirements...>() that the structural rules read (strictness),
+/// alone: check_or_raise checks the rest too, and the rest is left to overload resolution.
+template <class... Requirements>
+const Constraints& structure_constraints_of() {
+    static const Constraints constraints = [] {
+        Constraints c;
+        c.strictness = constraints_of<Requirements...>().strictness;
         return c;
     }();
     return constraints;
@@ -700,7 +718,7 @@ private:
         } else {
             detail::acquire_on_stream_or_raise(x, source_, stream);
         }
-        detail::check_or_raise(source_, nullptr, geometry_);  // every broken rule raises
+        detail::check_or_raise(source_, &structure_constraints_of<Requirements...>(), geometry_);  // rules raise
         verify_device_or_raise(c != nullptr ? c->verify : VerifyDevice::automatic);
         return c == nullptr || check_constraints(source_.view, geometry_, *c, report);
     }
