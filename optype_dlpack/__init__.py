@@ -71,6 +71,7 @@ __all__ = [
     "checked",
     "checks_enabled",
     "from_dlpack",
+    "get_cmake_dir",
     "get_include",
     "inspect",
     "to_dlpack",
@@ -83,6 +84,12 @@ __version__: Final[str] = "0.1.0"
 def get_include() -> str:
     """The directory holding the C++ headers (``#include <optype_dlpack/...>``)."""
     return os.path.join(os.path.dirname(__file__), "include")
+
+
+def get_cmake_dir() -> str:
+    """The directory holding ``optype_dlpackConfig.cmake``: ``find_package(optype_dlpack CONFIG)``
+    with ``optype_dlpack_DIR`` set to it gives the imported target ``optype_dlpack::headers``."""
+    return os.path.join(os.path.dirname(__file__), "share", "cmake", "optype_dlpack")
 
 
 # What `import optype_dlpack` loads is the extension and the functions above; every other public

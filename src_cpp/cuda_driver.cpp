@@ -715,3 +715,77 @@ Status copy_to_host(void* dst, const void* src, std::size_t bytes, std::string* 
 }
 
 }  // namespace optype_dlpack::cuda
+
+// The table other extensions call through (optype_dlpack/cuda_api.hpp): the functions above
+// with C types, so that an extension built with another C++ standard library shares this
+// driver state instead of opening libcuda a second time.
+namespace {
+
+namespace od = optype_dlpack;
+
+void copy_text(const std::string& text, char* out, std::size_t size) noexcept {
+    if (out == nullptr || size == 0) return;
+    const std::size_t n = text.size() < size - 1 ? text.size() : size - 1;
+    std::memcpy(out, text.data(), n);
+    out[n] = '\0';
+}
+
+int api_driver_available() { return od::cuda::driver_available() ? 1 : 0; }
+const char* api_driver_unavailable_reason() { return od::cuda::driver_unavailable_reason(); }
+int api_driver_loaded_in_process() { return od::cuda::driver_loaded_in_process() ? 1 : 0; }
+
+int api_query_pointer(const void* ptr, od::cuda::PointerFacts* out, char* error, std::size_t size) {
+    std::string text;
+    const od::cuda::Status status = od::cuda::query_pointer(ptr, out, &text);
+    copy_text(text, error, size);
+    return static_cast<int>(status);
+}
+
+int api_query_pointer_and_mapping(const void* ptr, od::cuda::PointerFacts* out, char* error, std::size_t size) {
+    std::string text;
+    const od::cuda::Status status = od::cuda::query_pointer_and_mapping(ptr, out, &text);
+    copy_text(text, error, size);
+    return static_cast<int>(status);
+}
+
+int api_range_mapped(const void* first, std::size_t bytes, std::uintptr_t* unmapped, char* why, std::size_t size,
+                     const od::cuda::PointerFacts* at_first) {
+    std::string text;
+    const od::cuda::Mapped answer = od::cuda::range_mapped(first, bytes, unmapped, &text, at_first);
+    copy_text(text, why, size);
+    return static_cast<int>(answer);
+}
+
+int api_device_count(int* out, char* error, std::size_t size) {
+    std::string text;
+    const od::cuda::Status status = od::cuda::device_count(out, &text);
+    copy_text(text, error, size);
+    return static_cast<int>(status);
+}
+
+int api_copy_to_host(void* dst, const void* src, std::size_t bytes, char* error, std::size_t size) {
+    std::string text;
+    const od::cuda::Status status = od::cuda::copy_to_host(dst, src, bytes, &text);
+    copy_text(text, error, size);
+    return static_cast<int>(status);
+}
+
+constexpr od::cuda::DriverApi kDriverApi{
+    od::cuda::kDriverApiVersion,
+    sizeof(od::cuda::DriverApi),
+    &api_driver_available,
+    &api_driver_unavailable_reason,
+    &api_driver_loaded_in_process,
+    &api_query_pointer,
+    &api_query_pointer_and_mapping,
+    &api_range_mapped,
+    &api_device_count,
+    &api_copy_to_host,
+};
+
+}  // namespace
+
+// Visible to dlsym (the module is built with hidden visibility); the name carries the version.
+extern "C" __attribute__((visibility("default"))) const od::cuda::DriverApi* optype_dlpack_cuda_driver_api_v1() {
+    return &kDriverApi;
+}

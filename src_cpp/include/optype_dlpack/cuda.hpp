@@ -1,7 +1,10 @@
 /// optype_dlpack/cuda.hpp — what the CUDA driver says about a pointer.
 ///
-/// libcuda is never linked: the implementation (src_cpp/cuda_driver.cpp) opens
-/// libcuda.so.1 with dlopen on first use, so one build works with and without a GPU.
+/// libcuda is never linked: the implementation (src_cpp/cuda_driver.cpp, in optype_dlpack._core)
+/// opens libcuda.so.1 with dlopen on first use, so one build works with and without a GPU.
+/// Another extension uses _core's: optype_dlpack/cuda_api.hpp defines the functions below by
+/// calling through the table _core exports (DriverApi), so that every extension in the
+/// process shares one driver state: one dlopen, one cuInit, one reading of the environment.
 /// Nothing here creates a CUDA context or leaves one current: pointer queries need no
 /// context at all, and copy_to_host pushes the owning context only for the copy.
 ///
@@ -103,5 +106,26 @@ Status device_count(int* out, std::string* error) noexcept;
 /// context that owns `src` (or its device's primary context, retained for the copy), and
 /// leaves the calling thread's current context as it found it.
 Status copy_to_host(void* dst, const void* src, std::size_t bytes, std::string* error) noexcept;
+
+/// The functions above as optype_dlpack._core exports them to other extensions (cuda_api.hpp),
+/// with C types only, so that the two sides need not share a C++ standard library. Status,
+/// Mapped are returned as ints; an error text is written, NUL-terminated and cut to fit,
+/// into the caller's buffer.
+struct DriverApi {
+    std::uint32_t version;  ///< kDriverApiVersion: the layout of this struct and of PointerFacts
+    std::uint32_t size;     ///< sizeof(DriverApi) on _core's side: later versions only append
+    int (*driver_available)();
+    const char* (*driver_unavailable_reason)();  ///< lives as long as the process
+    int (*driver_loaded_in_process)();
+    int (*query_pointer)(const void* ptr, PointerFacts* out, char* error, std::size_t error_size);
+    int (*query_pointer_and_mapping)(const void* ptr, PointerFacts* out, char* error, std::size_t error_size);
+    int (*range_mapped)(const void* first, std::size_t bytes, std::uintptr_t* unmapped, char* why, std::size_t why_size,
+                        const PointerFacts* at_first);
+    int (*device_count)(int* out, char* error, std::size_t error_size);
+    int (*copy_to_host)(void* dst, const void* src, std::size_t bytes, char* error, std::size_t error_size);
+};
+inline constexpr std::uint32_t kDriverApiVersion = 1;
+/// The C function of _core that returns its DriverApi: `const DriverApi* (void)`.
+inline constexpr const char* kDriverApiSymbol = "optype_dlpack_cuda_driver_api_v1";
 
 }  // namespace optype_dlpack::cuda
