@@ -216,6 +216,18 @@ inline const DLPackExchangeAPI* exchange_api_of(PyTypeObject* type) {
 }
 
 /// Reads a (device_type, device_id) tuple. Sets a TypeError naming the producer otherwise.
+/// A member of __dlpack_device__()'s tuple that is no integer (paddle's id of None): the error
+/// names the method and the tuple, where Python's own would say only "'NoneType' object cannot
+/// be interpreted as an integer". Other errors (an __index__ that raised) pass unchanged.
+inline bool device_tuple_not_ints(PyObject* value) {
+    if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError,
+                     "__dlpack_device__() must return a (device_type, device_id) tuple of ints, got %R", value);
+    }
+    return false;
+}
+
 inline bool read_device_tuple(PyObject* value, DLDevice* out) {
     if (!PyTuple_Check(value) || PyTuple_GET_SIZE(value) != 2) {
         PyErr_Format(PyExc_TypeError, "__dlpack_device__() must return a (device_type, device_id) tuple, got %R",
@@ -223,9 +235,9 @@ inline bool read_device_tuple(PyObject* value, DLDevice* out) {
         return false;
     }
     long type = PyLong_AsLong(PyTuple_GET_ITEM(value, 0));
-    if (type == -1 && PyErr_Occurred()) return false;
+    if (type == -1 && PyErr_Occurred()) return device_tuple_not_ints(value);
     long id = PyLong_AsLong(PyTuple_GET_ITEM(value, 1));
-    if (id == -1 && PyErr_Occurred()) return false;
+    if (id == -1 && PyErr_Occurred()) return device_tuple_not_ints(value);
     if (type < INT32_MIN || type > INT32_MAX || id < INT32_MIN || id > INT32_MAX) {
         PyErr_Format(PyExc_OverflowError, "__dlpack_device__() returned an out-of-range value: %R", value);
         return false;
