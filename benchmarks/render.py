@@ -109,9 +109,24 @@ def judge_state(state_name: str, state: dict[str, Any]) -> list[Target]:
     for framework in ("numpy", "torch", "jax"):
         judge.compare(f"`from_dlpack(x)` ≤ `numpy.from_dlpack(x)` ({framework})", framework, "ours: from_dlpack(x)",
                       "alt: numpy.from_dlpack(x)")
+    for framework in ("numpy", "torch"):
+        judge_checked(judge, framework)
     judge_scaling(judge)
     judge_import(judge)
     return judge.targets
+
+
+def judge_checked(judge: Judge, framework: str) -> None:
+    """Issue targets of @checked: two annotated arguments cost at most 2x two Expect.check
+    calls and the plain call; switched off at most 1.1x the plain call; 20x below jaxtyping."""
+    group, checks = f"checked-{framework}", "plain: check(x); check(y); f(x, y)"
+    for kind in ("Expect", "Spec symbols"):
+        judge.compare(f"`@checked` f(x, y) [{kind}] ≤ 2× two `Expect.check` + f ({framework})", group,
+                      f"ours: @checked f(x, y) [{kind}]", checks, 2.0)
+    judge.compare(f"`@checked` switched off ≤ 1.1× f ({framework})", group,
+                  "ours: @checked with OPTYPE_DLPACK_CHECKS=0", "plain: f(x, y)", 1.1)
+    judge.compare(f"`@checked` [Expect] ≥ 20× faster than jaxtyping + beartype ({framework})", group,
+                  "ours: @checked f(x, y) [Expect]", "alt: jaxtyping + beartype f(x, y)", 1 / 20)
 
 
 def judge_scaling(judge: Judge) -> None:
@@ -224,7 +239,8 @@ def targets_table(record: dict[str, Any]) -> list[str]:
 def machine_section(record: dict[str, Any]) -> list[str]:
     lines = [*header(record), *targets_table(record)]
     for state_name, state in record["states"].items():
-        lines += state_section(state_name, state, ("capsule", "numpy", "torch", "jax", "scaling"))
+        lines += state_section(state_name, state,
+                               ("capsule", "numpy", "torch", "jax", "checked-numpy", "checked-torch", "scaling"))
     name = record["machine"]
     if (HERE / "plots" / f"comparison-{name}.png").exists():
         lines += [f"![our checks and the alternatives on {name}](plots/comparison-{name}.png) "
