@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <limits>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,15 +36,29 @@ enum class FailureKind : std::uint8_t { none, invalid, version, consumed };
 /// Besides violations, a report holds findings: what the rules permit but a consumer should
 /// hear about (a value DLPack defined after 1.3, or one newer than this package knows). A
 /// finding never makes a report fail; with Strictness::strict it is recorded as a violation.
+///
+/// Every call makes a report and nearly every report stays empty: its lists are allocated on
+/// the first violation or finding, so that an empty report is one pointer, made and dropped
+/// without touching a list.
 class Report {
 public:
-    bool ok() const noexcept { return items_.empty(); }
-    FailureKind kind() const noexcept { return items_.empty() ? FailureKind::none : kind_; }
-    const std::vector<Violation>& violations() const noexcept { return items_; }
-    const std::vector<Violation>& findings() const noexcept { return findings_; }
+    Report() noexcept = default;
+    Report(const Report& other) : lists_(other.lists_ ? std::make_unique<Lists>(*other.lists_) : nullptr) {}
+    Report(Report&&) noexcept = default;
+    Report& operator=(const Report& other) {
+        if (this != &other) lists_ = other.lists_ ? std::make_unique<Lists>(*other.lists_) : nullptr;
+        return *this;
+    }
+    Report& operator=(Report&&) noexcept = default;
+    ~Report() = default;
+
+    bool ok() const noexcept { return !lists_ || lists_->items.empty(); }
+    FailureKind kind() const noexcept { return ok() ? FailureKind::none : lists_->kind; }
+    const std::vector<Violation>& violations() const noexcept { return lists_ ? lists_->items : no_violations(); }
+    const std::vector<Violation>& findings() const noexcept { return lists_ ? lists_->findings : no_violations(); }
 
     /// Records a finding: it leaves ok() true.
-    void note(Violation finding) { findings_.push_back(std::move(finding)); }
+    void note(Violation finding) { lists().findings.push_back(std::move(finding)); }
 
     /// Records a violation of `rule`, naming the field the registry gives it.
     void add(Rule rule, std::string expected, std::string got, FailureKind kind = FailureKind::invalid) {
@@ -61,14 +76,30 @@ public:
     /// the registry of rules.hpp does not list.
     void add(const char* rule, const char* field, std::string expected, std::string got,
              FailureKind kind = FailureKind::invalid) {
-        if (items_.empty() || kind > kind_) kind_ = kind;
-        items_.push_back(Violation{rule, field, std::move(expected), std::move(got)});
+        Lists& l = lists();
+        if (l.items.empty() || kind > l.kind) l.kind = kind;
+        l.items.push_back(Violation{rule, field, std::move(expected), std::move(got)});
     }
 
 private:
-    std::vector<Violation> items_;
-    std::vector<Violation> findings_;
-    FailureKind kind_ = FailureKind::invalid;
+    struct Lists {
+        std::vector<Violation> items;
+        std::vector<Violation> findings;
+        FailureKind kind = FailureKind::invalid;
+    };
+
+    Lists& lists() {
+        if (!lists_) lists_ = std::make_unique<Lists>();
+        return *lists_;
+    }
+
+    /// What violations() and findings() return before anything was recorded.
+    static const std::vector<Violation>& no_violations() noexcept {
+        static const std::vector<Violation> none;
+        return none;
+    }
+
+    std::unique_ptr<Lists> lists_;
 };
 
 /// How the values that DLPack defined after 1.3, and those newer than this package knows, are
