@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <limits>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,15 +36,29 @@ enum class FailureKind : std::uint8_t { none, invalid, version, consumed };
 /// Besides violations, a report holds findings: what the rules permit but a consumer should
 /// hear about (a value DLPack defined after 1.3, or one newer than this package knows). A
 /// finding never makes a report fail; with Strictness::strict it is recorded as a violation.
+///
+/// Every call makes a report and nearly every report stays empty: its lists are allocated on
+/// the first violation or finding, so that an empty report is one pointer, made and dropped
+/// without touching a list.
 class Report {
 public:
-    bool ok() const noexcept { return items_.empty(); }
-    FailureKind kind() const noexcept { return items_.empty() ? FailureKind::none : kind_; }
-    const std::vector<Violation>& violations() const noexcept { return items_; }
-    const std::vector<Violation>& findings() const noexcept { return findings_; }
+    Report() noexcept = default;
+    Report(const Report& other) : lists_(other.lists_ ? std::make_unique<Lists>(*other.lists_) : nullptr) {}
+    Report(Report&&) noexcept = default;
+    Report& operator=(const Report& other) {
+        if (this != &other) lists_ = other.lists_ ? std::make_unique<Lists>(*other.lists_) : nullptr;
+        return *this;
+    }
+    Report& operator=(Report&&) noexcept = default;
+    ~Report() = default;
+
+    bool ok() const noexcept { return !lists_ || lists_->items.empty(); }
+    FailureKind kind() const noexcept { return ok() ? FailureKind::none : lists_->kind; }
+    const std::vector<Violation>& violations() const noexcept { return lists_ ? lists_->items : no_violations(); }
+    const std::vector<Violation>& findings() const noexcept { return lists_ ? lists_->findings : no_violations(); }
 
     /// Records a finding: it leaves ok() true.
-    void note(Violation finding) { findings_.push_back(std::move(finding)); }
+    void note(Violation finding) { lists().findings.push_back(std::move(finding)); }
 
     /// Records a violation of `rule`, naming the field the registry gives it.
     void add(Rule rule, std::string expected, std::string got, FailureKind kind = FailureKind::invalid) {
@@ -61,14 +76,30 @@ public:
     /// the registry of rules.hpp does not list.
     void add(const char* rule, const char* field, std::string expected, std::string got,
              FailureKind kind = FailureKind::invalid) {
-        if (items_.empty() || kind > kind_) kind_ = kind;
-        items_.push_back(Violation{rule, field, std::move(expected), std::move(got)});
+        Lists& l = lists();
+        if (l.items.empty() || kind > l.kind) l.kind = kind;
+        l.items.push_back(Violation{rule, field, std::move(expected), std::move(got)});
     }
 
 private:
-    std::vector<Violation> items_;
-    std::vector<Violation> findings_;
-    FailureKind kind_ = FailureKind::invalid;
+    struct Lists {
+        std::vector<Violation> items;
+        std::vector<Violation> findings;
+        FailureKind kind = FailureKind::invalid;
+    };
+
+    Lists& lists() {
+        if (!lists_) lists_ = std::make_unique<Lists>();
+        return *lists_;
+    }
+
+    /// What violations() and findings() return before anything was recorded.
+    static const std::vector<Violation>& no_violations() noexcept {
+        static const std::vector<Violation> none;
+        return none;
+    }
+
+    std::unique_ptr<Lists> lists_;
 };
 
 /// How the values that DLPack defined after 1.3, and those newer than this package knows, are
@@ -323,6 +354,94 @@ inline std::vector<Violation> newer_value_findings(const ManagedView& view) {
     return out;
 }
 
+namespace detail {
+
+/// Whether `t`'s device and dtype are values of DLPack 1.3 that every rule accepts: a known
+/// device type with a valid id, a known dtype code with a valid width, at least one lane.
+inline bool plain_1_3_values(const DLTensor& t) noexcept {
+    const DeviceTypeInfo* device = find_device_type(static_cast<std::int32_t>(t.device.device_type));
+    const DTypeCodeInfo* code = find_dtype_code(t.dtype.code);
+    return device != nullptr && device->added_after_1_3_by == 0 && t.device.device_id >= 0 &&
+           (t.device.device_type != kDLCPU || t.device.device_id == 0) && code != nullptr &&
+           code->added_after_1_3_by == 0 && dtype_bits_valid(*code, t.dtype.bits) && t.dtype.lanes != 0;
+}
+
+/// The header of the common case: a versioned capsule of this major version with only known
+/// flag bits, or a legacy one whose data word does not read as a version word.
+inline bool plain_header(const ManagedView& view) noexcept {
+    if (!view.versioned) return !looks_like_version_word(view.tensor->data);
+    return view.version.major == DLPACK_MAJOR_VERSION && !implausible_version(view.version) &&
+           (view.flags & ~kKnownFlags) == 0;
+}
+
+/// The structural rules of check_structure for the common case, in one pass over shape and
+/// strides: a plain header and plain values (above), ndim in range, plausible shape and
+/// non-NULL strides, every extent positive, and every count, offset and byte extent within
+/// int64 (each computed with the same overflow checks). Returns true, with `geometry` filled
+/// as check_structure fills it, only when check_structure would find nothing at all; false
+/// when anything is unusual, which check_structure then diagnoses rule by rule. It records
+/// nothing.
+inline bool structure_fast_path(const ManagedView& view, Geometry& geometry) noexcept {
+    if (view.tensor == nullptr || !plain_header(view)) return false;
+    const DLTensor& t = *view.tensor;
+    if (!plain_1_3_values(t) || t.ndim < 0 || t.ndim > kMaxNdim || t.data == nullptr) return false;
+    if (t.ndim > 0 && (!plausible_int64_array(t.shape) || t.strides == nullptr || !plausible_int64_array(t.strides))) {
+        return false;
+    }
+    // Size, offsets reached (relative to element 0) and C-contiguity, from the innermost axis;
+    // extents of 1 take any stride (numpy and torch disagree on what to write there).
+    std::int64_t size = 1, min_off = 0, max_off = 0;
+    bool c_contig = true;
+    for (std::int32_t i = t.ndim - 1; i >= 0; --i) {
+        const std::int64_t extent = t.shape[i], stride = t.strides[i];
+        if (extent <= 0) return false;  // empty or negative: diagnosed on the slow path
+        if (extent != 1 && stride != size) c_contig = false;
+        std::int64_t reach = 0;
+        if (mul_overflows(size, extent, &size) || mul_overflows(extent - 1, stride, &reach) ||
+            (reach < 0 ? add_overflows(min_off, reach, &min_off) : add_overflows(max_off, reach, &max_off))) {
+            return false;
+        }
+    }
+    bool f_contig = true;
+    std::int64_t expected = 1;  // cannot overflow: bounded by size
+    for (std::int32_t i = 0; i < t.ndim; ++i) {
+        if (t.shape[i] != 1 && t.strides[i] != expected) f_contig = false;
+        expected *= t.shape[i];
+    }
+    if (t.byte_offset > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return false;
+    const auto offset = static_cast<std::int64_t>(t.byte_offset);
+    const std::uint32_t element_bits = static_cast<std::uint32_t>(t.dtype.bits) * t.dtype.lanes;
+    const bool padded = (view.flags & kFlagSubbytePadded) != 0;
+    if (element_bits == 0 || (padded && element_bits >= 8)) return false;
+    // The byte range addressed, as check_structure computes it (see there).
+    std::int64_t nbytes = 0, lowest = 0, below = 0, end = 0, above = 0, low = 0, high = 0;
+    if (!span_bytes(size, element_bits, padded, &nbytes) || sub_overflows(0, min_off, &lowest) ||
+        !span_bytes(lowest, element_bits, padded, &below) || add_overflows(max_off, 1, &end) ||
+        !span_bytes(end, element_bits, padded, &above) || add_overflows(offset, -below, &low) ||
+        add_overflows(offset, above, &high)) {
+        return false;
+    }
+    const auto base = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(t.data));
+    if ((low < 0 && base < static_cast<std::uint64_t>(-low)) ||
+        (high > 0 && static_cast<std::uint64_t>(high) - 1 > UINTPTR_MAX - base)) {
+        return false;
+    }
+    geometry.readable = true;
+    geometry.size = size;
+    geometry.min_offset = min_off;
+    geometry.max_offset = max_off;
+    geometry.nbytes = static_cast<std::uint64_t>(nbytes);
+    geometry.element_bits = element_bits;
+    geometry.strides_implied = false;
+    geometry.c_contiguous = c_contig;
+    geometry.f_contiguous = f_contig;
+    geometry.byte_low = low;
+    geometry.byte_high = high;
+    return true;
+}
+
+}  // namespace detail
+
 /// Applies every structural rule of DLPack 1.3. Returns true when the tensor is valid;
 /// otherwise records each violation in `report`. Reads nothing past `flags` of a versioned
 /// tensor whose major version is not 1 or whose header is no versioned header at all (a
@@ -341,6 +460,10 @@ inline std::vector<Violation> newer_value_findings(const ManagedView& view) {
 inline bool check_structure(const ManagedView& view, Report& report, Geometry* geometry,
                             Strictness strictness = Strictness::permissive) {
     using detail::to_str;
+    if (report.ok()) {  // the common case first; anything unusual is diagnosed below
+        Geometry scratch;
+        if (detail::structure_fast_path(view, geometry != nullptr ? *geometry : scratch)) return true;
+    }
     const std::size_t violations_before = report.violations().size();
     if (geometry != nullptr) *geometry = Geometry{};
     if (view.tensor == nullptr) {
