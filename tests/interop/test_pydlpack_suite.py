@@ -116,7 +116,10 @@ def pydlpack_tests() -> Path:
 
 def test_pydlpacks_asdlpack_suite_passes_with_this_asdlpack(tmp_path: Path) -> None:
     backends = [name for name in BACKENDS if not missing_here(name)]
-    selection = " or ".join(f"{name}]" for name in backends)  # the backend is the last parameter
+    # the backend is the last parameter. pydlpack's CUDA cells (on a GPU machine) are left out:
+    # they differ as its CPU cells do (a 0-d NULL shape, a versioned struct in a 'dltensor'
+    # capsule) but fail with other exceptions; tests/cuda holds asdlpack's CUDA behaviour.
+    selection = "(" + " or ".join(f"{name}]" for name in backends) + ") and not cuda"
     # pydlpack's buffer_samples() opens a file it never closes: its ResourceWarning is pydlpack's.
     run = run_suite(
         pydlpack_tests(),
