@@ -618,17 +618,21 @@ def render_markdown(result: Mapping[str, Any], others: Sequence[Mapping[str, Any
     out = [
         "# DLPack compatibility matrix",
         "",
-        "Generated on a CPU machine by",
+        "Generated from two runs, one on a CPU machine with every CPU framework installed, one on a GPU "
+        "machine (its CUDA frameworks), each saved as JSON, by",
         "",
         "```bash",
-        "python -m optype_dlpack._survey --format json > docs/compatibility-cpu.json",
-        "python -m optype_dlpack._survey --from-json docs/compatibility-cpu.json --merge gpu.json \\",
-        "    --reproducers docs/reproducers \\",
+        "python -m optype_dlpack._survey --format json > docs/compatibility-cpu.json        # CPU machine",
+        "python -m optype_dlpack._survey --format json --machine gpu \\",
+        "    --producers numpy,counting,torch,torch_cuda,cupy,numba_cuda,jax \\",
+        "    --consumers numpy,optype_dlpack,torch,torch_cuda,cupy,numba_cuda,jax \\",
+        "    > docs/compatibility-gpu.json                                                  # GPU machine",
+        "python -m optype_dlpack._survey --from-json docs/compatibility-cpu.json \\",
+        "    --merge docs/compatibility-gpu.json --reproducers docs/reproducers \\",
         "    --format markdown > docs/compatibility.md",
         "```",
         "",
-        "where gpu.json comes from `python -m optype_dlpack._survey --format json --machine gpu > gpu.json` "
-        "on a GPU machine (leave `--merge gpu.json` out until there is one; without `--from-json` the "
+        "(leave `--merge` out where there is no GPU run; without `--from-json` the "
         "survey runs on the spot). Each table: one producer's arrays (rows: cases) imported by each "
         "consumer's `from_dlpack` (columns). A cell measures: exported or refused; zero-copy (the "
         "result's data pointer, read by `optype_dlpack.inspect` of its own export, is the producer's); "
@@ -647,7 +651,7 @@ def render_markdown(result: Mapping[str, Any], others: Sequence[Mapping[str, Any
     if not any(run["machine"] != "cpu" for run in (result, *others)):
         out += ["## GPU: not yet recorded", "",
                 "The CUDA producers and consumers (torch_cuda, cupy, numba_cuda) run on a GPU machine; "
-                "their results are merged here with `--merge gpu.json`.", ""]
+                "their results are merged here with `--merge docs/compatibility-gpu.json`.", ""]
     return "\n".join(out)
 
 

@@ -1,4 +1,4 @@
-"""counting -> pyarrow, case bfloat16: FAIL (SystemError: <cyfunction Tensor.from_dlpack at 0x7fb11576a140> returned NULL without setting an exception).
+"""counting -> pyarrow, case bfloat16: FAIL (SystemError: <cyfunction Tensor.from_dlpack at 0x7fe654c36140> returned NULL without setting an exception).
 
 Made by optype_dlpack._survey from its adapter table; ends with an AssertionError (or the
 process dying) while the fault is there, and exits 0 once it is gone."""

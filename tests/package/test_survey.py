@@ -20,12 +20,25 @@ ROOT = Path(__file__).resolve().parents[2]
 # another framework (tensorflow, paddle, pyarrow, mlx: each hundreds of MB) is run where the
 # matrix is recorded, by the survey's documented command, not here.
 TEST_REQUIREMENTS = {"numpy", "torch", "jax", "jaxlib", "ml_dtypes", "array_api_strict", "dlpack", "tvm_ffi", "optype_dlpack"}
+# What a GPU machine has (the GPU suite runs these reproducers there; elsewhere they need hardware).
+GPU_FRAMEWORKS = {"cupy", "numba"}
 IMPORTED = re.compile(r"^(?:import|from)\s+(\w+)", re.MULTILINE)
 
 
 def needs_only_test_requirements(path: Path) -> bool:
     builtin = {"sys", "os", "ctypes", "gc", "signal", "subprocess", "math", "__future__"}
-    return set(IMPORTED.findall(path.read_text(encoding="utf-8"))) <= TEST_REQUIREMENTS | builtin
+    return set(IMPORTED.findall(path.read_text(encoding="utf-8"))) <= TEST_REQUIREMENTS | GPU_FRAMEWORKS | builtin
+
+
+def needs_gpu(path: Path) -> bool:
+    text = path.read_text(encoding="utf-8")
+    return "torch.cuda.is_available()" in text or bool(set(IMPORTED.findall(text)) & GPU_FRAMEWORKS)
+
+
+def gpu_present() -> bool:
+    from optype_dlpack import _core
+
+    return bool(_core.cuda_driver_available())
 
 
 REPRODUCERS = [path for path in sorted((ROOT / "docs" / "reproducers").glob("*.py")) if needs_only_test_requirements(path)]
@@ -129,6 +142,8 @@ def test_absent_framework_is_reported_not_fatal() -> None:
 def test_reproducer_runs(path: Path) -> None:
     """Each reproducer either still shows its fault (an AssertionError, or the process killed
     by a signal) or reports the fault gone; any other ending is a broken reproducer."""
+    if needs_gpu(path) and not gpu_present():
+        pytest.skip("needs an NVIDIA GPU (the GPU suite runs it; docs/gpu-results.md)")
     completed = run_python(str(path), timeout=300)
     died = completed.returncode < 0 and -completed.returncode in {signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS}
     shows_fault = completed.returncode == 1 and "AssertionError" in completed.stderr
