@@ -618,8 +618,9 @@ def render_markdown(result: Mapping[str, Any], others: Sequence[Mapping[str, Any
     out = [
         "# DLPack compatibility matrix",
         "",
-        "Generated from two runs, one on a CPU machine with every CPU framework installed, one on a GPU "
-        "machine (its CUDA frameworks), each saved as JSON, by",
+        "Generated from three runs, each saved as JSON: a CPU machine with every CPU framework "
+        "installed (Python 3.11, jax 0.10), a GPU machine (its CUDA frameworks), and JAX 0.12 (which "
+        "needs Python 3.12 or later) with NumPy and this package, by",
         "",
         "```bash",
         "python -m optype_dlpack._survey --format json > docs/compatibility-cpu.json        # CPU machine",
@@ -627,8 +628,12 @@ def render_markdown(result: Mapping[str, Any], others: Sequence[Mapping[str, Any
         "    --producers numpy,counting,torch,torch_cuda,cupy,numba_cuda,jax \\",
         "    --consumers numpy,optype_dlpack,torch,torch_cuda,cupy,numba_cuda,jax \\",
         "    > docs/compatibility-gpu.json                                                  # GPU machine",
+        "python -m optype_dlpack._survey --format json --machine cpu-jax-0.12 \\",
+        "    --producers numpy,counting,optype_dlpack,jax --consumers numpy,optype_dlpack,jax \\",
+        "    > docs/compatibility-cpu-jax-0.12.json            # CPU machine, Python 3.12 with jax 0.12",
         "python -m optype_dlpack._survey --from-json docs/compatibility-cpu.json \\",
-        "    --merge docs/compatibility-gpu.json --reproducers docs/reproducers \\",
+        "    --merge docs/compatibility-gpu.json --merge docs/compatibility-cpu-jax-0.12.json \\",
+        "    --reproducers docs/reproducers \\",
         "    --format markdown > docs/compatibility.md",
         "```",
         "",
