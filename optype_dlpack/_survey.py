@@ -399,7 +399,10 @@ def _run_child(producer: Adapter, cells: list[tuple[str, str]], timeout: float) 
     command = [sys.executable, "-m", "optype_dlpack._survey", "--child", producer.name, json.dumps(cells)]
     records: list[dict[str, Any]] = []
     errors: list[str] = []
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
+    # `-m` puts the working directory first on the child's sys.path: run it where this very
+    # package lies, so that the child imports it, not a source tree it was started in.
+    home = Path(__file__).resolve().parent.parent
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=home) as child:
         assert child.stdout is not None and child.stderr is not None
         lines: queue.Queue[str | None] = queue.Queue()
         readers = [threading.Thread(target=_reader, args=(child.stdout, lines), daemon=True),
