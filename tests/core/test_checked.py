@@ -17,6 +17,7 @@ import pytest
 
 import optype_dlpack as od
 from optype_dlpack import CheckedCallError, DLPackValidationError, Expect, Spec, checked, checks_enabled
+from tests.support.frameworks import skip_if_missing
 from tests.support.arrays import FRAMEWORKS, framework_module, zeros
 from tests.support.ctypes_producer import CtypesProducer
 
@@ -215,7 +216,8 @@ def test_shared_device_group_in_a_spec(ctypes_producer: CtypesProducer) -> None:
 
 
 def test_torch_and_numpy_on_the_cpu_share_a_device() -> None:
-    torch = pytest.importorskip("torch")
+    skip_if_missing("torch")
+    import torch
 
     @checked(same_device=True)
     def f(a: Annotated[Array, Spec()], b: Annotated[Array, Spec()]) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from optype_dlpack import _survey
 from tests.support.child import run_python
+from tests.support.frameworks import missing_here, needs, skip_if_missing
 
 ROOT = Path(__file__).resolve().parents[2]
 # The modules of the test requirements (pyproject.toml's test group). A reproducer that needs
@@ -43,11 +44,15 @@ def gpu_present() -> bool:
 
 REPRODUCERS = [path for path in sorted((ROOT / "docs" / "reproducers").glob("*.py")) if needs_only_test_requirements(path)]
 CASES = ["float32", "bfloat16", "negative-strides", "read-only", "empty"]
+# torch and jax as test requirements, unless this run leaves one out (tests/support/frameworks.py)
+FRAMEWORKS = [name for name in ("torch", "jax") if not missing_here(name)]
+PRODUCERS = ["numpy", "counting", *FRAMEWORKS]
+CONSUMERS = ["numpy", "optype_dlpack", *FRAMEWORKS]
 
 
 @pytest.fixture(scope="module")
 def result() -> dict[str, Any]:
-    return _survey.survey(["numpy", "counting", "torch", "jax"], ["numpy", "optype_dlpack", "torch", "jax"], CASES)
+    return _survey.survey(PRODUCERS, CONSUMERS, CASES)
 
 
 def cell(result: dict[str, Any], producer: str, consumer: str, case: str) -> dict[str, Any]:
@@ -58,13 +63,13 @@ def cell(result: dict[str, Any], producer: str, consumer: str, case: str) -> dic
 
 def test_structure(result: dict[str, Any]) -> None:
     assert result["machine"] == "cpu"
-    assert [p["name"] for p in result["producers"]] == ["numpy", "counting", "torch", "jax"]
-    assert result["consumers"] == ["numpy", "optype_dlpack", "torch", "jax"]
+    assert [p["name"] for p in result["producers"]] == PRODUCERS
+    assert result["consumers"] == CONSUMERS
     assert sorted(result["cases"]) == sorted(CASES)
-    assert {"numpy", "torch", "jax"} <= set(result["versions"])
+    assert {"numpy", *FRAMEWORKS} <= set(result["versions"])
     json.dumps(result)  # what --format json prints
     for producer in result["producers"]:
-        assert len(producer["cells"]) == 4 * len(CASES)
+        assert len(producer["cells"]) == len(CONSUMERS) * len(CASES)
         assert {c["status"] for c in producer["cells"]} <= {"ok", "copy", "refused", "n/a", "FAIL", "crash", "timeout"}
         assert producer["conformance"]["checks"]
 
@@ -91,12 +96,13 @@ def test_read_only_stays_read_only_through_the_package(result: dict[str, Any]) -
 
 
 def test_counting_producer_sees_each_tensor_deleted_once(result: dict[str, Any]) -> None:
-    for consumer in ("numpy", "optype_dlpack", "torch", "jax"):
+    for consumer in CONSUMERS:
         found = cell(result, "counting", consumer, "float32")
         calls, _, _, made, _ = found["deleter"].split()
         assert calls == made, found
 
 
+@needs("torch")
 def test_a_dying_child_is_a_cell_not_the_end(result: dict[str, Any]) -> None:
     # torch aborts the process on a negative stride (2.13); whatever it does, the survey
     # records the cell and goes on with the next one
@@ -142,6 +148,8 @@ def test_absent_framework_is_reported_not_fatal() -> None:
 def test_reproducer_runs(path: Path) -> None:
     """Each reproducer either still shows its fault (an AssertionError, or the process killed
     by a signal) or reports the fault gone; any other ending is a broken reproducer."""
+    for framework in set(IMPORTED.findall(path.read_text(encoding="utf-8"))) & {"torch", "jax"}:
+        skip_if_missing(framework)
     if needs_gpu(path) and not gpu_present():
         pytest.skip("needs an NVIDIA GPU (the GPU suite runs it; docs/gpu-results.md)")
     completed = run_python(str(path), timeout=300)
