@@ -6,6 +6,7 @@
 #include "boundary.hpp"
 #include "checked_plan.hpp"
 #include "constraints.hpp"
+#include "expect_access.hpp"
 #include "tensor_info_type.hpp"
 #include "optype_dlpack/acquire.hpp"
 #include "optype_dlpack/check.hpp"
@@ -71,14 +72,26 @@ public:
 
     void check(py::handle x) const {
         od::Source source;
-        acquire_or_raise(x, source, c_.writable >= 0 ? od::Need::everything : od::Need::tensor);
+        acquire_or_raise(x, source, need());
         od::Geometry geometry;
         run_checks(source, &c_, geometry, c_.verify);
+    }
+
+    /// check(x), then use(context, record) while the tensor is held.
+    void check_and_use(py::handle x, od::checked_plan::RecordUse use, void* context) const {
+        od::Source source;
+        acquire_or_raise(x, source, need());
+        od::Geometry geometry;
+        const std::int8_t verified = run_checks(source, &c_, geometry, c_.verify);
+        use(context, od::record_of(source.view, geometry, verified));
     }
 
     const py::str& repr() const { return repr_; }
 
 private:
+    /// What check() reads: the flags only when writability is constrained.
+    od::Need need() const { return c_.writable >= 0 ? od::Need::everything : od::Need::tensor; }
+
     od::Constraints c_;
     py::str repr_;  ///< made from the arguments at construction: later changes to them do not show
 };
@@ -91,7 +104,14 @@ const Expect* expect_of(py::handle self) {
     if (expect_type == nullptr || Py_TYPE(self.ptr()) != expect_type) {
         throw py::type_error(std::string("expected an optype_dlpack.Expect, got ") + Py_TYPE(self.ptr())->tp_name);
     }
-    auto holder = reinterpret_cast<py::detail::instance*>(self.ptr())->get_value_and_holder();
+    // An exact Expect has pybind11's simple layout (one C++ object, no base class), where the
+    // object's address is stored inline: read it without the lookup of get_value_and_holder().
+    auto* instance = reinterpret_cast<py::detail::instance*>(self.ptr());
+    if (instance->simple_layout) {
+        return instance->simple_holder_constructed ? static_cast<const Expect*>(instance->simple_value_holder[0])
+                                                   : nullptr;
+    }
+    auto holder = instance->get_value_and_holder();
     return holder.holder_constructed() ? static_cast<const Expect*>(holder.value_ptr()) : nullptr;
 }
 
@@ -131,6 +151,14 @@ Expect make_expect(py::handle device, py::handle dtype, py::handle ndim, py::han
     if (c.strictness == od::Strictness::strict) given.emplace_back("strict", strict);
     return Expect(std::move(c), expect_repr(given));
 }
+
+}  // namespace
+
+void optype_dlpack::checked_plan::check_and_use(PyObject* expect, PyObject* x, RecordUse use, void* context) {
+    initialised_expect(expect, "check").check_and_use(x, use, context);
+}
+
+namespace {
 
 // ---------------------------------------------------------------------------------------
 // Header tables, compiled from dlpack.h (the generated list names every enumerator).
