@@ -7,6 +7,7 @@
 #include "checked_plan.hpp"
 #include "constraints.hpp"
 #include "expect_access.hpp"
+#include "numpy_view.hpp"
 #include "tensor_info_type.hpp"
 #include "optype_dlpack/acquire.hpp"
 #include "optype_dlpack/check.hpp"
@@ -49,10 +50,32 @@ std::int8_t run_checks(const od::Source& source, const od::Constraints* constrai
     return verified;
 }
 
+/// The tensor of `x` into `source`: acquire_or_raise, except that an exact numpy.ndarray is
+/// read from its array struct where that gives what NumPy's __dlpack__ would (numpy_view.hpp;
+/// `storage` holds the reading while `source` is used).
+void acquire_tensor(py::handle x, od::Source& source, od::Need need, od::interop::NdarrayView& storage) {
+    if (PyCapsule_CheckExact(x.ptr())) {
+        acquire_or_raise(x, source, need);
+        return;
+    }
+    switch (od::interop::read_ndarray(x.ptr(), storage, source.view)) {
+        case od::interop::NdarrayRead::read: source.kind = od::SourceKind::array_struct; return;
+        case od::interop::NdarrayRead::not_applicable: acquire_or_raise(x, source, need); return;
+        case od::interop::NdarrayRead::calibrate: {
+            const od::ManagedView read = source.view;
+            source.view = od::ManagedView{};
+            acquire_or_raise(x, source, od::Need::everything);  // NumPy's own capsule, flags included
+            od::interop::calibrate_ndarray(read, source.view);
+            return;
+        }
+    }
+}
+
 /// A new TensorInfo describing `x` once it passed the checks (a new reference).
 PyObject* describe(py::handle x, const od::Constraints* constraints, od::VerifyDevice verify) {
     od::Source source;
-    acquire_or_raise(x, source, od::Need::everything);
+    od::interop::NdarrayView storage;
+    acquire_tensor(x, source, od::Need::everything, storage);
     od::Geometry geometry;
     std::int8_t verified = run_checks(source, constraints, geometry, verify);
     PyObject* info = od::tensor_info_type::make(od::record_of(source.view, geometry, verified));
@@ -72,7 +95,8 @@ public:
 
     void check(py::handle x) const {
         od::Source source;
-        acquire_or_raise(x, source, need());
+        od::interop::NdarrayView storage;
+        acquire_tensor(x, source, need(), storage);
         od::Geometry geometry;
         run_checks(source, &c_, geometry, c_.verify);
     }
@@ -80,7 +104,8 @@ public:
     /// check(x), then use(context, record) while the tensor is held.
     void check_and_use(py::handle x, od::checked_plan::RecordUse use, void* context) const {
         od::Source source;
-        acquire_or_raise(x, source, need());
+        od::interop::NdarrayView storage;
+        acquire_tensor(x, source, need(), storage);
         od::Geometry geometry;
         const std::int8_t verified = run_checks(source, &c_, geometry, c_.verify);
         use(context, od::record_of(source.view, geometry, verified));
@@ -506,6 +531,10 @@ PYBIND11_MODULE(_core, m) {
     }
 
     bind_names(m);
+    m.def(
+        "_ndarray_reading_state", [] { return od::interop::ndarray_reading_state(); },
+        "Whether exact NumPy arrays are read from their array struct: 'unknown' (not calibrated yet), 'trusted' "
+        "or 'refused' (private: for tests).");
     // The floor the benchmarks compare against: a pybind11 call that does nothing with its argument.
     m.def(
         "_noop", [](py::handle) {}, py::arg("x"), py::pos_only());

@@ -2,6 +2,7 @@
 // type number; bfloat16, float8/6/4 and the narrow integers from ml_dtypes), and NumPy arrays
 // over memory that something else owns.
 #include "interop.hpp"
+#include "numpy_view.hpp"
 
 #include <array>
 #include <atomic>
@@ -65,8 +66,6 @@ bool exports_as_numpy(PyObject* obj) {
 // IS_SUBBYTE_TYPE_PADDED layout for the sub-byte ones).
 
 namespace {
-
-constexpr int kNpyHalf = 23;  // NPY_HALF: a stable value of NumPy's ABI, absent from pybind11's list
 
 struct MlDtype {
     const char* name;

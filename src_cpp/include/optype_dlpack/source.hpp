@@ -16,7 +16,12 @@
 namespace optype_dlpack {
 
 /// How a tensor was obtained.
-enum class SourceKind : std::uint8_t { capsule, dunder_dlpack, exchange_api };
+enum class SourceKind : std::uint8_t {
+    capsule,        ///< a capsule given by the caller
+    dunder_dlpack,  ///< the capsule returned by the producer's __dlpack__
+    exchange_api,   ///< the producer's DLPack exchange API (a borrowed DLTensor)
+    array_struct,   ///< read from the producer's own array struct (the view's storage is the caller's)
+};
 
 /// Why a tensor could not be obtained, when no Python exception says it already.
 enum class SourceError : std::uint8_t { none, consumed, python_error };
