@@ -2,6 +2,7 @@
 #include "numpy_view.hpp"
 
 #include "interop.hpp"
+#include "optype_dlpack/acquire.hpp"
 
 #include <cstring>
 
@@ -68,7 +69,10 @@ const char* ndarray_reading_state() {
 
 NdarrayRead read_ndarray(PyObject* x, NdarrayView& storage, ManagedView& view) {
     if (trust == Trust::refused) return NdarrayRead::not_applicable;
-    PyTypeObject* ndarray = Py_TYPE(x) == nullptr ? nullptr : ndarray_type();
+    // By name first (no lookup for other types), then by address (another extension may name
+    // a static type "numpy.ndarray": the struct is read only from NumPy's own type).
+    if (!od::detail::is_exact_ndarray(Py_TYPE(x))) return NdarrayRead::not_applicable;
+    PyTypeObject* ndarray = ndarray_type();
     if (ndarray == nullptr || Py_TYPE(x) != ndarray) return NdarrayRead::not_applicable;
     const auto* array = py::detail::array_proxy(x);
     if (array->nd < 0 || array->nd > NdarrayView::kInlineDims) return NdarrayRead::not_applicable;
