@@ -31,7 +31,9 @@ class RecordingExporter:
         self.make = make
         self.calls: list[str] = []
 
-    def __dlpack__(self, **kwargs: Any) -> object:
+    def __dlpack__(
+        self, *, stream: Any = None, max_version: Any = None, dl_device: Any = None, copy: Any = None
+    ) -> Any:
         self.calls.append("__dlpack__")
         return self.make()
 
@@ -55,7 +57,7 @@ def test_producer_is_asked_for_its_tensor_once_and_never_for_its_device(
     assert exporter.calls == ["__dlpack__"]
 
 
-def python_functions_run_by(consume: Callable[[object], object], source: object) -> list[str]:
+def python_functions_run_by(consume: Callable[[Any], object], source: object) -> list[str]:
     """The Python functions that run while `consume(source)` imports the tensor and while the
     array dies (the producer's deleter), in order, after two warm-up calls."""
     for _ in range(2):
