@@ -175,6 +175,23 @@ void refuse_device_memory_under_host_label(const od::ManagedView& view, const od
     }
 }
 
+/// Whether numpy_descr_for may have run Python code (and so let another consumer take the
+/// capsule) to find `descr`. Not for NumPy's own dtypes: PyArray_DescrFromType returns them
+/// without calling into Python, allocating or releasing the GIL, so the capsule cannot have
+/// changed since it was read (checking it again would look it up by name twice for nothing).
+/// ml_dtypes' types are user dtypes (type numbers from NPY_USERDEF), found through an import
+/// that can run any Python code. With the GIL disabled another thread runs Python at any
+/// moment: there, always.
+bool descr_lookup_may_run_python(PyObject* descr) {
+#ifdef Py_GIL_DISABLED
+    (void)descr;
+    return true;
+#else
+    constexpr int kNpyUserDef = 256;  // NPY_USERDEF: a stable value of NumPy's ABI
+    return py::detail::array_descriptor_proxy(descr)->type_num >= kNpyUserDef;
+#endif
+}
+
 alignas(64) char empty_data[64];  // the data pointer of imported empty arrays: never read or written
 
 /// The NumPy array of an imported tensor whose memory the CPU can read. Nothing is consumed
@@ -224,7 +241,7 @@ PyObject* from_dlpack_impl(PyObject* x, const Placement& placement) {
     // Finding the dtype may have run Python (the first import of ml_dtypes, an import hook),
     // and with it another consumer that took and freed the tensor: read nothing more unless
     // the capsule is still as it was read.
-    if (!import.verify_unconsumed()) throw py::error_already_set();
+    if (descr_lookup_may_run_python(descr) && !import.verify_unconsumed()) throw py::error_already_set();
     if (t.ndim > numpy_max_dims()) {
         buffer_error("from_dlpack: the tensor has " + std::to_string(t.ndim) +
                      " dimensions; NumPy arrays have at most " + std::to_string(numpy_max_dims()));
