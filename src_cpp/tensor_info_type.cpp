@@ -10,7 +10,6 @@
 #include "optype_dlpack/pybind11.hpp"
 #include "optype_dlpack/tables.hpp"
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -117,8 +116,13 @@ PyObject* make_checked(const od::TensorInfoRecord& r) {
     self->weakrefs = nullptr;
     self->record = r;
     if (r.ndim > 0) {
-        std::copy(r.shape, r.shape + r.ndim, self->dims);
-        od::fill_record_strides(r, self->dims + r.ndim);
+        // Element by element: a few dimensions, where a call to memcpy costs more than the copy.
+        for (std::int32_t i = 0; i < r.ndim; ++i) self->dims[i] = r.shape[i];
+        if (r.strides != nullptr) {
+            for (std::int32_t i = 0; i < r.ndim; ++i) self->dims[r.ndim + i] = r.strides[i];
+        } else {
+            od::fill_record_strides(r, self->dims + r.ndim);
+        }
         self->record.shape = self->dims;
         self->record.strides = self->dims + r.ndim;
     } else {
