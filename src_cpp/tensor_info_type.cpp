@@ -74,12 +74,12 @@ public:
 
     /// Keeps `dead` (reference count zero, weak references cleared); false when it must be freed.
     bool keep(TensorInfoObject* dead) noexcept {
-        const Py_ssize_t dims = Py_SIZE(dead);  // 2 * ndim
-        if (closed_ || dims > 2 * kMaxRecycledNdim) return false;
-        const auto ndim = static_cast<std::size_t>(dims / 2);
-        int& count = counts_[ndim];
+        const Py_ssize_t ndim = Py_SIZE(dead) / 2;  // ndim extents, then ndim strides
+        if (closed_ || ndim > kMaxRecycledNdim) return false;
+        const auto slot = static_cast<std::size_t>(ndim);
+        int& count = counts_[slot];
         if (count == kCapacity) return false;
-        blocks_[ndim][count++] = dead;
+        blocks_[slot][count++] = dead;
         return true;
     }
 
