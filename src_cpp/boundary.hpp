@@ -17,6 +17,7 @@
 #include <cxxabi.h>
 #endif
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <new>
 #include <optional>
@@ -98,7 +99,14 @@ public:
             return false;
         }
         for (std::size_t k = 0; k < count_; ++k) given[k] = nullptr;
-        const Py_ssize_t passed = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
+        if (kwnames == nullptr) return true;
+        const Py_ssize_t passed = PyTuple_GET_SIZE(kwnames);
+        if (kwnames == last_kwnames_) {  // the names of the last call: where each goes is known
+            for (Py_ssize_t i = 0; i < passed; ++i) given[last_slots_[i]] = args[nargs + i];
+            return true;
+        }
+        bool all_interned = static_cast<std::size_t>(passed) <= kMaxKeywords;
+        std::uint8_t slots[kMaxKeywords] = {};
         for (Py_ssize_t i = 0; i < passed; ++i) {
             PyObject* key = PyTuple_GET_ITEM(kwnames, i);
             const std::size_t k = find(key);
@@ -111,7 +119,10 @@ public:
                 return false;
             }
             given[k] = args[nargs + i];
+            all_interned = all_interned && key == interned_[k];
+            if (all_interned) slots[i] = static_cast<std::uint8_t>(k);
         }
+        if (all_interned) remember_kwnames(kwnames, slots);
         return true;
     }
 
@@ -130,6 +141,19 @@ private:
         }
     }
 
+    /// Remembers `kwnames`, whose every name is one of interned_ (so exact, interned str), as
+    /// the names of the last call, and `slots` as where each goes. A call site passes the same
+    /// tuple (a constant of its code) on every call: the next call from it skips the matching.
+    /// The tuple is held, so that its address cannot be reused while remembered; it is never
+    /// released at exit (this object outlives the interpreter). Guarded by the GIL.
+    void remember_kwnames(PyObject* kwnames, const std::uint8_t* slots) const {
+        Py_INCREF(kwnames);
+        PyObject* replaced = last_kwnames_;
+        last_kwnames_ = kwnames;
+        for (std::size_t i = 0; i < kMaxKeywords; ++i) last_slots_[i] = slots[i];
+        Py_XDECREF(replaced);  // a tuple of str: releasing it runs no Python code
+    }
+
     std::size_t find(PyObject* key) const {
         for (std::size_t k = 0; k < count_; ++k) {
             if (key == interned_[k]) return k;
@@ -145,6 +169,8 @@ private:
     std::size_t count_;
     const char* names_[kMaxKeywords] = {};
     PyObject* interned_[kMaxKeywords] = {};
+    mutable PyObject* last_kwnames_ = nullptr;            ///< held; see remember_kwnames
+    mutable std::uint8_t last_slots_[kMaxKeywords] = {};  ///< keyword i of last_kwnames_ goes to given[last_slots_[i]]
 };
 
 /// None or omitted (nullptr) → nullopt; True/False → the value; anything else → TypeError.

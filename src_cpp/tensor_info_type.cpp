@@ -10,7 +10,6 @@
 #include "optype_dlpack/pybind11.hpp"
 #include "optype_dlpack/tables.hpp"
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -51,14 +50,79 @@ bool check_record(const od::TensorInfoRecord& r) {
     return true;
 }
 
+// Freed instances are kept for reuse, as CPython keeps floats and small tuples: validate()
+// in a loop then costs no allocation. An instance's block depends only on its ndim (the
+// extents and strides follow the fields), so there is one list per ndim, each bounded. Only
+// instances whose reference count reached zero are kept, after their weak references were
+// cleared (no weakref can reach them: their callbacks ran, and see a dead referent), and a
+// kept instance is filled anew, header included, before it is handed out: nothing of the
+// freed object shows. Guarded by the GIL (the module does not run without it). At exit the
+// lists are emptied and closed (close_free_lists), so that no block outlives the interpreter
+// in them and instances freed later go back to the allocator.
+class FreeLists {
+public:
+    static constexpr std::int32_t kMaxRecycledNdim = 6;
+    static constexpr int kCapacity = 16;
+
+    /// A kept block for an instance of `ndim` dimensions, or nullptr.
+    TensorInfoObject* take(std::int32_t ndim) noexcept {
+        if (ndim > kMaxRecycledNdim) return nullptr;
+        const auto slot = static_cast<std::size_t>(ndim);
+        int& count = counts_[slot];
+        return count > 0 ? blocks_[slot][--count] : nullptr;
+    }
+
+    /// Keeps `dead` (reference count zero, weak references cleared); false when it must be freed.
+    bool keep(TensorInfoObject* dead) noexcept {
+        const Py_ssize_t ndim = Py_SIZE(dead) / 2;  // ndim extents, then ndim strides
+        if (closed_ || ndim > kMaxRecycledNdim) return false;
+        const auto slot = static_cast<std::size_t>(ndim);
+        int& count = counts_[slot];
+        if (count == kCapacity) return false;
+        blocks_[slot][count++] = dead;
+        return true;
+    }
+
+    /// Frees every kept block, and keeps none from now on.
+    void close() noexcept {
+        closed_ = true;
+        for (std::size_t ndim = 0; ndim <= kMaxRecycledNdim; ++ndim) {
+            while (counts_[ndim] > 0) PyObject_Free(blocks_[ndim][--counts_[ndim]]);
+        }
+    }
+
+private:
+    TensorInfoObject* blocks_[kMaxRecycledNdim + 1][kCapacity] = {};
+    int counts_[kMaxRecycledNdim + 1] = {};
+    bool closed_ = false;
+};
+
+FreeLists free_lists;
+
+/// A new instance of `ndim` dimensions, its fields unset: a kept block made live again, or a
+/// new one.
+TensorInfoObject* new_instance(std::int32_t ndim) {
+    const Py_ssize_t dims = 2 * static_cast<Py_ssize_t>(ndim);
+    if (TensorInfoObject* kept = free_lists.take(ndim)) {
+        PyObject_InitVar(reinterpret_cast<PyVarObject*>(kept), tensor_info_class, dims);
+        return kept;
+    }
+    return PyObject_NewVar(TensorInfoObject, tensor_info_class, dims);
+}
+
 PyObject* make_checked(const od::TensorInfoRecord& r) {
-    auto* self = PyObject_NewVar(TensorInfoObject, tensor_info_class, 2 * static_cast<Py_ssize_t>(r.ndim));
+    TensorInfoObject* self = new_instance(r.ndim);
     if (self == nullptr) return nullptr;
     self->weakrefs = nullptr;
     self->record = r;
     if (r.ndim > 0) {
-        std::copy(r.shape, r.shape + r.ndim, self->dims);
-        od::fill_record_strides(r, self->dims + r.ndim);
+        // Element by element: a few dimensions, where a call to memcpy costs more than the copy.
+        for (std::int32_t i = 0; i < r.ndim; ++i) self->dims[i] = r.shape[i];
+        if (r.strides != nullptr) {
+            for (std::int32_t i = 0; i < r.ndim; ++i) self->dims[r.ndim + i] = r.strides[i];
+        } else {
+            od::fill_record_strides(r, self->dims + r.ndim);
+        }
         self->record.shape = self->dims;
         self->record.strides = self->dims + r.ndim;
     } else {
@@ -68,8 +132,30 @@ PyObject* make_checked(const od::TensorInfoRecord& r) {
 }
 
 void dealloc(PyObject* self) {
-    if (reinterpret_cast<TensorInfoObject*>(self)->weakrefs != nullptr) PyObject_ClearWeakRefs(self);
+    auto* dead = reinterpret_cast<TensorInfoObject*>(self);
+    if (dead->weakrefs != nullptr) {
+        PyObject_ClearWeakRefs(self);  // runs their callbacks, which cannot reach `self` any more
+        dead->weakrefs = nullptr;
+    }
+    // The class is final, so every instance has its layout; the test costs nothing and keeps
+    // the lists to blocks of that layout should that ever change.
+    if (Py_TYPE(self) == tensor_info_class && free_lists.keep(dead)) return;
     Py_TYPE(self)->tp_free(self);  // a static class: instances own no reference to it
+}
+
+/// atexit: empties the free lists and closes them (see FreeLists).
+PyObject* close_free_lists(PyObject*, PyObject*) {
+    free_lists.close();
+    Py_RETURN_NONE;
+}
+
+PyMethodDef close_free_lists_def = {"_close_tensor_info_free_lists", &close_free_lists, METH_NOARGS, nullptr};
+
+/// Registers close_free_lists with atexit, which runs it before the interpreter finalises.
+void close_free_lists_at_exit() {
+    auto function = py::reinterpret_steal<py::object>(PyCFunction_NewEx(&close_free_lists_def, nullptr, nullptr));
+    if (!function) throw py::error_already_set();
+    py::module_::import("atexit").attr("register")(function);
 }
 
 /// tp_new: instances come only from inspect(), validate() and Expect.validate(). (With a
@@ -370,6 +456,7 @@ void bind(py::module_& m) {
     for (PyMethodDef& getter : getters) add_property(&getter);
     add_class_getitem();
     tensor_info_class = &tensor_info_type;
+    close_free_lists_at_exit();
     m.attr("TensorInfo") = py::handle(reinterpret_cast<PyObject*>(&tensor_info_type));
     auto capsule = py::reinterpret_steal<py::object>(
         PyCapsule_New(const_cast<od::TensorInfoApi*>(&api), od::kTensorInfoApiName, nullptr));

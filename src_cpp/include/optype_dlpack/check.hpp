@@ -356,14 +356,56 @@ inline std::vector<Violation> newer_value_findings(const ManagedView& view) {
 
 namespace detail {
 
+/// The device types and dtypes of DLPack 1.3, as sets of bits to test in one step: what
+/// plain_1_3_values asks of the tables (find_device_type, find_dtype_code, dtype_bits_valid),
+/// computed from them at compile time. Every such device type is below 64, and every such
+/// dtype code below kPlainCodeLimit (static_asserts below), so the sets hold them all.
+inline constexpr std::uint32_t kPlainCodeLimit = 32;
+
+struct PlainValueSets {
+    std::uint64_t device_types = 0;                     ///< bit d: device type d is of DLPack 1.3
+    std::uint64_t dtype_bits[kPlainCodeLimit][4] = {};  ///< [code] bit b: code with b bits is of DLPack 1.3
+};
+
+constexpr PlainValueSets make_plain_value_sets() noexcept {
+    PlainValueSets sets{};
+    for (std::int32_t type = 0; type < 64; ++type) {
+        const DeviceTypeInfo* info = find_device_type(type);
+        if (info != nullptr && info->added_after_1_3_by == 0) sets.device_types |= std::uint64_t{1} << type;
+    }
+    for (std::uint32_t code = 0; code < kPlainCodeLimit; ++code) {
+        const DTypeCodeInfo* info = find_dtype_code(static_cast<std::uint8_t>(code));
+        if (info == nullptr || info->added_after_1_3_by != 0) continue;
+        for (std::uint32_t bits = 0; bits < 256; ++bits) {
+            if (dtype_bits_valid(*info, static_cast<std::uint8_t>(bits))) {
+                sets.dtype_bits[code][bits / 64] |= std::uint64_t{1} << (bits % 64);
+            }
+        }
+    }
+    return sets;
+}
+
+inline constexpr PlainValueSets kPlainValueSets = make_plain_value_sets();
+
+constexpr bool plain_values_fit_the_sets() noexcept {
+    for (const DeviceTypeInfo& info : kDeviceTypes) {
+        if (info.added_after_1_3_by == 0 && (info.code < 0 || info.code >= 64)) return false;
+    }
+    for (const DTypeCodeInfo& info : kDTypeCodes) {
+        if (info.added_after_1_3_by == 0 && info.code >= kPlainCodeLimit) return false;
+    }
+    return true;
+}
+static_assert(plain_values_fit_the_sets(), "a device type or dtype code of DLPack 1.3 lies outside kPlainValueSets");
+
 /// Whether `t`'s device and dtype are values of DLPack 1.3 that every rule accepts: a known
 /// device type with a valid id, a known dtype code with a valid width, at least one lane.
 inline bool plain_1_3_values(const DLTensor& t) noexcept {
-    const DeviceTypeInfo* device = find_device_type(static_cast<std::int32_t>(t.device.device_type));
-    const DTypeCodeInfo* code = find_dtype_code(t.dtype.code);
-    return device != nullptr && device->added_after_1_3_by == 0 && t.device.device_id >= 0 &&
-           (t.device.device_type != kDLCPU || t.device.device_id == 0) && code != nullptr &&
-           code->added_after_1_3_by == 0 && dtype_bits_valid(*code, t.dtype.bits) && t.dtype.lanes != 0;
+    const auto device_type = static_cast<std::uint32_t>(t.device.device_type);  // a negative one is above 63
+    const std::uint32_t code = t.dtype.code, bits = t.dtype.bits;
+    return device_type < 64 && ((kPlainValueSets.device_types >> device_type) & 1) != 0 && t.device.device_id >= 0 &&
+           (t.device.device_type != kDLCPU || t.device.device_id == 0) && code < kPlainCodeLimit &&
+           ((kPlainValueSets.dtype_bits[code][bits / 64] >> (bits % 64)) & 1) != 0 && t.dtype.lanes != 0;
 }
 
 /// The header of the common case: a versioned capsule of this major version with only known

@@ -58,17 +58,20 @@ inline std::string describe_device(const Constraints& c) {
 
 }  // namespace detail
 
-/// Checks the declared constraints; records one violation per unmet constraint.
+/// Checks the declared constraints; records one violation per unmet constraint. Returns
+/// whether every constraint is met.
 inline bool check_constraints(const ManagedView& view, const Geometry& geometry, const Constraints& c, Report& report) {
     const DLTensor& t = *view.tensor;
-    const std::size_t before = report.violations().size();
+    bool met = true;  // each report.add below records one violation
     if ((c.has_device_type && static_cast<std::int32_t>(t.device.device_type) != c.device_type) ||
         (c.has_device_id && t.device.device_id != c.device_id)) {
+        met = false;
         report.add(Rule::expect_device, detail::describe_device(c),
                    format_device(static_cast<std::int32_t>(t.device.device_type), t.device.device_id));
     }
     if (c.has_dtype &&
         (t.dtype.code != c.dtype.code || t.dtype.bits != c.dtype.bits || t.dtype.lanes != c.dtype.lanes)) {
+        met = false;
         report.add(Rule::expect_dtype, format_dtype(c.dtype.code, c.dtype.bits, c.dtype.lanes),
                    format_dtype(t.dtype.code, t.dtype.bits, t.dtype.lanes));
     }
@@ -78,29 +81,35 @@ inline bool check_constraints(const ManagedView& view, const Geometry& geometry,
             match = c.shape[i] == kAnyExtent || c.shape[i] == t.shape[i];
         }
         if (!match) {
+            met = false;
             report.add(Rule::expect_shape,
                        detail::format_shape(c.shape.data(), static_cast<std::int32_t>(c.shape.size()), true),
                        detail::format_shape(t.shape, t.ndim, false));
         }
     }
     if (c.ndim >= 0 && t.ndim != c.ndim) {
+        met = false;
         report.add(Rule::expect_ndim, std::to_string(c.ndim), std::to_string(t.ndim));
     }
     if (c.writable == 1 && (!view.versioned || (view.flags & kFlagReadOnly) != 0)) {
+        met = false;
         report.add(Rule::expect_writable, "a writable tensor",
                    view.versioned ? "READ_ONLY set" : "a legacy capsule, which cannot say whether it may be written");
     } else if (c.writable == 0 && (!view.versioned || (view.flags & kFlagReadOnly) == 0)) {
+        met = false;
         report.add(Rule::expect_writable, "a read-only tensor",
                    view.versioned ? "READ_ONLY not set" : "a legacy capsule, which cannot say whether it is read-only");
     }
     if (c.layout == LayoutRequirement::c && !geometry.c_contiguous) {
+        met = false;
         report.add(Rule::expect_layout, "C-contiguous",
                    std::string(geometry.f_contiguous ? "F-contiguous" : "non-contiguous") + " strides");
     } else if (c.layout == LayoutRequirement::f && !geometry.f_contiguous) {
+        met = false;
         report.add(Rule::expect_layout, "F-contiguous",
                    std::string(geometry.c_contiguous ? "C-contiguous" : "non-contiguous") + " strides");
     }
-    return report.violations().size() == before;
+    return met;
 }
 
 }  // namespace optype_dlpack
