@@ -48,6 +48,13 @@ _OFF_VALUES = frozenset({"0", "false", "no", "off"})
 _enabled = True
 
 
+def _switch(enabled: bool) -> None:
+    """The state that the Python wrappers read, and the one that the native ones read."""
+    global _enabled
+    _enabled = enabled
+    _core._checked_switch(enabled)
+
+
 class checks_enabled:  # noqa: N801 - used like a function, as torch.set_grad_enabled is
     """Turn the checks of every ``@checked`` function on or off, now; as a context manager,
     restore the previous state on exit.
@@ -58,16 +65,14 @@ class checks_enabled:  # noqa: N801 - used like a function, as torch.set_grad_en
     """
 
     def __init__(self, enabled: bool, /) -> None:
-        global _enabled
         self._previous = _enabled
-        _enabled = bool(enabled)
+        _switch(bool(enabled))
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        global _enabled
-        _enabled = self._previous
+        _switch(self._previous)
 
 
 def _checks_wanted_by_environment() -> bool:
@@ -452,6 +457,31 @@ class _Plan:
         self.keyword_names = frozenset(name for name, kind in self.kinds.items() if kind is not inspect.Parameter.POSITIONAL_ONLY)
         self.check_arguments = self._make_argument_check()
         self.check_result = self._make_result_check()
+        self.native = self._native_parameters(parameters)
+
+    def _native_parameters(self, parameters: list[inspect.Parameter]) -> tuple[tuple[Any, ...], ...] | None:
+        """The plan as _core._checked_install compiles it: per checked parameter (position or
+        -1, keyword name or None, Expect, program, whether None passes). None where the native
+        binder cannot take every call: a checked *args or **kwargs, or a return check."""
+        if self.returns is not None:
+            return None
+        native: list[tuple[Any, ...]] = []
+        for name, entry in self.entries.items():
+            kind = self.kinds[name]
+            if kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+                return None
+            position = self.positions[name] if kind in _POSITIONAL else -1
+            keyword = None if kind is inspect.Parameter.POSITIONAL_ONLY else name
+            spec = entry.spec
+            expect, program = (spec.expect, _program(spec)) if isinstance(spec, Spec) else (spec, None)
+            native.append((position, keyword, expect, program, entry.optional))
+        return tuple(native)
+
+    @property
+    def positional_limit(self) -> int:
+        """The most positional arguments the function takes; -1 with *args."""
+        kinds = self.kinds.values()
+        return -1 if inspect.Parameter.VAR_POSITIONAL in kinds else self.positional_count
 
     # -- the labelled values of one call (for the slow paths)
 
@@ -551,11 +581,15 @@ def _wrap(function: Callable[..., Any], same_device: bool, same_dtype: bool, sco
     check_arguments: Callable[[tuple[Any, ...], dict[str, Any]], dict[Any, Any]]
     check_result: Callable[[object, dict[Any, Any], tuple[Any, ...], dict[str, Any]], None] | None = None
 
+    native: Any = None  # the native callable, once made
+
     def compile_plan() -> None:
         nonlocal plan, fast_steps, last, fast_only, check_arguments, check_result
         plan = _Plan(function, same_device, same_dtype, scope)
         fast_steps, last, fast_only = plan.fast_steps, plan.last, plan.fast_only
         check_arguments, check_result = plan.check_arguments, plan.check_result
+        if native is not None and plan.native is not None:
+            _core._checked_install(native, plan.native, plan.positional_limit, plan.fail)
 
     def compile_then_check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any]:
         compile_plan()  # a forward reference that decoration could not resolve: resolved now
@@ -610,6 +644,13 @@ def _wrap(function: Callable[..., Any], same_device: bool, same_dtype: bool, sco
             return result
 
         wrapper = checked_function
+        # The native callable takes every call of a plain plan (and, until a forward reference
+        # is resolved, hands each call to the Python wrapper, which compiles the plan).
+        if plan is None or plan.native is not None:
+            native = functools.update_wrapper(_core._checked_function(function, wrapper), function)
+            if plan is not None and plan.native is not None:
+                _core._checked_install(native, plan.native, plan.positional_limit, plan.fail)
+            wrapper = native
     # what inspect.signature would find through __wrapped__, stated: no walk on every request
     setattr(wrapper, "__signature__", plan.signature if plan is not None else inspect.signature(function))  # noqa: B010
     return wrapper
