@@ -192,16 +192,17 @@ bool argument_of(const Parameter& parameter, PyObject* const* args, Py_ssize_t n
     return true;
 }
 
-enum class Outcome { pass, mismatch, error, unbound };
+enum class Outcome { pass, mismatch, error, unbound, twice };
 
-/// Every checked argument of the call: pass, mismatch, error (a Python error set), or unbound
-/// (a call this binder leaves to the Python wrapper, before any check ran).
+/// Every checked argument of the call: pass, mismatch, error (a Python error set), unbound (a
+/// call this binder leaves to the Python wrapper, before any check ran), or twice (a checked
+/// parameter given twice, before any check ran).
 Outcome check_arguments(const Plan& plan, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
     if (plan.positional_limit >= 0 && nargs > plan.positional_limit) return Outcome::unbound;
     const std::size_t count = plan.parameters.size();
     PyObject* values[kMaxSlots];
     for (std::size_t i = 0; i < count; ++i) {
-        if (!argument_of(plan.parameters[i], args, nargs, kwnames, values[i])) return Outcome::unbound;
+        if (!argument_of(plan.parameters[i], args, nargs, kwnames, values[i])) return Outcome::twice;
     }
     Bindings bindings;
     for (std::size_t s = 0; s < plan.slots; ++s) bindings.slots[s].kind = SlotKind::unbound;
@@ -312,7 +313,14 @@ PyObject* checked_call(PyObject* callable, PyObject* const* args, std::size_t na
     const Plan& plan = *self->plan;
     const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     const Outcome outcome = check_arguments(plan, args, nargs, kwnames);
-    if (outcome == Outcome::unbound) return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
+    if (outcome == Outcome::twice && PyFunction_Check(self->function)) {
+        // A Python function refuses a named parameter given twice before its body runs (the
+        // Python wrapper cannot: its **kwargs keeps the last value given).
+        return PyObject_Vectorcall(self->function, args, nargsf, kwnames);
+    }
+    if (outcome == Outcome::unbound || outcome == Outcome::twice) {
+        return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
+    }
     if (outcome != Outcome::pass) return fail(plan, outcome, args, nargs, kwnames);
     return PyObject_Vectorcall(self->function, args, nargsf, kwnames);
 }
