@@ -52,8 +52,10 @@ struct Parameter {
     std::vector<Step> program;
 };
 
-/// More slots than this and the plan stays in Python (a call keeps its slots on the stack).
+/// More slots or checked parameters than this and the plan stays in Python (a call keeps its
+/// slots and its arguments on the stack).
 constexpr std::size_t kMaxSlots = 32;
+constexpr std::size_t kMaxParameters = 32;
 
 struct Plan {
     std::vector<Parameter> parameters;
@@ -200,7 +202,7 @@ enum class Outcome { pass, mismatch, error, unbound, twice };
 Outcome check_arguments(const Plan& plan, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
     if (plan.positional_limit >= 0 && nargs > plan.positional_limit) return Outcome::unbound;
     const std::size_t count = plan.parameters.size();
-    PyObject* values[kMaxSlots];
+    PyObject* values[kMaxParameters];
     for (std::size_t i = 0; i < count; ++i) {
         if (!argument_of(plan.parameters[i], args, nargs, kwnames, values[i])) return Outcome::twice;
     }
@@ -491,8 +493,9 @@ void compile_parameter(PyObject* item, std::vector<py::object>& keys, Plan& plan
         static_cast<Py_ssize_t>(integer(PyTuple_GET_ITEM(item, 0))), nullptr, nullptr, optional == 1, {}};
     if (parameter.position < -1) throw py::value_error("checked plan: negative position");
     const Py_ssize_t steps = program == Py_None ? 0 : PyTuple_GET_SIZE(program);
-    for (Py_ssize_t i = 0; i < steps; ++i)
+    for (Py_ssize_t i = 0; i < steps; ++i) {
         parameter.program.push_back(compile_step(PyTuple_GET_ITEM(program, i), keys, plan));
+    }
     plan.parameters.push_back(std::move(parameter));  // first: the plan owns what is set below
     Parameter& placed_parameter = plan.parameters.back();
     if (name != Py_None) {
@@ -512,12 +515,14 @@ PyObject* install(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
             throw py::type_error("_checked_install(wrapper, parameters: tuple, positional_limit: int, fail, /)");
         }
         CheckedFunction* self = as_checked_function(args[0]);
-        if (self->plan != nullptr || static_cast<std::size_t>(PyTuple_GET_SIZE(args[1])) > kMaxSlots) Py_RETURN_FALSE;
+        if (self->plan != nullptr || static_cast<std::size_t>(PyTuple_GET_SIZE(args[1])) > kMaxParameters)
+            Py_RETURN_FALSE;
         auto plan = std::make_unique<Plan>();
         plan->positional_limit = static_cast<Py_ssize_t>(integer(args[2]));
         std::vector<py::object> keys;
-        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args[1]); ++i)
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args[1]); ++i) {
             compile_parameter(PyTuple_GET_ITEM(args[1], i), keys, *plan);
+        }
         if (keys.size() > kMaxSlots) Py_RETURN_FALSE;
         plan->slots = keys.size();
         plan->fail = Py_NewRef(args[3]);

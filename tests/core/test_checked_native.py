@@ -376,3 +376,15 @@ def test_a_daemon_thread_inside_a_checked_call_at_exit() -> None:
     done = run_code(code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "exiting"
+
+
+def test_a_plan_larger_than_the_native_binder_takes_stays_in_python() -> None:
+    names = [f"x{i}" for i in range(40)]
+    namespace: dict[str, Any] = {"Annotated": Annotated, "Array": Array, "F32": F32, "checked": checked}
+    parameters = ", ".join(f"{name}: Annotated[Array, F32]" for name in names)
+    exec(f"@checked\ndef wide({parameters}):\n    return {names[-1]}", namespace)  # noqa: S102 - our own source
+    wide = namespace["wide"]
+    arrays = [f32(1, 1) for _ in names]
+    assert wide(*arrays) is arrays[-1]
+    with pytest.raises(CheckedCallError, match="`x39`: ndim: expected 2, got 1"):
+        wide(*arrays[:-1], f32(1))
