@@ -175,6 +175,7 @@ struct CheckedFunction {
 };
 
 PyTypeObject* checked_function_type = nullptr;
+PyObject* expect_class = nullptr;  ///< optype_dlpack.Expect, kept for the process
 
 /// The argument given for `parameter`: borrowed, nullptr when not given. False when the call
 /// gives it twice (the binder leaves that call to Python, which raises what the function would).
@@ -484,7 +485,9 @@ void compile_parameter(PyObject* item, std::vector<py::object>& keys, Plan& plan
     PyObject* name = PyTuple_GET_ITEM(item, 1);
     PyObject* expect = PyTuple_GET_ITEM(item, 2);
     PyObject* program = PyTuple_GET_ITEM(item, 3);
-    if ((name != Py_None && !PyUnicode_CheckExact(name)) || (program != Py_None && !PyTuple_Check(program))) {
+    const bool an_expect = reinterpret_cast<PyObject*>(Py_TYPE(expect)) == expect_class;
+    if (!an_expect || (name != Py_None && !PyUnicode_CheckExact(name)) ||
+        (program != Py_None && !PyTuple_Check(program))) {
         throw py::type_error("checked plan: malformed parameter");
     }
     const int optional = PyObject_IsTrue(PyTuple_GET_ITEM(item, 4));
@@ -564,6 +567,7 @@ PyMethodDef switch_def = {"_checked_switch", detail::as_method(&switch_checks), 
 }  // namespace
 
 void register_checked_function(py::module_& m) {
+    if (expect_class == nullptr) expect_class = py::object(m.attr("Expect")).release().ptr();
     if (checked_function_type == nullptr) {
         checked_function_type = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&spec));
         if (checked_function_type == nullptr) throw py::error_already_set();

@@ -388,3 +388,53 @@ def test_a_plan_larger_than_the_native_binder_takes_stays_in_python() -> None:
     assert wide(*arrays) is arrays[-1]
     with pytest.raises(CheckedCallError, match="`x39`: ndim: expected 2, got 1"):
         wide(*arrays[:-1], f32(1))
+
+
+def plain_function(a: object) -> object:
+    return a
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        ((), TypeError),
+        ((plain_function, (), -1, plain_function), TypeError),  # not a checked function
+        (("wrapper", [], -1, plain_function), TypeError),
+        (("wrapper", (), -1, "not callable"), TypeError),
+        (("wrapper", ((0, "a", F32, None),), -1, plain_function), TypeError),  # four fields
+        (("wrapper", ((0, "a", "not an Expect", None, False),), -1, plain_function), TypeError),
+        (("wrapper", ((0, b"a", F32, None, False),), -1, plain_function), TypeError),
+        (("wrapper", ((-2, "a", F32, None, False),), -1, plain_function), ValueError),
+        (("wrapper", ((0, "a", F32, [], False),), -1, plain_function), TypeError),
+        (("wrapper", ((0, "a", F32, ((9, "n"),), False),), -1, plain_function), TypeError),
+        (("wrapper", ((0, "a", F32, ((0, "n"),), False),), -1, plain_function), TypeError),
+        (("wrapper", ((0, "a", F32, ((2, "g", -1, 0),), False),), -1, plain_function), ValueError),
+        (("wrapper", ((0, "a", F32, ((1, 0, "3"),), False),), -1, plain_function), TypeError),
+        (("wrapper", ((0, "a", F32, None, False),), "many", plain_function), TypeError),
+    ],
+)
+def test_installing_a_malformed_plan_is_refused(arguments: tuple[Any, ...], error: type[Exception]) -> None:
+    wrapper = od._core._checked_function(plain_function, plain_function)
+    arguments = tuple(wrapper if item == "wrapper" else item for item in arguments)
+    with pytest.raises(error):
+        od._core._checked_install(*arguments)
+    assert wrapper(1) == 1  # nothing installed: every call forwarded
+
+
+def test_a_plan_is_installed_once() -> None:
+    diagnosed: list[tuple[Any, ...]] = []
+
+    def diagnosis(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        diagnosed.append((args, kwargs))  # finds nothing: the check's own error is raised
+
+    wrapper = od._core._checked_function(plain_function, plain_function)
+    plan = ((0, "a", F32, None, False),)
+    assert od._core._checked_install(wrapper, plan, 1, diagnosis) is True
+    assert od._core._checked_install(wrapper, (), 1, diagnosis) is False
+    x = f32(2)
+    with pytest.raises(DLPackValidationError, match="ndim") as caught:
+        wrapper(x)
+    assert not isinstance(caught.value, CheckedCallError)
+    assert diagnosed == [((x,), {})]
+    with pytest.raises(TypeError):
+        od._core._checked_function(plain_function, "not callable")
