@@ -457,14 +457,13 @@ class _Plan:
         self.keyword_names = frozenset(name for name, kind in self.kinds.items() if kind is not inspect.Parameter.POSITIONAL_ONLY)
         self.check_arguments = self._make_argument_check()
         self.check_result = self._make_result_check()
-        self.native = self._native_parameters(parameters)
+        self.native = self._native_parameters()
+        self.native_returns = None if self.returns is None else _native_entry(-1, None, self.returns)
 
-    def _native_parameters(self, parameters: list[inspect.Parameter]) -> tuple[tuple[Any, ...], ...] | None:
+    def _native_parameters(self) -> tuple[tuple[Any, ...], ...] | None:
         """The plan as _core._checked_install compiles it: per checked parameter (position or
         -1, keyword name or None, Expect, program, whether None passes). None where the native
-        binder cannot take every call: a checked *args or **kwargs, or a return check."""
-        if self.returns is not None:
-            return None
+        binder cannot take every call: a checked *args or **kwargs."""
         native: list[tuple[Any, ...]] = []
         for name, entry in self.entries.items():
             kind = self.kinds[name]
@@ -472,10 +471,13 @@ class _Plan:
                 return None
             position = self.positions[name] if kind in _POSITIONAL else -1
             keyword = None if kind is inspect.Parameter.POSITIONAL_ONLY else name
-            spec = entry.spec
-            expect, program = (spec.expect, _program(spec)) if isinstance(spec, Spec) else (spec, None)
-            native.append((position, keyword, expect, program, entry.optional))
+            native.append(_native_entry(position, keyword, entry))
         return tuple(native)
+
+    def install(self, native: Any) -> None:
+        """Compiles this plan into the native callable `native`."""
+        assert self.native is not None
+        _core._checked_install(native, self.native, self.positional_limit, self.fail, self.native_returns)
 
     @property
     def positional_limit(self) -> int:
@@ -560,6 +562,13 @@ class _Plan:
         return check_result
 
 
+def _native_entry(position: int, keyword: str | None, entry: _Entry) -> tuple[Any, ...]:
+    """One checked value as _core._checked_install reads it."""
+    spec = entry.spec
+    expect, program = (spec.expect, _program(spec)) if isinstance(spec, Spec) else (spec, None)
+    return position, keyword, expect, program, entry.optional
+
+
 def _skipped(entry: _Entry, value: object) -> bool:
     return value is None and entry.optional
 
@@ -589,7 +598,7 @@ def _wrap(function: Callable[..., Any], same_device: bool, same_dtype: bool, sco
         fast_steps, last, fast_only = plan.fast_steps, plan.last, plan.fast_only
         check_arguments, check_result = plan.check_arguments, plan.check_result
         if native is not None and plan.native is not None:
-            _core._checked_install(native, plan.native, plan.positional_limit, plan.fail)
+            plan.install(native)
 
     def compile_then_check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any]:
         compile_plan()  # a forward reference that decoration could not resolve: resolved now
@@ -649,7 +658,7 @@ def _wrap(function: Callable[..., Any], same_device: bool, same_dtype: bool, sco
         if plan is None or plan.native is not None:
             native = functools.update_wrapper(_core._checked_function(function, wrapper), function)
             if plan is not None and plan.native is not None:
-                _core._checked_install(native, plan.native, plan.positional_limit, plan.fail)
+                plan.install(native)
             wrapper = native
     # what inspect.signature would find through __wrapped__, stated: no walk on every request
     setattr(wrapper, "__signature__", plan.signature if plan is not None else inspect.signature(function))  # noqa: B010

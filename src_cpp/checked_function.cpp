@@ -59,18 +59,21 @@ constexpr std::size_t kMaxParameters = 32;
 
 struct Plan {
     std::vector<Parameter> parameters;
+    std::vector<Parameter> returns;  ///< the return value's check, when there is one
     std::size_t slots = 0;
     bool uses_groups = false;          ///< a "*group": its extents are copied per call
     Py_ssize_t positional_limit = -1;  ///< the most positional arguments the function takes; -1: any
-    PyObject* fail = nullptr;          ///< owned: the plan's diagnosis, fail(args, kwargs)
+    PyObject* fail = nullptr;          ///< owned: the plan's diagnosis, fail(args, kwargs[, result])
 
     Plan() = default;
     Plan(const Plan&) = delete;
     Plan& operator=(const Plan&) = delete;
     ~Plan() {
-        for (Parameter& parameter : parameters) {
-            Py_XDECREF(parameter.name);
-            Py_XDECREF(parameter.expect);
+        for (auto* list : {&parameters, &returns}) {
+            for (Parameter& parameter : *list) {
+                Py_XDECREF(parameter.name);
+                Py_XDECREF(parameter.expect);
+            }
         }
         Py_XDECREF(fail);
     }
@@ -197,34 +200,43 @@ bool argument_of(const Parameter& parameter, PyObject* const* args, Py_ssize_t n
 
 enum class Outcome { pass, mismatch, error, unbound, twice };
 
+/// Checks `value` against `parameter`, binding into `bindings`: pass, mismatch or error.
+Outcome check_value(Bindings& bindings, const Parameter& parameter, PyObject* value) {
+    bindings.parameter = &parameter;
+    PyObject* done = detail::guarded([&]() -> PyObject* {
+        check_and_use(parameter.expect, value, &run_program, &bindings);
+        return Py_True;  // borrowed: a marker, not returned to Python
+    });
+    if (done == nullptr) return Outcome::error;
+    return bindings.matched ? Outcome::pass : Outcome::mismatch;
+}
+
 /// Every checked argument of the call: pass, mismatch, error (a Python error set), unbound (a
 /// call this binder leaves to the Python wrapper, before any check ran), or twice (a checked
 /// parameter given twice, before any check ran).
-Outcome check_arguments(const Plan& plan, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+Outcome check_arguments(const Plan& plan, Bindings& bindings, PyObject* const* args, Py_ssize_t nargs,
+                        PyObject* kwnames) {
     if (plan.positional_limit >= 0 && nargs > plan.positional_limit) return Outcome::unbound;
     const std::size_t count = plan.parameters.size();
     PyObject* values[kMaxParameters];
     for (std::size_t i = 0; i < count; ++i) {
         if (!argument_of(plan.parameters[i], args, nargs, kwnames, values[i])) return Outcome::twice;
     }
-    Bindings bindings;
     for (std::size_t s = 0; s < plan.slots; ++s) bindings.slots[s].kind = SlotKind::unbound;
-    PyObject* result = detail::guarded([&]() -> PyObject* {
-        for (std::size_t i = 0; i < count && bindings.matched; ++i) {
-            const Parameter& parameter = plan.parameters[i];
-            PyObject* value = values[i];
-            if (value == nullptr || (value == Py_None && parameter.optional)) continue;
-            bindings.parameter = &parameter;
-            check_and_use(parameter.expect, value, &run_program, &bindings);
-        }
-        return Py_True;  // borrowed: a marker, not returned to Python
-    });
-    if (result == nullptr) return Outcome::error;
-    return bindings.matched ? Outcome::pass : Outcome::mismatch;
+    for (std::size_t i = 0; i < count; ++i) {
+        const Parameter& parameter = plan.parameters[i];
+        PyObject* value = values[i];
+        if (value == nullptr || (value == Py_None && parameter.optional)) continue;
+        const Outcome outcome = check_value(bindings, parameter, value);
+        if (outcome != Outcome::pass) return outcome;
+    }
+    return Outcome::pass;
 }
 
-/// The call's arguments as (args, kwargs), for the Python diagnosis; nullptr on error.
-PyObject* call_with_mapping(PyObject* callable, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+/// callable(args, kwargs[, result]): the call's arguments as a tuple and a dict (and the value
+/// it returned, when not nullptr), for the Python diagnosis; nullptr on error.
+PyObject* call_with_mapping(PyObject* callable, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                            PyObject* result) {
     py::object positional = py::reinterpret_steal<py::object>(PyTuple_New(nargs));
     py::object keywords = py::reinterpret_steal<py::object>(PyDict_New());
     if (!positional || !keywords) return nullptr;
@@ -233,8 +245,8 @@ PyObject* call_with_mapping(PyObject* callable, PyObject* const* args, Py_ssize_
     for (Py_ssize_t i = 0; i < count; ++i) {
         if (PyDict_SetItem(keywords.ptr(), PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) return nullptr;
     }
-    PyObject* call[] = {positional.ptr(), keywords.ptr()};
-    return PyObject_Vectorcall(callable, call, 2, nullptr);
+    PyObject* call[] = {positional.ptr(), keywords.ptr(), result};
+    return PyObject_Vectorcall(callable, call, result != nullptr ? 3 : 2, nullptr);
 }
 
 /// The exception being raised, taken (normalised, with its traceback); restore_error puts it back.
@@ -279,7 +291,8 @@ bool check_failed(PyObject* error) {
 /// A failed check (`outcome` mismatch, or error with its exception set): the diagnosis raises
 /// the error that lists every violation. An error the diagnosis cannot explain is raised as it
 /// was (as the Python wrapper does: `except (DLPackValidationError, TypeError): fail(); raise`).
-PyObject* fail(const Plan& plan, Outcome outcome, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+PyObject* fail(const Plan& plan, Outcome outcome, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+               PyObject* result = nullptr) {
     PyObject* error = nullptr;
     if (outcome == Outcome::error) {
         error = take_error();
@@ -288,7 +301,7 @@ PyObject* fail(const Plan& plan, Outcome outcome, PyObject* const* args, Py_ssiz
             return nullptr;
         }
     }
-    PyObject* returned = call_with_mapping(plan.fail, args, nargs, kwnames);
+    PyObject* returned = call_with_mapping(plan.fail, args, nargs, kwnames, result);
     if (returned == nullptr) {
         if (error != nullptr) {  // raised while handling the check's error: that is its context
             PyObject* raised = take_error();
@@ -307,6 +320,18 @@ PyObject* fail(const Plan& plan, Outcome outcome, PyObject* const* args, Py_ssiz
     return nullptr;
 }
 
+/// The function returned `result` (a reference this takes): checked against the symbols and
+/// groups the arguments bound, it is returned, or the diagnosis raises.
+PyObject* check_result(const Plan& plan, Bindings& bindings, PyObject* result, PyObject* const* args, Py_ssize_t nargs,
+                       PyObject* kwnames) {
+    const Parameter& returns = plan.returns.front();
+    if (result == Py_None && returns.optional) return result;
+    const Outcome outcome = check_value(bindings, returns, result);
+    if (outcome == Outcome::pass) return result;
+    py::object held = py::reinterpret_steal<py::object>(result);
+    return fail(plan, outcome, args, nargs, kwnames, result);
+}
+
 PyObject* checked_call(PyObject* callable, PyObject* const* args, std::size_t nargsf, PyObject* kwnames) {
     auto* self = reinterpret_cast<CheckedFunction*>(callable);
     if (!checks_on) return PyObject_Vectorcall(self->function, args, nargsf, kwnames);
@@ -315,7 +340,8 @@ PyObject* checked_call(PyObject* callable, PyObject* const* args, std::size_t na
     py::object held = py::reinterpret_borrow<py::object>(callable);
     const Plan& plan = *self->plan;
     const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    const Outcome outcome = check_arguments(plan, args, nargs, kwnames);
+    Bindings bindings;
+    const Outcome outcome = check_arguments(plan, bindings, args, nargs, kwnames);
     if (outcome == Outcome::twice && PyFunction_Check(self->function)) {
         // A Python function refuses a named parameter given twice before its body runs (the
         // Python wrapper cannot: its **kwargs keeps the last value given).
@@ -325,7 +351,9 @@ PyObject* checked_call(PyObject* callable, PyObject* const* args, std::size_t na
         return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
     }
     if (outcome != Outcome::pass) return fail(plan, outcome, args, nargs, kwnames);
-    return PyObject_Vectorcall(self->function, args, nargsf, kwnames);
+    PyObject* result = PyObject_Vectorcall(self->function, args, nargsf, kwnames);
+    if (result == nullptr || plan.returns.empty()) return result;
+    return check_result(plan, bindings, result, args, nargs, kwnames);
 }
 
 int traverse(PyObject* object, visitproc visit, void* arg) {
@@ -337,6 +365,7 @@ int traverse(PyObject* object, visitproc visit, void* arg) {
     if (self->plan != nullptr) {
         Py_VISIT(self->plan->fail);
         for (const Parameter& parameter : self->plan->parameters) Py_VISIT(parameter.expect);
+        for (const Parameter& parameter : self->plan->returns) Py_VISIT(parameter.expect);
     }
     return 0;
 }
@@ -480,7 +509,7 @@ Step compile_step(PyObject* item, std::vector<py::object>& keys, Plan& plan) {
 }
 
 /// (position, name, expect, program, optional) of one checked parameter.
-void compile_parameter(PyObject* item, std::vector<py::object>& keys, Plan& plan) {
+void compile_parameter(PyObject* item, std::vector<py::object>& keys, Plan& plan, std::vector<Parameter>& into) {
     if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 5) throw py::type_error("checked plan: malformed parameter");
     PyObject* name = PyTuple_GET_ITEM(item, 1);
     PyObject* expect = PyTuple_GET_ITEM(item, 2);
@@ -499,8 +528,8 @@ void compile_parameter(PyObject* item, std::vector<py::object>& keys, Plan& plan
     for (Py_ssize_t i = 0; i < steps; ++i) {
         parameter.program.push_back(compile_step(PyTuple_GET_ITEM(program, i), keys, plan));
     }
-    plan.parameters.push_back(std::move(parameter));  // first: the plan owns what is set below
-    Parameter& placed_parameter = plan.parameters.back();
+    into.push_back(std::move(parameter));  // first: the plan owns what is set below
+    Parameter& placed_parameter = into.back();
     if (name != Py_None) {
         Py_INCREF(name);
         PyUnicode_InternInPlace(&name);  // as the keywords Python passes are: compared by address
@@ -509,13 +538,15 @@ void compile_parameter(PyObject* item, std::vector<py::object>& keys, Plan& plan
     placed_parameter.expect = Py_NewRef(expect);
 }
 
-/// _checked_install(wrapper, parameters, positional_limit, fail, /) -> bool: compiles the plan
-/// into the wrapper; False (nothing installed) for a plan larger than this binder takes, or
-/// when the wrapper has one already.
+/// _checked_install(wrapper, parameters, positional_limit, fail, returns=None, /) -> bool:
+/// compiles the plan into the wrapper; False (nothing installed) for a plan larger than this
+/// binder takes, or when the wrapper has one already. `returns`: the return value's
+/// (position, name, expect, program, optional), position and name unused.
 PyObject* install(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     return detail::guarded([&]() -> PyObject* {
-        if (nargs != 4 || !PyTuple_Check(args[1]) || !PyCallable_Check(args[3])) {
-            throw py::type_error("_checked_install(wrapper, parameters: tuple, positional_limit: int, fail, /)");
+        if (nargs < 4 || nargs > 5 || !PyTuple_Check(args[1]) || !PyCallable_Check(args[3])) {
+            throw py::type_error(
+                "_checked_install(wrapper, parameters: tuple, positional_limit: int, fail, returns=None, /)");
         }
         CheckedFunction* self = as_checked_function(args[0]);
         if (self->plan != nullptr || static_cast<std::size_t>(PyTuple_GET_SIZE(args[1])) > kMaxParameters)
@@ -524,8 +555,9 @@ PyObject* install(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
         plan->positional_limit = static_cast<Py_ssize_t>(integer(args[2]));
         std::vector<py::object> keys;
         for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args[1]); ++i) {
-            compile_parameter(PyTuple_GET_ITEM(args[1], i), keys, *plan);
+            compile_parameter(PyTuple_GET_ITEM(args[1], i), keys, *plan, plan->parameters);
         }
+        if (nargs == 5 && args[4] != Py_None) compile_parameter(args[4], keys, *plan, plan->returns);
         if (keys.size() > kMaxSlots) Py_RETURN_FALSE;
         plan->slots = keys.size();
         plan->fail = Py_NewRef(args[3]);
@@ -554,9 +586,9 @@ PyMethodDef make_def = {"_checked_function", detail::as_method(&make_checked_fun
                         "The callable of @optype_dlpack.checked (private: made by optype_dlpack._checked).\n"};
 
 PyMethodDef install_def = {"_checked_install", detail::as_method(&install), METH_FASTCALL,
-                           "_checked_install(wrapper, parameters, positional_limit, fail, /)\n--\n\n"
+                           "_checked_install(wrapper, parameters, positional_limit, fail, returns=None, /)\n--\n\n"
                            "_checked_install(wrapper: Callable, parameters: tuple, positional_limit: int, fail: "
-                           "Callable, /) -> bool\n\n"
+                           "Callable, returns: tuple | None = None, /) -> bool\n\n"
                            "Compiles a plan of @optype_dlpack.checked into its callable (private).\n"};
 
 PyMethodDef switch_def = {"_checked_switch", detail::as_method(&switch_checks), METH_FASTCALL,

@@ -1,11 +1,11 @@
 """@checked's native callable: the binder, the calls it leaves to Python, and what a hostile
 argument or caller can do to it.
 
-A plain plan (positional and keyword tensor parameters, symbols, groups) is taken by the native
-callable (optype_dlpack._core._CheckedFunction); a return check, a coroutine, a checked *args
-or **kwargs stay with the Python wrapper. Whatever the binder takes, the results and the errors
-are the Python path's: each case runs against a twin function whose return check keeps it on the
-Python path.
+A plain plan (positional and keyword tensor parameters, symbols, groups, a return check) is
+taken by the native callable (optype_dlpack._core._CheckedFunction); a coroutine, a checked
+*args or **kwargs stay with the Python wrapper. Whatever the binder takes, the results and the
+errors are the Python path's: each case runs against a twin whose plan was never installed in
+its native callable, which therefore hands every call to the Python wrapper.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import sys
 import tracemalloc
 import weakref
 from typing import Annotated, Any
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -34,32 +35,31 @@ RECEIVED: list[tuple[Any, ...]] = []  # what the functions of native_pair() were
 
 
 def native_pair(*, keyword_only: bool = False) -> tuple[Any, Any]:
-    """The same checked function twice: natively, and on the Python path (a return check that
-    None passes). Both return None and record what they received."""
-    if keyword_only:
+    """The same checked function twice: natively, and on the Python path. Both return None
+    (which their return check lets through) and record what they received."""
+
+    def define() -> Any:
+        if keyword_only:
+
+            @checked
+            def function(
+                a: Annotated[Array, NK], *, b: Annotated[Array, KM], c: Annotated[Array, F32] | None = None
+            ) -> Annotated[Any, F32] | None:
+                RECEIVED.append((a, b, c))
+
+            return function
 
         @checked
-        def native(a: Annotated[Array, NK], *, b: Annotated[Array, KM], c: Annotated[Array, F32] | None = None) -> None:
-            RECEIVED.append((a, b, c))
-
-        @checked
-        def python(
-            a: Annotated[Array, NK], *, b: Annotated[Array, KM], c: Annotated[Array, F32] | None = None
+        def function(
+            a: Annotated[Array, NK], b: Annotated[Array, KM], /, c: Annotated[Array, F32] | None = None
         ) -> Annotated[Any, F32] | None:
             RECEIVED.append((a, b, c))
 
-        return native, python
+        return function
 
-    @checked
-    def native(a: Annotated[Array, NK], b: Annotated[Array, KM], /, c: Annotated[Array, F32] | None = None) -> None:
-        RECEIVED.append((a, b, c))
-
-    @checked
-    def python(
-        a: Annotated[Array, NK], b: Annotated[Array, KM], /, c: Annotated[Array, F32] | None = None
-    ) -> Annotated[Any, F32] | None:
-        RECEIVED.append((a, b, c))
-
+    native = define()
+    with mock.patch.object(od._checked._Plan, "install", lambda plan, native: None):
+        python = define()
     return native, python
 
 
@@ -79,9 +79,8 @@ def outcome(function: Any, *args: Any, **kwargs: Any) -> tuple[str, str]:
 
 
 def test_a_plain_plan_is_native_and_the_rest_stay_in_python() -> None:
-    native, python = native_pair()
+    native, _ = native_pair()
     assert type(native) is od._core._CheckedFunction
-    assert type(python) is not od._core._CheckedFunction
 
     @checked
     def star(*xs: Annotated[Array, F32]) -> None: ...
@@ -114,6 +113,31 @@ CALLS: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
 def test_every_call_ends_as_on_the_python_path(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     native, python = native_pair()
     assert outcome(native, *args, **kwargs) == outcome(python, *args, **kwargs)
+
+
+def test_the_return_value_is_checked_as_on_the_python_path() -> None:
+    def define() -> Any:
+        @checked
+        def transpose(a: Annotated[Array, NK] | None, wrong: bool = False) -> Annotated[Array, Spec(shape=("k", "n"))] | None:
+            if a is None:
+                return None
+            return a if wrong else a.T
+
+        return transpose
+
+    native = define()
+    with mock.patch.object(od._checked._Plan, "install", lambda plan, native: None):
+        python = define()
+    x = f32(2, 3)
+    assert native(x).shape == python(x).shape == (3, 2)
+    assert native(None) is python(None) is None  # an optional argument, an optional result
+    errors = []
+    for function in (native, python):
+        with pytest.raises(CheckedCallError) as caught:
+            function(x, wrong=True)
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1]
+    assert "k = 3 from `a`.shape[1], but `return`.shape[0] = 2" in errors[0]
 
 
 KEYWORD_CALLS: list[dict[str, Any]] = [
@@ -284,7 +308,7 @@ def test_methods_bind_as_functions_do() -> None:
 
 def test_repr_pickle_and_weak_references() -> None:
     native, _ = native_pair()
-    assert repr(native).startswith("<checked <function native_pair.<locals>.native")
+    assert repr(native).startswith("<checked <function native_pair.<locals>.define.<locals>.function at 0x")
     reference = weakref.ref(native)
     assert reference() is native
     assert native.__reduce__() == native.__qualname__
