@@ -4,8 +4,10 @@ function's parameters and return value, enforced on every call by ``@checked``.
 `Expect` (C++) holds concrete constraints only; `Spec` adds what relates one tensor to another
 within a call: shape symbols (``"n"``, ``"*batch"``) and shared device or dtype groups. A Spec
 splits itself once, at construction, into a native `Expect` for everything concrete and a small
-Python plan for the symbols, so that a call costs one native check per argument plus a few
-dictionary lookups. docs/annotations.md describes the vocabulary and the error format.
+program for the symbols. ``@checked`` reads the annotations once into a plan, which it compiles
+into a native callable (src_cpp/checked_function.cpp): a call then costs one native check per
+argument, the symbols bound in a C++ array. Only a failed check comes back here, to the
+diagnosis. docs/annotations.md describes the vocabulary and the error format.
 """
 
 # Spec's internals (its split shape, its binder) are read by the plan and the diagnosis below:
@@ -581,8 +583,11 @@ _checked_run = _core._checked_run  # a module global: the wrapper's cheapest loo
 
 
 def _wrap(function: Callable[..., Any], same_device: bool, same_dtype: bool, scope: dict[str, Any]) -> Callable[..., Any]:
-    # The wrapper runs the common call, every checked argument given positionally, inline: one
-    # native call and no Python frame of ours. Everything else goes through the plan's methods.
+    # A plain function (no checked *args or **kwargs, not a coroutine) gets a native callable
+    # (_core._checked_function) that binds, checks and calls in C++. The Python wrapper below
+    # takes the rest, and every call the native binder leaves to it: it runs the common call,
+    # every checked argument given positionally, inline (one native call and no Python frame of
+    # ours); everything else goes through the plan's methods.
     plan: _Plan | None = None
     fast_steps: tuple[_Step, ...] = ()
     last = 0
@@ -653,8 +658,9 @@ def _wrap(function: Callable[..., Any], same_device: bool, same_dtype: bool, sco
             return result
 
         wrapper = checked_function
-        # The native callable takes every call of a plain plan (and, until a forward reference
-        # is resolved, hands each call to the Python wrapper, which compiles the plan).
+        # The native callable takes every call of a plain plan; until a forward reference is
+        # resolved it hands each call to the Python wrapper, which compiles the plan and
+        # installs it.
         if plan is None or plan.native is not None:
             native = functools.update_wrapper(_core._checked_function(function, wrapper), function)
             if plan is not None and plan.native is not None:
