@@ -549,8 +549,8 @@ PyObject* install(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
                 "_checked_install(wrapper, parameters: tuple, positional_limit: int, fail, returns=None, /)");
         }
         CheckedFunction* self = as_checked_function(args[0]);
-        if (self->plan != nullptr || static_cast<std::size_t>(PyTuple_GET_SIZE(args[1])) > kMaxParameters)
-            Py_RETURN_FALSE;
+        const bool too_many = static_cast<std::size_t>(PyTuple_GET_SIZE(args[1])) > kMaxParameters;
+        if (self->plan != nullptr || too_many) Py_RETURN_FALSE;
         auto plan = std::make_unique<Plan>();
         plan->positional_limit = static_cast<Py_ssize_t>(integer(args[2]));
         std::vector<py::object> keys;
@@ -599,7 +599,10 @@ PyMethodDef switch_def = {"_checked_switch", detail::as_method(&switch_checks), 
 }  // namespace
 
 void register_checked_function(py::module_& m) {
-    if (expect_class == nullptr) expect_class = py::object(m.attr("Expect")).release().ptr();
+    if (expect_class == nullptr) {
+        py::object expect = m.attr("Expect");
+        expect_class = expect.release().ptr();
+    }
     if (checked_function_type == nullptr) {
         checked_function_type = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&spec));
         if (checked_function_type == nullptr) throw py::error_already_set();
