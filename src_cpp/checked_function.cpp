@@ -180,25 +180,27 @@ struct CheckedFunction {
 PyTypeObject* checked_function_type = nullptr;
 PyObject* expect_class = nullptr;  ///< optype_dlpack.Expect, kept for the process
 
-/// The argument given for `parameter`: borrowed, nullptr when not given. False when the call
-/// gives it twice (the binder leaves that call to Python, which raises what the function would).
-bool argument_of(const Parameter& parameter, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
-                 PyObject*& value) {
+enum class Outcome { pass, mismatch, error, unbound, twice };
+
+/// The argument given for `parameter`: borrowed, nullptr when not given. pass; twice when the
+/// call gives it twice; unbound for a keyword that is not exactly a str (a subclass may compare
+/// in its own way: the Python wrapper matches it as Python would).
+Outcome argument_of(const Parameter& parameter, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                    PyObject*& value) {
     value = parameter.position >= 0 && parameter.position < nargs ? args[parameter.position] : nullptr;
-    if (kwnames == nullptr || parameter.name == nullptr) return true;
+    if (kwnames == nullptr || parameter.name == nullptr) return Outcome::pass;
     const Py_ssize_t count = PyTuple_GET_SIZE(kwnames);
     for (Py_ssize_t i = 0; i < count; ++i) {
         PyObject* key = PyTuple_GET_ITEM(kwnames, i);
-        const bool same =
-            key == parameter.name || (PyUnicode_CheckExact(key) && PyUnicode_Compare(key, parameter.name) == 0);
-        if (!same) continue;
-        if (value != nullptr) return false;
+        if (key != parameter.name) {
+            if (!PyUnicode_CheckExact(key)) return Outcome::unbound;
+            if (PyUnicode_Compare(key, parameter.name) != 0) continue;
+        }
+        if (value != nullptr) return Outcome::twice;
         value = args[nargs + i];
     }
-    return true;
+    return Outcome::pass;
 }
-
-enum class Outcome { pass, mismatch, error, unbound, twice };
 
 /// Checks `value` against `parameter`, binding into `bindings`: pass, mismatch or error.
 Outcome check_value(Bindings& bindings, const Parameter& parameter, PyObject* value) {
@@ -220,7 +222,8 @@ Outcome check_arguments(const Plan& plan, Bindings& bindings, PyObject* const* a
     const std::size_t count = plan.parameters.size();
     PyObject* values[kMaxParameters];
     for (std::size_t i = 0; i < count; ++i) {
-        if (!argument_of(plan.parameters[i], args, nargs, kwnames, values[i])) return Outcome::twice;
+        const Outcome bound = argument_of(plan.parameters[i], args, nargs, kwnames, values[i]);
+        if (bound != Outcome::pass) return bound;
     }
     for (std::size_t s = 0; s < plan.slots; ++s) bindings.slots[s].kind = SlotKind::unbound;
     for (std::size_t i = 0; i < count; ++i) {

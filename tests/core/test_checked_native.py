@@ -164,6 +164,22 @@ def test_a_keyword_built_at_run_time_is_found() -> None:
         native(f32(2, 3), **{name: f32(4, 4)})
 
 
+class Keyword(str):
+    """A keyword that is a str subclass: matched as Python matches it, by the Python wrapper."""
+
+    __slots__ = ()
+
+
+def test_a_keyword_that_is_a_str_subclass_is_still_checked() -> None:
+    native, python = native_pair(keyword_only=True)
+    for function in (native, python):
+        with pytest.raises(CheckedCallError, match=r"`b`\.shape\[0\]"):
+            function(f32(2, 3), **{Keyword("b"): f32(4, 4)})
+        RECEIVED.clear()
+        function(f32(2, 3), **{Keyword("b"): f32(3, 4)})
+        assert len(RECEIVED) == 1
+
+
 def vectorcall(function: Any, args: tuple[Any, ...], kwnames: tuple[str, ...]) -> Any:
     """PyObject_Vectorcall(function, args, len(args) - len(kwnames), kwnames), as a C caller
     may call it: kwnames is not checked for duplicates there."""
