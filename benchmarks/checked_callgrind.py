@@ -3,7 +3,9 @@
 Wall time on a shared or small machine drifts; instruction counts do not. Each subject runs in
 two fresh processes under ``valgrind --tool=callgrind`` (address randomisation off, one hash
 seed), 0 and N calls; the difference of the two totals over N is the cost of one call, start-up
-and imports cancelled out. N must be large (20000): start-up varies by some 10^5 instructions.
+and imports cancelled out. N must be large (20000): start-up varies by some 10^4 instructions.
+Each subject first runs once without valgrind, so that both counted processes find the
+bytecode caches written (a process that writes them costs millions of instructions more).
 
     python benchmarks/checked_callgrind.py [N]      # prints a table, instructions per call
 """
@@ -49,8 +51,18 @@ for _ in range({count}):
 RANDOMISATION_OFF = ["setarch", platform.machine(), "-R"] if shutil.which("setarch") else []
 
 
+def child_code(statement: str, count: int, off: bool) -> str:
+    return CHILD.format(here=str(HERE), statement=statement, count=count, off=off, jaxtyping="jaxtyping" in statement)
+
+
+def warm_up(statement: str, off: bool) -> None:
+    """Runs the subject once, uncounted: whatever it imports has its bytecode cached after."""
+    code = child_code(statement, 1, off)
+    subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, cwd=HERE, env={**os.environ, "PYTHONHASHSEED": "0"})
+
+
 def instructions(statement: str, count: int, off: bool) -> int:
-    code = CHILD.format(here=str(HERE), statement=statement, count=count, off=off, jaxtyping="jaxtyping" in statement)
+    code = child_code(statement, count, off)
     with tempfile.TemporaryDirectory() as folder:
         out = os.path.join(folder, "callgrind.out")
         done = subprocess.run(
@@ -68,6 +80,7 @@ def main() -> None:
     for name, statement in SUBJECTS.items():
         off = "checks_enabled(False)" in name
         try:
+            warm_up(statement, off)
             once, twice = instructions(statement, 0, off), instructions(statement, count, off)
         except subprocess.CalledProcessError as error:
             print(f"{name}: failed ({error.stderr.strip().splitlines()[-1:]})", flush=True)

@@ -4,8 +4,10 @@ function's parameters and return value, enforced on every call by ``@checked``.
 `Expect` (C++) holds concrete constraints only; `Spec` adds what relates one tensor to another
 within a call: shape symbols (``"n"``, ``"*batch"``) and shared device or dtype groups. A Spec
 splits itself once, at construction, into a native `Expect` for everything concrete and a small
-Python plan for the symbols, so that a call costs one native check per argument plus a few
-dictionary lookups. docs/annotations.md describes the vocabulary and the error format.
+program for the symbols. ``@checked`` reads the annotations once into a plan, which it compiles
+into a native callable (src_cpp/checked_function.cpp): a call then costs one native check per
+argument, the symbols bound in a C++ array. Only a failed check comes back here, to the
+diagnosis. docs/annotations.md describes the vocabulary and the error format.
 """
 
 # Spec's internals (its split shape, its binder) are read by the plan and the diagnosis below:
@@ -48,6 +50,13 @@ _OFF_VALUES = frozenset({"0", "false", "no", "off"})
 _enabled = True
 
 
+def _switch(enabled: bool) -> None:
+    """The state that the Python wrappers read, and the one that the native ones read."""
+    global _enabled
+    _enabled = enabled
+    _core._checked_switch(enabled)
+
+
 class checks_enabled:  # noqa: N801 - used like a function, as torch.set_grad_enabled is
     """Turn the checks of every ``@checked`` function on or off, now; as a context manager,
     restore the previous state on exit.
@@ -58,16 +67,14 @@ class checks_enabled:  # noqa: N801 - used like a function, as torch.set_grad_en
     """
 
     def __init__(self, enabled: bool, /) -> None:
-        global _enabled
         self._previous = _enabled
-        _enabled = bool(enabled)
+        _switch(bool(enabled))
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        global _enabled
-        _enabled = self._previous
+        _switch(self._previous)
 
 
 def _checks_wanted_by_environment() -> bool:
@@ -452,6 +459,33 @@ class _Plan:
         self.keyword_names = frozenset(name for name, kind in self.kinds.items() if kind is not inspect.Parameter.POSITIONAL_ONLY)
         self.check_arguments = self._make_argument_check()
         self.check_result = self._make_result_check()
+        self.native = self._native_parameters()
+        self.native_returns = None if self.returns is None else _native_entry(-1, None, self.returns)
+
+    def _native_parameters(self) -> tuple[tuple[Any, ...], ...] | None:
+        """The plan as _core._checked_install compiles it: per checked parameter (position or
+        -1, keyword name or None, Expect, program, whether None passes). None where the native
+        binder cannot take every call: a checked *args or **kwargs."""
+        native: list[tuple[Any, ...]] = []
+        for name, entry in self.entries.items():
+            kind = self.kinds[name]
+            if kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+                return None
+            position = self.positions[name] if kind in _POSITIONAL else -1
+            keyword = None if kind is inspect.Parameter.POSITIONAL_ONLY else name
+            native.append(_native_entry(position, keyword, entry))
+        return tuple(native)
+
+    def install(self, native: Any) -> None:
+        """Compiles this plan into the native callable `native`."""
+        assert self.native is not None
+        _core._checked_install(native, self.native, self.positional_limit, self.fail, self.native_returns)
+
+    @property
+    def positional_limit(self) -> int:
+        """The most positional arguments the function takes; -1 with *args."""
+        kinds = self.kinds.values()
+        return -1 if inspect.Parameter.VAR_POSITIONAL in kinds else self.positional_count
 
     # -- the labelled values of one call (for the slow paths)
 
@@ -530,6 +564,13 @@ class _Plan:
         return check_result
 
 
+def _native_entry(position: int, keyword: str | None, entry: _Entry) -> tuple[Any, ...]:
+    """One checked value as _core._checked_install reads it."""
+    spec = entry.spec
+    expect, program = (spec.expect, _program(spec)) if isinstance(spec, Spec) else (spec, None)
+    return position, keyword, expect, program, entry.optional
+
+
 def _skipped(entry: _Entry, value: object) -> bool:
     return value is None and entry.optional
 
@@ -542,8 +583,11 @@ _checked_run = _core._checked_run  # a module global: the wrapper's cheapest loo
 
 
 def _wrap(function: Callable[..., Any], same_device: bool, same_dtype: bool, scope: dict[str, Any]) -> Callable[..., Any]:
-    # The wrapper runs the common call, every checked argument given positionally, inline: one
-    # native call and no Python frame of ours. Everything else goes through the plan's methods.
+    # A plain function (no checked *args or **kwargs, not a coroutine) gets a native callable
+    # (_core._checked_function) that binds, checks and calls in C++. The Python wrapper below
+    # takes the rest, and every call the native binder leaves to it: it runs the common call,
+    # every checked argument given positionally, inline (one native call and no Python frame of
+    # ours); everything else goes through the plan's methods.
     plan: _Plan | None = None
     fast_steps: tuple[_Step, ...] = ()
     last = 0
@@ -551,11 +595,15 @@ def _wrap(function: Callable[..., Any], same_device: bool, same_dtype: bool, sco
     check_arguments: Callable[[tuple[Any, ...], dict[str, Any]], dict[Any, Any]]
     check_result: Callable[[object, dict[Any, Any], tuple[Any, ...], dict[str, Any]], None] | None = None
 
+    native: Any = None  # the native callable, once made
+
     def compile_plan() -> None:
         nonlocal plan, fast_steps, last, fast_only, check_arguments, check_result
         plan = _Plan(function, same_device, same_dtype, scope)
         fast_steps, last, fast_only = plan.fast_steps, plan.last, plan.fast_only
         check_arguments, check_result = plan.check_arguments, plan.check_result
+        if native is not None and plan.native is not None:
+            plan.install(native)
 
     def compile_then_check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any]:
         compile_plan()  # a forward reference that decoration could not resolve: resolved now
@@ -610,6 +658,14 @@ def _wrap(function: Callable[..., Any], same_device: bool, same_dtype: bool, sco
             return result
 
         wrapper = checked_function
+        # The native callable takes every call of a plain plan; until a forward reference is
+        # resolved it hands each call to the Python wrapper, which compiles the plan and
+        # installs it.
+        if plan is None or plan.native is not None:
+            native = functools.update_wrapper(_core._checked_function(function, wrapper), function)
+            if plan is not None and plan.native is not None:
+                plan.install(native)
+            wrapper = native
     # what inspect.signature would find through __wrapped__, stated: no walk on every request
     setattr(wrapper, "__signature__", plan.signature if plan is not None else inspect.signature(function))  # noqa: B010
     return wrapper

@@ -8,6 +8,7 @@
 #include <pybind11/pybind11.h>
 
 #include "boundary.hpp"
+#include "checked_function.hpp"
 #include "optype_dlpack/pybind11.hpp"
 #include "optype_dlpack/tensor_info.hpp"
 
@@ -185,4 +186,5 @@ inline PyMethodDef expect_matches_def = {
 inline void register_checked_plan(pybind11::module_& m) {
     optype_dlpack::detail::add_function(m, &optype_dlpack::checked_plan::checked_run_def);
     optype_dlpack::detail::add_method(m.attr("Expect"), &optype_dlpack::checked_plan::expect_matches_def);
+    optype_dlpack::checked_plan::register_checked_function(m);
 }
