@@ -14,6 +14,10 @@
 #   hypothesis==6.155.2               property tests, and what it needs:
 #   sortedcontainers==2.4.0
 #   ml_dtypes==0.6.0                  bfloat16 and float8 dtypes in tests
+#   beartype==0.23.1 typeguard==4.6.1 jaxtyping==0.3.11 wadler-lindig==0.1.8
+#                                     @checked's interop with the checkers people run
+#   pydlpack==0.2.1 array-api-strict==2.6.1
+#                                     producers of the foreign suites and the survey's reproducers
 #
 # Writes (into $OUT, or /tmp/optype-dlpack-gpu when OUT is unset):
 #   gpu-log.txt     everything printed: machine, versions, build summary, timings, pytest
@@ -35,6 +39,12 @@ WHEELS=(
   hypothesis==6.155.2
   sortedcontainers==2.4.0
   ml_dtypes==0.6.0
+  beartype==0.23.1
+  typeguard==4.6.1
+  jaxtyping==0.3.11
+  wadler-lindig==0.1.8
+  pydlpack==0.2.1
+  array-api-strict==2.6.1
 )
 
 cd "$(dirname "$0")/../.." || exit 1
