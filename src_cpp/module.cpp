@@ -54,9 +54,13 @@ std::int8_t run_checks(const od::Source& source, const od::Constraints* constrai
 /// read from its array struct where that gives what NumPy's __dlpack__ would (numpy_view.hpp;
 /// `storage` holds the reading while `source` is used).
 void acquire_tensor(py::handle x, od::Source& source, od::Need need, od::interop::NdarrayView& storage) {
-    if (PyCapsule_CheckExact(x.ptr())) {
-        acquire_or_raise(x, source, need);
-        return;
+    if (PyCapsule_CheckExact(x.ptr())) {  // a capsule given by the caller: read it in place
+        switch (source.from_capsule(x.ptr())) {
+            case od::SourceError::none: return;
+            case od::SourceError::consumed: od::detail::raise_consumed(source.consumed_name);
+            case od::SourceError::python_error: break;
+        }
+        throw py::error_already_set();
     }
     switch (od::interop::read_ndarray(x.ptr(), storage, source.view)) {
         case od::interop::NdarrayRead::read: source.kind = od::SourceKind::array_struct; return;

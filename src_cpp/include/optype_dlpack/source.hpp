@@ -119,6 +119,7 @@ public:
 
     /// Releases the tensor now (the producer's deleter runs if we own it).
     void release() {
+        if (owned_ == nullptr && capsule_ == nullptr && object_ == nullptr) return;  // a borrowed capsule
         DLManagedTensorVersioned* owned = owned_;
         owned_ = nullptr;
         if (!thread_holds_gil()) {  // a forced unwind at exit: leave everything (see thread_holds_gil)
