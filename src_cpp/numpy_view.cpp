@@ -109,7 +109,8 @@ namespace {
 
 bool same_extents(const std::int64_t* a, const std::int64_t* b, std::int32_t ndim) {
     if (ndim == 0) return true;
-    return a != nullptr && b != nullptr && std::memcmp(a, b, sizeof(std::int64_t) * static_cast<std::size_t>(ndim)) == 0;
+    return a != nullptr && b != nullptr &&
+           std::memcmp(a, b, sizeof(std::int64_t) * static_cast<std::size_t>(ndim)) == 0;
 }
 
 }  // namespace
@@ -118,12 +119,12 @@ void calibrate_ndarray(const ManagedView& read, const ManagedView& exported) {
     if (trust != Trust::unknown || read.tensor == nullptr || exported.tensor == nullptr) return;
     const DLTensor& a = *read.tensor;
     const DLTensor& b = *exported.tensor;
-    const bool agree = exported.versioned && exported.flags == read.flags && a.data == b.data &&
-                       a.byte_offset == b.byte_offset && a.device.device_type == b.device.device_type &&
-                       a.device.device_id == b.device.device_id && a.ndim == b.ndim && a.dtype.code == b.dtype.code &&
-                       a.dtype.bits == b.dtype.bits && a.dtype.lanes == b.dtype.lanes &&
-                       (a.ndim == 0 ? b.shape == nullptr && b.strides == nullptr
-                                    : same_extents(a.shape, b.shape, a.ndim) && same_extents(a.strides, b.strides, a.ndim));
+    const bool agree =
+        exported.versioned && exported.flags == read.flags && a.data == b.data && a.byte_offset == b.byte_offset &&
+        a.device.device_type == b.device.device_type && a.device.device_id == b.device.device_id && a.ndim == b.ndim &&
+        a.dtype.code == b.dtype.code && a.dtype.bits == b.dtype.bits && a.dtype.lanes == b.dtype.lanes &&
+        (a.ndim == 0 ? b.shape == nullptr && b.strides == nullptr
+                     : same_extents(a.shape, b.shape, a.ndim) && same_extents(a.strides, b.strides, a.ndim));
     if (agree) numpy_version = exported.version;
     trust = agree ? Trust::trusted : Trust::refused;
 }
