@@ -8,7 +8,6 @@ CuPy): without them it is skipped, saying which.
 from __future__ import annotations
 
 import asyncio
-import warnings
 from typing import Annotated, Any
 
 import numpy as np
@@ -23,26 +22,6 @@ pytestmark = [
 ]
 
 Array = Any
-
-
-def quietly_import(name: str) -> Any:
-    """Imports a framework; warnings it raises while importing are its own business."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pytest.importorskip(name)
-
-
-@pytest.fixture(scope="module")
-def torch() -> Any:
-    module = quietly_import("torch")
-    if not module.cuda.is_available():
-        pytest.skip("needs torch built with CUDA and an NVIDIA GPU")
-    return module
-
-
-@pytest.fixture(scope="module")
-def cupy() -> Any:
-    return quietly_import("cupy")
 
 
 @pytest.fixture(params=["torch", "cupy"])

@@ -6,7 +6,6 @@ driver, and is skipped without them; docs/interop.md says what runs without one.
 from __future__ import annotations
 
 import gc
-import warnings
 from typing import Any
 
 import numpy as np
@@ -27,13 +26,6 @@ from_dlpack = _core.from_dlpack
 FLOAT32 = (2, 32, 1)
 
 
-def quietly_import(name: str) -> Any:
-    """Imports a framework; warnings it raises while importing are its own business."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pytest.importorskip(name)
-
-
 class CudaInterface:
     """Only __cuda_array_interface__ (the producer's attribute copied, `...` drops an entry)."""
 
@@ -41,19 +33,6 @@ class CudaInterface:
         merged = {**interface, **changes}
         self.__cuda_array_interface__ = {k: v for k, v in merged.items() if v is not ...}
         self.owner = owner
-
-
-@pytest.fixture(scope="module")
-def torch() -> Any:
-    module = quietly_import("torch")
-    if not module.cuda.is_available():
-        pytest.skip("needs an NVIDIA GPU")
-    return module
-
-
-@pytest.fixture(scope="module")
-def cupy() -> Any:
-    return quietly_import("cupy")
 
 
 def test_from_dlpack_refuses_cuda_without_copy(torch: Any) -> None:
