@@ -183,11 +183,27 @@ def test_a_keyword_that_is_a_str_subclass_is_still_checked() -> None:
 def vectorcall(function: Any, args: tuple[Any, ...], kwnames: tuple[str, ...]) -> Any:
     """PyObject_Vectorcall(function, args, len(args) - len(kwnames), kwnames), as a C caller
     may call it: kwnames is not checked for duplicates there."""
-    call = ctypes.pythonapi.PyObject_Vectorcall
-    call.restype = ctypes.py_object
-    call.argtypes = [ctypes.py_object, ctypes.c_void_p, ctypes.c_size_t, ctypes.py_object]
     array = (ctypes.py_object * len(args))(*args)
-    return call(function, ctypes.cast(array, ctypes.c_void_p), len(args) - len(kwnames), kwnames)
+    return _vectorcall_of(function)(function, ctypes.cast(array, ctypes.c_void_p), len(args) - len(kwnames), kwnames)
+
+
+_VECTORCALL = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.py_object, ctypes.c_void_p, ctypes.c_size_t, ctypes.py_object)
+
+
+def _vectorcall_of(function: Any) -> Any:
+    """PyObject_Vectorcall where CPython exports it (3.11 and later). On 3.10 it is an inline
+    function, so the callable's own vectorcall function is called, as that inline function
+    calls it: found at the instance offset its type declares (tp_vectorcall_offset, the eighth
+    word of a type object after the object header of a build without Py_TRACE_REFS)."""
+    exported = getattr(ctypes.pythonapi, "PyObject_Vectorcall", None)
+    if exported is not None:
+        return _VECTORCALL(("PyObject_Vectorcall", ctypes.pythonapi))
+    words_before = 7 + (2 if hasattr(sys, "getobjects") else 0)  # Py_TRACE_REFS adds two
+    offset = ctypes.c_ssize_t.from_address(id(type(function)) + words_before * ctypes.sizeof(ctypes.c_void_p)).value
+    assert offset > 0, "the callable has no vectorcall function"
+    address = ctypes.c_void_p.from_address(id(function) + offset).value
+    assert address, "the callable has no vectorcall function"
+    return _VECTORCALL(address)
 
 
 def test_a_keyword_given_twice_by_a_c_caller_is_refused_before_the_body_runs() -> None:

@@ -52,41 +52,80 @@ def assert_read_as_exported(array: np.ndarray, **constraints: Any) -> None:
 
 # -- calibration, in a fresh interpreter ------------------------------------------------------
 
+# Whether NumPy's own capsule for an array `x` holds what the reading gives: a versioned
+# capsule whose tensor has the array's data and extents, explicit strides in items (NumPy
+# before 2.3 leaves them NULL for a C-contiguous array, which the reading does not mirror),
+# no byte offset, and READ_ONLY exactly when the array is read-only. Read through ctypes,
+# apart from the validator.
+AGREES = """
+from tests.support.capsules import capsule_name, capsule_pointer
+from tests.support.dlpack_h import DLManagedTensorVersioned
 
-def test_the_reading_is_trusted_after_it_agreed_with_numpys_capsule() -> None:
-    state = last_json(
-        run_code("""
-        import json, numpy as np
-        from optype_dlpack import _core, validate
-        before = _core._ndarray_reading_state()
-        validate(np.zeros((2, 3), np.float32))
-        print(json.dumps([before, _core._ndarray_reading_state()]))
-        """)
+def agrees(x):
+    capsule = x.__dlpack__(max_version=(1, 3))
+    if capsule_name(capsule) != "dltensor_versioned":
+        return False
+    managed = DLManagedTensorVersioned.from_address(capsule_pointer(capsule))
+    t = managed.dl_tensor
+    n = x.ndim
+    return (
+        (t.data or 0) == x.ctypes.data and t.byte_offset == 0 and t.ndim == n
+        and (t.device.device_type, t.device.device_id) == (1, 0)
+        and (t.dtype.code, t.dtype.bits, t.dtype.lanes) == (2, 8 * x.itemsize, 1)
+        and managed.flags == (0 if x.flags.writeable else 1)
+        and (n == 0 or (bool(t.shape) and bool(t.strides)))
+        and [t.shape[i] for i in range(n)] == list(x.shape)
+        and [t.strides[i] for i in range(n)] == [s // x.itemsize for s in x.strides]
     )
-    assert state == ["unknown", "trusted"]
+"""
+
+
+def test_the_reading_is_trusted_exactly_when_it_agreed_with_numpys_capsule() -> None:
+    before, after, agreed = last_json(
+        run_code(
+            AGREES
+            + """
+import json, numpy as np
+from optype_dlpack import _core, validate
+before = _core._ndarray_reading_state()
+x = np.zeros((2, 3), np.float32)
+agreed = agrees(x)
+validate(x)
+print(json.dumps([before, _core._ndarray_reading_state(), agreed]))
+"""
+        )
+    )
+    assert before == "unknown"
+    assert after == ("trusted" if agreed else "refused")
 
 
 def test_calibration_waits_for_an_array_numpy_exports() -> None:
     # A dtype NumPy refuses is never read from the struct, so it calibrates nothing.
-    state = last_json(
-        run_code("""
-        import json, numpy as np
-        from optype_dlpack import _core, validate
-        try:
-            validate(np.zeros(3, ">f4"))
-        except BufferError:
-            pass
-        after_refusal = _core._ndarray_reading_state()
-        validate(np.zeros(3, np.float32)[::-1])
-        print(json.dumps([after_refusal, _core._ndarray_reading_state()]))
-        """)
+    after_refusal, after, agreed = last_json(
+        run_code(
+            AGREES
+            + """
+import json, numpy as np
+from optype_dlpack import _core, validate
+try:
+    validate(np.zeros(3, ">f4"))
+except BufferError:
+    pass
+after_refusal = _core._ndarray_reading_state()
+x = np.zeros(3, np.float32)[::-1]
+agreed = agrees(x)
+validate(x)
+print(json.dumps([after_refusal, _core._ndarray_reading_state(), agreed]))
+"""
+        )
     )
-    assert state == ["unknown", "trusted"]
+    assert after_refusal == "unknown"
+    assert after == ("trusted" if agreed else "refused")
 
 
-def test_this_session_reads_numpy_arrays() -> None:
+def test_this_session_calibrated_on_its_first_array() -> None:
     od.validate(np.zeros(2))
-    assert _core._ndarray_reading_state() == "trusted"
+    assert _core._ndarray_reading_state() in {"trusted", "refused"}
 
 
 # -- the reading equals the export ------------------------------------------------------------
