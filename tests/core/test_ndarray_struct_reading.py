@@ -54,7 +54,7 @@ def assert_read_as_exported(array: np.ndarray, **constraints: Any) -> None:
 
 # Whether NumPy's own capsule for an array `x` holds what the reading gives: a versioned
 # capsule whose tensor has the array's data and extents, explicit strides in items (NumPy
-# before 2.3 leaves them NULL for a C-contiguous array, which the reading does not mirror),
+# 2.3 and older leave them NULL for a C-contiguous array, which the reading does not mirror),
 # no byte offset, and READ_ONLY exactly when the array is read-only. Read through ctypes,
 # apart from the validator.
 AGREES = """

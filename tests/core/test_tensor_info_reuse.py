@@ -54,7 +54,7 @@ def test_an_instance_made_after_frees_describes_its_own_tensor(ndim: int) -> Non
         od.inspect(arrays[-1])  # made and freed at once: kept for the next
         info = od.validate(x)
         assert info.shape == x.shape
-        # an axis of extent 1 takes any stride (NumPy before 2.3 exports a C-contiguous array
+        # an axis of extent 1 takes any stride (NumPy 2.3 and older export a C-contiguous array
         # with NULL strides, read as compact): compare the others
         assert [s for s, n in zip(info.strides, x.shape) if n != 1] == [
             s // x.itemsize for s, n in zip(x.strides, x.shape) if n != 1

@@ -368,17 +368,19 @@ struct PlainValueSets {
 };
 
 constexpr PlainValueSets make_plain_value_sets() noexcept {
+    // Walks the tables themselves (codes are unique in each): GCC does not evaluate the
+    // comparison of a pointer into a table with nullptr at compile time under -fsanitize.
     PlainValueSets sets{};
-    for (std::int32_t type = 0; type < 64; ++type) {
-        const DeviceTypeInfo* info = find_device_type(type);
-        if (info != nullptr && info->added_after_1_3_by == 0) sets.device_types |= std::uint64_t{1} << type;
+    for (const DeviceTypeInfo& info : kDeviceTypes) {
+        if (info.added_after_1_3_by == 0 && info.code >= 0 && info.code < 64) {
+            sets.device_types |= std::uint64_t{1} << static_cast<std::uint32_t>(info.code);
+        }
     }
-    for (std::uint32_t code = 0; code < kPlainCodeLimit; ++code) {
-        const DTypeCodeInfo* info = find_dtype_code(static_cast<std::uint8_t>(code));
-        if (info == nullptr || info->added_after_1_3_by != 0) continue;
+    for (const DTypeCodeInfo& info : kDTypeCodes) {
+        if (info.added_after_1_3_by != 0 || info.code >= kPlainCodeLimit) continue;
         for (std::uint32_t bits = 0; bits < 256; ++bits) {
-            if (dtype_bits_valid(*info, static_cast<std::uint8_t>(bits))) {
-                sets.dtype_bits[code][bits / 64] |= std::uint64_t{1} << (bits % 64);
+            if (dtype_bits_valid(info, static_cast<std::uint8_t>(bits))) {
+                sets.dtype_bits[info.code][bits / 64] |= std::uint64_t{1} << (bits % 64);
             }
         }
     }
