@@ -240,8 +240,9 @@ Outcome check_arguments(const Plan& plan, Bindings& bindings, PyObject* const* a
 /// it returned, when not nullptr), for the Python diagnosis; nullptr on error.
 PyObject* call_with_mapping(PyObject* callable, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
                             PyObject* result) {
-    py::object positional = py::reinterpret_steal<py::object>(PyTuple_New(nargs));
-    py::object keywords = py::reinterpret_steal<py::object>(PyDict_New());
+    // held across the call into Python: a forced unwind at exit leaves them (unwind_safe)
+    detail::unwind_safe<py::object> positional{py::reinterpret_steal<py::object>(PyTuple_New(nargs))};
+    detail::unwind_safe<py::object> keywords{py::reinterpret_steal<py::object>(PyDict_New())};
     if (!positional || !keywords) return nullptr;
     for (Py_ssize_t i = 0; i < nargs; ++i) PyTuple_SET_ITEM(positional.ptr(), i, Py_NewRef(args[i]));
     const Py_ssize_t count = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
@@ -331,7 +332,7 @@ PyObject* check_result(const Plan& plan, Bindings& bindings, PyObject* result, P
     if (result == Py_None && returns.optional) return result;
     const Outcome outcome = check_value(bindings, returns, result);
     if (outcome == Outcome::pass) return result;
-    py::object held = py::reinterpret_steal<py::object>(result);
+    const detail::unwind_safe<py::object> held{py::reinterpret_steal<py::object>(result)};
     return fail(plan, outcome, args, nargs, kwnames, result);
 }
 
@@ -339,8 +340,9 @@ PyObject* checked_call(PyObject* callable, PyObject* const* args, std::size_t na
     auto* self = reinterpret_cast<CheckedFunction*>(callable);
     if (!checks_on) return PyObject_Vectorcall(self->function, args, nargsf, kwnames);
     if (self->plan == nullptr) return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
-    // held while the checks run: a producer's __dlpack__ may drop every other reference
-    py::object held = py::reinterpret_borrow<py::object>(callable);
+    // held while the checks run: a producer's __dlpack__ may drop every other reference (and
+    // left, not dropped, by a forced unwind at exit: unwind_safe)
+    const detail::unwind_safe<py::object> held{py::reinterpret_borrow<py::object>(callable)};
     const Plan& plan = *self->plan;
     const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     Bindings bindings;
