@@ -4,7 +4,8 @@
 
 Every ratio is to the no-op native call measured interleaved in the same process (its
 group's own floor). A target is met or missed when medians and minima agree; "unsettled" when
-they do not (noise decided it: the run says so rather than flip).
+they do not (noise decided it: the run says so rather than flip). A line of information (the
+floor of a DLPack checker) has no target: its verdict reads "information".
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ GPU_REPORT = HERE.parent / "docs" / "gpu-results.md"
 MARK_START, MARK_END = "<!-- generated:start -->", "<!-- generated:end -->"
 GPU_START, GPU_END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 NOOP = "floor: no-op native call"
+EXCHANGE = "floor: exchange call ×2 + f(x, y)"
+CHECKED = "ours: @checked f(x, y) [Expect]"
+JAXTYPING = "alt: jaxtyping + beartype f(x, y)"
 SIZES = ("1", "1000", "1000000", "100000000")
 Target = dict[str, Any]
 
@@ -53,6 +57,11 @@ class Judge:
         else:
             decided = "unsettled"
         self.targets.append({"target": target, "state": self.state_name, "measured": measured, "verdict": decided})
+
+    def inform(self, subject: str, measured: str) -> None:
+        """A line for information, not a target: nothing to meet or miss."""
+        self.targets.append({"target": subject, "state": self.state_name, "measured": measured,
+                             "verdict": "information"})
 
     def ratio_to_noop(self, target: str, group: str, name: str, limit: float) -> None:
         subject, floor = timing(self.state, group, name), timing(self.state, group, NOOP)
@@ -126,7 +135,30 @@ def judge_checked(judge: Judge, framework: str) -> None:
     judge.compare(f"`@checked` switched off ≤ 1.1× f ({framework})", group,
                   "ours: @checked with OPTYPE_DLPACK_CHECKS=0", "plain: f(x, y)", 1.1)
     judge.compare(f"`@checked` [Expect] ≥ 20× faster than jaxtyping + beartype ({framework})", group,
-                  "ours: @checked f(x, y) [Expect]", "alt: jaxtyping + beartype f(x, y)", 1 / 20)
+                  CHECKED, JAXTYPING, 1 / 20)
+    if framework == "torch":
+        judge_exchange_floor(judge, group)
+
+
+def judge_exchange_floor(judge: Judge, group: str) -> None:
+    """Information, not a target: the floor (torch's DLPack C exchange API asked for both
+    arguments' DLTensors, then f, nothing checked) bounds every checker that reads torch tensors
+    through DLPack. jaxtyping ÷ floor is the largest speed-up over jaxtyping any such checker
+    could reach on this machine; @checked ÷ floor is how far @checked is from that floor."""
+    subject = "floor of any checker reading torch tensors through DLPack (two exchange-API exports + f)"
+    floor, checked, jaxtyping, plain = (timing(judge.state, group, name)
+                                        for name in (EXCHANGE, CHECKED, JAXTYPING, "plain: f(x, y)"))
+    if floor is None or checked is None:
+        found = judge.state.get("groups", {}).get(group, {})
+        judge.inform(subject, f"not measured ({group}: {found.get('exchange_floor') or judge.why(group)})")
+        return
+    parts = [f"floor {ns(floor[1])} (min {ns(floor[0])})"]
+    if plain is not None:
+        parts.append(f"of which f itself {ns(plain[1])}")
+    if jaxtyping is not None:
+        parts.append(f"jaxtyping ÷ floor {jaxtyping[1] / floor[1]:.1f}× (min {jaxtyping[0] / floor[0]:.1f}×)")
+    parts.append(f"`@checked` ÷ floor {checked[1] / floor[1]:.2f}× (min {checked[0] / floor[0]:.2f}×)")
+    judge.inform(subject, "; ".join(parts))
 
 
 def judge_scaling(judge: Judge) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import importlib.util
 import itertools
 import json
 import os
@@ -27,11 +28,13 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 Subject = tuple[str, str, dict[str, Any]]  # (name, statement, namespace)
 NOOP = "floor: no-op native call"
 LEN = "floor: len(())"
+EXCHANGE = "floor: exchange call ×2 + f(x, y)"
 
 
 def libcuda_mapped() -> bool:
@@ -333,7 +336,9 @@ def checked_functions(framework: str, jaxtyping: bool = True) -> dict[str, Any]:
 
 
 def checked_group(framework: str) -> tuple[list[Subject], dict[str, Any]]:
-    """@checked with two annotated arguments, against two Expect.check calls and the plain call."""
+    """@checked with two annotated arguments, against two Expect.check calls and the plain call;
+    where the arrays' type offers the DLPack C exchange API (torch's), against the floor of any
+    checker too: the two exports through it and the plain call (benchmarks/exchange_floor.c)."""
     import optype_dlpack as od
 
     x = make_array(framework)
@@ -351,8 +356,37 @@ def checked_group(framework: str) -> tuple[list[Subject], dict[str, Any]]:
     ]
     if "with_jaxtyping" in space:
         subjects.append(("alt: jaxtyping + beartype f(x, y)", "with_jaxtyping(x, y)", space))
-    facts = {"jaxtyping": "with_jaxtyping" in space, "optype_dlpack": od.__version__}
+    facts: dict[str, Any] = {"jaxtyping": "with_jaxtyping" in space, "optype_dlpack": od.__version__}
+    call_through = exchange_floor(x)
+    if isinstance(call_through, str):
+        facts["exchange_floor"] = call_through
+    else:
+        space["call_through"] = call_through
+        subjects.insert(3, (EXCHANGE, "call_through(plain, x, y)", space))
     return subjects, facts
+
+
+def exchange_floor(x: object) -> Callable[..., object] | str:
+    """benchmarks/exchange_floor.c's call_through, which asks the producer's DLPack C exchange
+    API for each argument's DLTensor and calls f, checking nothing: what any checker reading
+    tensors through DLPack must pay. Or why it is not measured: only a type that offers
+    dltensor_from_py_object_no_sync (torch's does; NumPy's arrays have no exchange API) has
+    this floor, and the extension is compiled here, which needs a C compiler and dlpack.h."""
+    if not hasattr(type(x), "__dlpack_c_exchange_api__") and not hasattr(type(x), "__c_dlpack_exchange_api__"):
+        return f"{type(x).__module__}.{type(x).__qualname__} offers no DLPack C exchange API"
+    # by path: the tests load this file as a module, with benchmarks/ not on sys.path
+    spec = importlib.util.spec_from_file_location("exchange_floor", Path(__file__).with_name("exchange_floor.py"))
+    assert spec is not None and spec.loader is not None
+    builder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builder)
+    call_through: Callable[..., object] | str = builder.load_call_through()
+    if isinstance(call_through, str):
+        return call_through
+    try:
+        call_through(lambda a, b: None, x, x)  # a table may lack the DLTensor export: say so, not fail the group
+    except (TypeError, RuntimeError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return call_through
 
 
 def build(group: str, smoke: bool) -> tuple[list[Subject], dict[str, Any]]:
