@@ -45,10 +45,11 @@ struct Step {
 
 /// One checked parameter.
 struct Parameter {
-    Py_ssize_t position;  ///< -1: keyword-only
-    PyObject* name;       ///< owned; nullptr: positional-only
-    PyObject* expect;     ///< owned
-    bool optional;        ///< None passes
+    Py_ssize_t position;             ///< -1: keyword-only
+    PyObject* name;                  ///< owned; nullptr: positional-only
+    PyObject* expect;                ///< owned
+    const CompiledExpect* compiled;  ///< expect's constraints (nullptr: not initialised, raised per call)
+    bool optional;                   ///< None passes
     std::vector<Step> program;
 };
 
@@ -206,7 +207,11 @@ Outcome argument_of(const Parameter& parameter, PyObject* const* args, Py_ssize_
 Outcome check_value(Bindings& bindings, const Parameter& parameter, PyObject* value) {
     bindings.parameter = &parameter;
     PyObject* done = detail::guarded([&]() -> PyObject* {
-        check_and_use(parameter.expect, value, &run_program, &bindings);
+        if (parameter.compiled != nullptr) {
+            check_and_use(parameter.compiled, value, &run_program, &bindings);
+        } else {
+            check_and_use(parameter.expect, value, &run_program, &bindings);  // raises its TypeError
+        }
         return Py_True;  // borrowed: a marker, not returned to Python
     });
     if (done == nullptr) return Outcome::error;
@@ -527,7 +532,7 @@ void compile_parameter(PyObject* item, std::vector<py::object>& keys, Plan& plan
     const int optional = PyObject_IsTrue(PyTuple_GET_ITEM(item, 4));
     if (optional < 0) throw py::error_already_set();
     Parameter parameter{
-        static_cast<Py_ssize_t>(integer(PyTuple_GET_ITEM(item, 0))), nullptr, nullptr, optional == 1, {}};
+        static_cast<Py_ssize_t>(integer(PyTuple_GET_ITEM(item, 0))), nullptr, nullptr, nullptr, optional == 1, {}};
     if (parameter.position < -1) throw py::value_error("checked plan: negative position");
     const Py_ssize_t steps = program == Py_None ? 0 : PyTuple_GET_SIZE(program);
     for (Py_ssize_t i = 0; i < steps; ++i) {
@@ -541,6 +546,7 @@ void compile_parameter(PyObject* item, std::vector<py::object>& keys, Plan& plan
         placed_parameter.name = name;
     }
     placed_parameter.expect = Py_NewRef(expect);
+    placed_parameter.compiled = compiled_expect(expect);
 }
 
 /// _checked_install(wrapper, parameters, positional_limit, fail, returns=None, /) -> bool:

@@ -17,4 +17,15 @@ using RecordUse = void (*)(void* context, const TensorInfoRecord& record);
 /// detail::guarded translates), and TypeError when `expect` is not an initialised Expect.
 void check_and_use(PyObject* expect, PyObject* x, RecordUse use, void* context);
 
+/// The constraints an initialised Expect compiled, opaque here; valid while the Expect lives
+/// (its constraints never change after __init__).
+class CompiledExpect;
+
+/// The compiled constraints of `expect`, or nullptr when it is no initialised Expect. Runs no
+/// Python and raises nothing.
+const CompiledExpect* compiled_expect(PyObject* expect) noexcept;
+
+/// check_and_use(expect, x, use, context) for the Expect whose constraints `compiled` are.
+void check_and_use(const CompiledExpect* compiled, PyObject* x, RecordUse use, void* context);
+
 }  // namespace optype_dlpack::checked_plan

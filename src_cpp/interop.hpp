@@ -90,6 +90,10 @@ inline std::string violation_lines(const od::Report& report) {
 
 inline py::detail::npy_api& npy() { return py::detail::npy_api::get(); }
 
+/// NumPy's ndarray type once NumPy is imported, else nullptr (an ndarray cannot exist
+/// before; nullptr too when NumPy's C API cannot be loaded). Remembered once found.
+PyTypeObject* ndarray_type();
+
 bool is_ndarray(PyObject* obj);
 
 /// Whether `obj` is a NumPy array whose DLPack export is NumPy's own: the exact type, or a

@@ -54,25 +54,20 @@ std::int8_t run_checks(const od::Source& source, const od::Constraints* constrai
 /// read from its array struct where that gives what NumPy's __dlpack__ would (numpy_view.hpp;
 /// `storage` holds the reading while `source` is used).
 void acquire_tensor(py::handle x, od::Source& source, od::Need need, od::interop::NdarrayView& storage) {
-    if (PyCapsule_CheckExact(x.ptr())) {  // a capsule given by the caller: read it in place
-        switch (source.from_capsule(x.ptr())) {
-            case od::SourceError::none: return;
-            case od::SourceError::consumed: od::detail::raise_consumed(source.consumed_name);
-            case od::SourceError::python_error: break;
-        }
-        throw py::error_already_set();
-    }
-    switch (od::interop::read_ndarray(x.ptr(), storage, source.view)) {
-        case od::interop::NdarrayRead::read: source.kind = od::SourceKind::array_struct; return;
-        case od::interop::NdarrayRead::not_applicable: acquire_or_raise(x, source, need); return;
-        case od::interop::NdarrayRead::calibrate: {
-            const od::ManagedView read = source.view;
-            source.view = od::ManagedView{};
-            acquire_or_raise(x, source, od::Need::everything);  // NumPy's own capsule, flags included
-            od::interop::calibrate_ndarray(read, source.view);
-            return;
+    if (!PyCapsule_CheckExact(x.ptr())) {  // a capsule given by the caller is read in place (acquire)
+        switch (od::interop::read_ndarray(x.ptr(), storage, source.view)) {
+            case od::interop::NdarrayRead::read: source.kind = od::SourceKind::array_struct; return;
+            case od::interop::NdarrayRead::not_applicable: break;
+            case od::interop::NdarrayRead::calibrate: {
+                const od::ManagedView read = source.view;
+                source.view = od::ManagedView{};
+                acquire_or_raise(x, source, od::Need::everything);  // NumPy's own capsule, flags included
+                od::interop::calibrate_ndarray(read, source.view);
+                return;
+            }
         }
     }
+    acquire_or_raise(x, source, need);
 }
 
 /// A new TensorInfo describing `x` once it passed the checks (a new reference).
@@ -98,6 +93,7 @@ public:
     PyObject* validate(py::handle x) const { return describe(x, &c_, c_.verify); }
 
     void check(py::handle x) const {
+        if (passes_borrowed(x, nullptr, nullptr)) return;
         od::Source source;
         od::interop::NdarrayView storage;
         acquire_tensor(x, source, need(), storage);
@@ -107,6 +103,7 @@ public:
 
     /// check(x), then use(context, record) while the tensor is held.
     void check_and_use(py::handle x, od::checked_plan::RecordUse use, void* context) const {
+        if (passes_borrowed(x, use, context)) return;
         od::Source source;
         od::interop::NdarrayView storage;
         acquire_tensor(x, source, need(), storage);
@@ -118,6 +115,31 @@ public:
     const py::str& repr() const { return repr_; }
 
 private:
+    /// The common case, checked without a Source: a tensor borrowed through a remembered
+    /// exchange table (od::borrow_remembered; the caller holds `x`) that every structural
+    /// rule, every constraint and the device check accept. True when it passed, after
+    /// use(context, record) when `use` is given; false when the full path is to check `x`,
+    /// asking it again, and say what failed. A failing table raises here.
+    bool passes_borrowed(py::handle x, od::checked_plan::RecordUse use, void* context) const {
+        if (need() != od::Need::tensor) return false;
+        DLTensor slot;
+        od::ManagedView view;
+        switch (od::borrow_remembered(x.ptr(), &slot, view)) {
+            case od::Borrowed::tensor: break;
+            case od::Borrowed::not_remembered: return false;
+            case od::Borrowed::error: throw py::error_already_set();
+        }
+        od::Geometry geometry;
+        if (!od::detail::structure_fast_path(view, geometry)) return false;  // true: no rule finds anything
+        od::Report report;
+        od::check_constraints(view, geometry, c_, report);
+        if (!report.ok()) return false;
+        const std::int8_t verified = od::verify_device(view, geometry, c_.verify, report);
+        if (!report.ok()) return false;
+        if (use != nullptr) use(context, od::record_of(view, geometry, verified));
+        return true;
+    }
+
     /// What check() reads: the flags only when writability is constrained.
     od::Need need() const { return c_.writable >= 0 ? od::Need::everything : od::Need::tensor; }
 
@@ -185,6 +207,21 @@ Expect make_expect(py::handle device, py::handle dtype, py::handle ndim, py::han
 
 void optype_dlpack::checked_plan::check_and_use(PyObject* expect, PyObject* x, RecordUse use, void* context) {
     initialised_expect(expect, "check").check_and_use(x, use, context);
+}
+
+const optype_dlpack::checked_plan::CompiledExpect* optype_dlpack::checked_plan::compiled_expect(
+    PyObject* expect) noexcept {
+    if (expect_type == nullptr || Py_TYPE(expect) != expect_type) return nullptr;
+    // As expect_of() reads it, the simple layout only (an exact Expect has it; nullptr sends a
+    // call to check_and_use(expect, ...), which reads any layout and raises for no C++ object)
+    const auto* instance = reinterpret_cast<const py::detail::instance*>(expect);
+    if (!instance->simple_layout || !instance->simple_holder_constructed) return nullptr;
+    return static_cast<const CompiledExpect*>(instance->simple_value_holder[0]);
+}
+
+void optype_dlpack::checked_plan::check_and_use(const CompiledExpect* compiled, PyObject* x, RecordUse use,
+                                                void* context) {
+    reinterpret_cast<const Expect*>(compiled)->check_and_use(x, use, context);
 }
 
 namespace {

@@ -21,21 +21,29 @@ namespace optype_dlpack::interop {
 // ---------------------------------------------------------------------------------------
 // NumPy arrays
 
-bool is_ndarray(PyObject* obj) {
-    static std::atomic<PyTypeObject*> ndarray{nullptr};
-    PyTypeObject* type = ndarray.load(std::memory_order_acquire);
-    if (type == nullptr) {
-        static PyObject* name = PyUnicode_InternFromString("numpy");  // leaked on purpose
-        PyObject* numpy = name != nullptr ? PyImport_GetModule(name) : nullptr;
-        if (numpy == nullptr) {
-            PyErr_Clear();
-            return false;
-        }
-        Py_DECREF(numpy);
-        type = npy().PyArray_Type_;
-        ndarray.store(type, std::memory_order_release);
+PyTypeObject* ndarray_type() {
+    static std::atomic<PyTypeObject*> found{nullptr};
+    PyTypeObject* type = found.load(std::memory_order_acquire);
+    if (type != nullptr) return type;
+    static PyObject* name = PyUnicode_InternFromString("numpy");  // leaked on purpose
+    PyObject* numpy = name != nullptr ? PyImport_GetModule(name) : nullptr;
+    if (numpy == nullptr) {
+        if (PyErr_Occurred() != nullptr) PyErr_Clear();
+        return nullptr;
     }
-    return PyObject_TypeCheck(obj, type) != 0;
+    Py_DECREF(numpy);
+    try {
+        type = npy().PyArray_Type_;
+    } catch (py::error_already_set&) {  // NumPy's C API could not be loaded: no array is read as NumPy's
+        return nullptr;
+    }
+    found.store(type, std::memory_order_release);
+    return type;
+}
+
+bool is_ndarray(PyObject* obj) {
+    PyTypeObject* type = ndarray_type();
+    return type != nullptr && PyObject_TypeCheck(obj, type) != 0;
 }
 
 namespace {

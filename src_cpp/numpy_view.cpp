@@ -27,27 +27,6 @@ int dlpack_code_of(int type_num, std::size_t itemsize) {
     return -1;
 }
 
-/// NumPy's ndarray type, once NumPy is imported (an ndarray cannot exist before). Compared
-/// by address: the struct is read only from an object of exactly this type.
-PyTypeObject* ndarray_type() {
-    static PyTypeObject* type = nullptr;  // read and written with the GIL held
-    if (type == nullptr) {
-        static PyObject* name = PyUnicode_InternFromString("numpy");  // leaked on purpose
-        PyObject* numpy = name != nullptr ? PyImport_GetModule(name) : nullptr;
-        if (numpy == nullptr) {
-            if (PyErr_Occurred() != nullptr) PyErr_Clear();
-            return nullptr;
-        }
-        Py_DECREF(numpy);
-        try {
-            type = npy().PyArray_Type_;
-        } catch (py::error_already_set&) {  // NumPy's C API could not be loaded: ask NumPy instead
-            return nullptr;
-        }
-    }
-    return type;
-}
-
 /// Whether the last base of the array's base chain is a capsule: an array imported through
 /// DLPack, whose device NumPy reports as that tensor's.
 bool based_on_capsule(PyObject* array, PyTypeObject* ndarray) {

@@ -385,6 +385,122 @@ def test_host_read_of_a_device_tensor_from_the_table_asks_dlpack_with_stream_non
     assert calls == [{"stream": None, "max_version": (1, 3)}]
 
 
+# A table remembered from an earlier call fills a DLTensor that Expect checks without a Source:
+# what it accepts and refuses, and every message, must be what validate() (which always takes
+# the full path, asking for an owned tensor) says of the same tensor.
+
+
+class ChangingTable(TableProducer):
+    """A TableProducer whose DLTensor export is changed by `change` before it is handed out,
+    and which fails (returns -1 and sets no exception) while `failing` is true."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.change: Callable[[DLTensor], None] = lambda tensor: None
+        self.failing = False
+        self.square_shape = (ctypes.c_int64 * 2)(2, 2)
+        self.f_strides = (ctypes.c_int64 * 2)(1, 2)
+
+    def _fill(self, tensor: DLTensor) -> None:
+        super()._fill(tensor)
+        self.change(tensor)
+
+    def _tensor(self, obj: int, out: int) -> int:
+        if self.failing:
+            self.exports += 1
+            return -1
+        return super()._tensor(obj, out)
+
+
+def remembered_producer(tensors_freed: ModuleType) -> tuple[ChangingTable, object]:
+    """A producer whose type's exchange table is remembered: one check has been made."""
+    tables = ChangingTable()
+    cls, calls = producer_class(tables.newest(0), lambda: tensors_freed.make_capsule(shape=[4], allocate=True))
+    producer = cls()
+    Expect(dtype="float32").check(producer)
+    assert calls == []
+    tables.exports = 0
+    return tables, producer
+
+
+def message_of(call: Callable[[], object]) -> str:
+    with pytest.raises(ValueError) as caught:
+        call()
+    return str(caught.value)
+
+
+def test_remembered_table_is_asked_once_per_passing_check(tensors_freed: ModuleType) -> None:
+    tables, producer = remembered_producer(tensors_freed)
+    for _ in range(3):
+        Expect(dtype="float32", shape=(4,), layout="C").check(producer)
+    assert tables.exports == 3
+    assert tables.deleted == 0  # borrowed tensors: nothing to release
+
+
+def square(table: ChangingTable, t: DLTensor) -> None:
+    t.ndim, t.shape, t.strides = 2, table.square_shape, table.f_strides  # 2 x 2, Fortran order
+
+
+def set_field(name: str, value: object) -> Callable[[ChangingTable, DLTensor], None]:
+    return lambda table, t: setattr(t, name, value)
+
+
+CHANGES: dict[str, Callable[[ChangingTable, DLTensor], None]] = {
+    "dtype": set_field("dtype", DLDataType(KDL_FLOAT, 64, 1)),
+    "shape and layout": square,
+    "NULL strides": set_field("strides", None),
+    "negative extent": lambda table, t: table.shape.__setitem__(0, -4),
+    "NULL data": set_field("data", None),
+    "negative device type": set_field("device", DLDevice(-5, 0)),
+    "CPU device id": set_field("device", DLDevice(KDL_CPU, 3)),
+    "ndim above the bound": set_field("ndim", 2000),
+    "offset past the address space": set_field("byte_offset", 2**63),
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_remembered_table_refusals_are_those_of_the_full_path(tensors_freed: ModuleType, change: str) -> None:
+    tables, producer = remembered_producer(tensors_freed)
+    tables.change = lambda tensor: CHANGES[change](tables, tensor)
+    constraints: dict[str, Any] = {"dtype": "float32", "shape": (4,), "layout": "C"}
+    try:
+        checked = message_of(lambda: Expect(**constraints).check(producer))
+        full = message_of(lambda: validate(producer, **constraints))
+    finally:
+        tables.shape[0] = 4
+    assert checked == full
+
+
+def test_remembered_table_failure_raises(tensors_freed: ModuleType) -> None:
+    tables, producer = remembered_producer(tensors_freed)
+    tables.failing = True
+    with pytest.raises(BufferError, match="the exchange API failed without an error"):
+        Expect(dtype="float32").check(producer)
+    assert tables.exports == 1  # a failing table is not asked again
+    tables.failing = False
+    Expect(dtype="float32").check(producer)
+
+
+def test_remembered_table_binds_checked_symbols(tensors_freed: ModuleType) -> None:
+    from typing import Annotated
+
+    from optype_dlpack import Spec, checked
+
+    tables, producer = remembered_producer(tensors_freed)
+
+    @checked
+    def pair(a: Annotated[object, Spec(dtype="float32", shape=("n",))], b: Annotated[object, Spec(shape=("n",))]) -> int:
+        return 1
+
+    assert pair(producer, producer) == 1
+    assert tables.exports == 2
+    other = ChangingTable()
+    other.shape[0] = 3
+    other_cls, _ = producer_class(other.newest(0), lambda: None)
+    with pytest.raises(ValueError, match="n = 4"):
+        pair(producer, other_cls())
+
+
 CHILD_TABLES = """
 import ctypes, json, sys
 import numpy as np

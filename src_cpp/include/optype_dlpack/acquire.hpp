@@ -195,17 +195,30 @@ inline const DLPackExchangeAPI* lookup_exchange_api(PyTypeObject* type) {
     return usable_table(reinterpret_cast<const DLPackExchangeAPI*>(address));
 }
 
+/// The slot of exchange_cache() that `type` uses.
+inline std::size_t exchange_cache_slot(PyTypeObject* type) noexcept {
+    return (reinterpret_cast<std::uintptr_t>(type) >> 4) & 7;
+}
+
+/// Whether the cache holds `type`'s exchange table, as it is now (its version tag); the table,
+/// or nullptr for a type that has none, into `api`. Runs no Python.
+inline bool remembered_exchange_api(PyTypeObject* type, const DLPackExchangeAPI** api) {
+#ifdef Py_GIL_DISABLED
+    std::lock_guard<std::mutex> guard(exchange_cache_lock());
+#endif
+    const ExchangeCacheEntry& entry = exchange_cache()[exchange_cache_slot(type)];
+    const unsigned int tag = PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG) ? type->tp_version_tag : 0;
+    if (tag == 0 || entry.type != type || entry.tag != tag) return false;
+    *api = entry.api;
+    return true;
+}
+
 /// The type's usable exchange table, or nullptr; cached per type (version tag).
 inline const DLPackExchangeAPI* exchange_api_of(PyTypeObject* type) {
+    const DLPackExchangeAPI* remembered = nullptr;
+    if (remembered_exchange_api(type, &remembered)) return remembered;
     ExchangeCacheEntry* cache = exchange_cache();
-    const std::size_t slot = (reinterpret_cast<std::uintptr_t>(type) >> 4) & 7;
-    {
-#ifdef Py_GIL_DISABLED
-        std::lock_guard<std::mutex> guard(exchange_cache_lock());
-#endif
-        const unsigned int tag = PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG) ? type->tp_version_tag : 0;
-        if (tag != 0 && cache[slot].type == type && cache[slot].tag == tag) return cache[slot].api;
-    }
+    const std::size_t slot = exchange_cache_slot(type);
     const DLPackExchangeAPI* api = lookup_exchange_api(type);  // runs Python: never under the lock
 #ifdef Py_GIL_DISABLED
     std::lock_guard<std::mutex> guard(exchange_cache_lock());
@@ -501,11 +514,45 @@ enum class Need : std::uint8_t {
     everything,  ///< version and flags too
 };
 
+/// How borrow_remembered() went.
+enum class Borrowed : std::uint8_t { tensor, not_remembered, error };
+
+/// The common case of negotiate() under StreamPolicy::no_read for a caller that needs the
+/// DLTensor alone: `x`'s type has an exchange table, already remembered (exchange_api_of),
+/// that fills a DLTensor in place. Fills `slot` and points `view` at it, valid while `x` lives
+/// unchanged: the caller holds `x`. not_remembered when `x` is to be asked another way (no
+/// Python ran); error with a Python exception set.
+inline Borrowed borrow_remembered(PyObject* x, DLTensor* slot, ManagedView& view) {
+    const DLPackExchangeAPI* api = nullptr;
+    if (!detail::remembered_exchange_api(Py_TYPE(x), &api) || api == nullptr ||
+        api->dltensor_from_py_object_no_sync == nullptr) {
+        return Borrowed::not_remembered;
+    }
+    if (api->dltensor_from_py_object_no_sync(x, slot) != 0) {
+        detail::table_failed("the exchange API failed without an error");
+        return Borrowed::error;
+    }
+    view.versioned = true;  // as Source::borrow_slot describes a borrowed tensor
+    view.version = api->header.version;
+    view.flags = 0;
+    view.tensor = slot;
+    return Borrowed::tensor;
+}
+
 /// Obtains the tensor of `x` into `source` for reading its description (StreamPolicy::no_read).
 /// Returns SourceError::none on success; otherwise a Python exception is set (python_error)
 /// or the capsule was already consumed (consumed).
 inline SourceError acquire(PyObject* x, Source& source, Need need) {
     if (PyCapsule_CheckExact(x)) return source.from_capsule(x);
+    if (need == Need::tensor) {
+        DLTensor tensor;
+        ManagedView view;
+        switch (borrow_remembered(x, &tensor, view)) {
+            case Borrowed::tensor: *source.borrow_slot(x, view.version) = tensor; return SourceError::none;
+            case Borrowed::error: return SourceError::python_error;
+            case Borrowed::not_remembered: break;
+        }
+    }
     Offer offer;
     DLTensor borrowed{};
     if (!negotiate(x, StreamPolicy::no_read, offer, need == Need::tensor ? &borrowed : nullptr)) {

@@ -457,14 +457,21 @@ inline bool structure_fast_path(const ManagedView& view, Geometry& geometry) noe
     const std::uint32_t element_bits = static_cast<std::uint32_t>(t.dtype.bits) * t.dtype.lanes;
     const bool padded = (view.flags & kFlagSubbytePadded) != 0;
     if (element_bits == 0 || (padded && element_bits >= 8)) return false;
-    // The byte range addressed, as check_structure computes it (see there).
+    // The byte range addressed, as check_structure computes it (see there); for whole-byte
+    // elements, span_bytes is one multiplication by the element's bytes.
     std::int64_t nbytes = 0, lowest = 0, below = 0, end = 0, above = 0, low = 0, high = 0;
-    if (!span_bytes(size, element_bits, padded, &nbytes) || sub_overflows(0, min_off, &lowest) ||
-        !span_bytes(lowest, element_bits, padded, &below) || add_overflows(max_off, 1, &end) ||
-        !span_bytes(end, element_bits, padded, &above) || add_overflows(offset, -below, &low) ||
-        add_overflows(offset, above, &high)) {
+    if (sub_overflows(0, min_off, &lowest) || add_overflows(max_off, 1, &end)) return false;
+    if (element_bits % 8 == 0) {
+        const auto per = static_cast<std::int64_t>(element_bits / 8);
+        if (mul_overflows(size, per, &nbytes) || mul_overflows(lowest, per, &below) ||
+            mul_overflows(end, per, &above)) {
+            return false;
+        }
+    } else if (!span_bytes(size, element_bits, padded, &nbytes) || !span_bytes(lowest, element_bits, padded, &below) ||
+               !span_bytes(end, element_bits, padded, &above)) {
         return false;
     }
+    if (add_overflows(offset, -below, &low) || add_overflows(offset, above, &high)) return false;
     const auto base = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(t.data));
     if ((low < 0 && base < static_cast<std::uint64_t>(-low)) ||
         (high > 0 && static_cast<std::uint64_t>(high) - 1 > UINTPTR_MAX - base)) {

@@ -172,14 +172,19 @@ struct HeldReference {
     raise_report(report);
 }
 
-/// acquire(), with every failure raised as a Python exception.
-inline void acquire_or_raise(pybind11::handle x, Source& source, Need need) {
-    switch (acquire(x.ptr(), source, need)) {
+/// Raises the failure that reading into `source` reported (nothing for SourceError::none).
+inline void raise_source_error(SourceError error, const Source& source) {
+    switch (error) {
         case SourceError::none: return;
         case SourceError::consumed: raise_consumed(source.consumed_name);
         case SourceError::python_error: break;
     }
     throw pybind11::error_already_set();
+}
+
+/// acquire(), with every failure raised as a Python exception.
+inline void acquire_or_raise(pybind11::handle x, Source& source, Need need) {
+    raise_source_error(acquire(x.ptr(), source, need), source);
 }
 
 /// Runs the structural rules (as strict as the constraints say), the producer's device check
@@ -284,8 +289,7 @@ inline void acquire_on_stream_or_raise(pybind11::handle x, Source& source, PyObj
         read = source.from_capsule(offer.capsule);
         source.kind = SourceKind::dunder_dlpack;
     }
-    if (read == SourceError::consumed) raise_consumed(source.consumed_name);
-    if (read != SourceError::none) throw pybind11::error_already_set();
+    raise_source_error(read, source);
 }
 
 }  // namespace detail
