@@ -206,11 +206,12 @@ Outcome argument_of(const Parameter& parameter, PyObject* const* args, Py_ssize_
 /// Checks `value` against `parameter`, binding into `bindings`: pass, mismatch or error.
 Outcome check_value(Bindings& bindings, const Parameter& parameter, PyObject* value) {
     bindings.parameter = &parameter;
+    const RecordUse use = parameter.program.empty() ? nullptr : &run_program;  // nothing to bind: no record
     PyObject* done = detail::guarded([&]() -> PyObject* {
         if (parameter.compiled != nullptr) {
-            check_and_use(parameter.compiled, value, &run_program, &bindings);
+            check_and_use(parameter.compiled, value, use, &bindings);
         } else {
-            check_and_use(parameter.expect, value, &run_program, &bindings);  // raises its TypeError
+            check_and_use(parameter.expect, value, use, &bindings);  // raises its TypeError
         }
         return Py_True;  // borrowed: a marker, not returned to Python
     });

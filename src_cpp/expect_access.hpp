@@ -13,7 +13,7 @@ namespace optype_dlpack::checked_plan {
 using RecordUse = void (*)(void* context, const TensorInfoRecord& record);
 
 /// Expect.check(x) for `expect` (an initialised optype_dlpack.Expect), then use(context,
-/// record). Raises as Expect.check does (pybind11::error_already_set, or the exceptions that
+/// record) unless `use` is nullptr. Raises as Expect.check does (pybind11::error_already_set, or the exceptions that
 /// detail::guarded translates), and TypeError when `expect` is not an initialised Expect.
 void check_and_use(PyObject* expect, PyObject* x, RecordUse use, void* context);
 

@@ -101,7 +101,7 @@ public:
         run_checks(source, &c_, geometry, c_.verify);
     }
 
-    /// check(x), then use(context, record) while the tensor is held.
+    /// check(x), then use(context, record) while the tensor is held (`use` may be nullptr).
     void check_and_use(py::handle x, od::checked_plan::RecordUse use, void* context) const {
         if (passes_borrowed(x, use, context)) return;
         od::Source source;
@@ -109,7 +109,7 @@ public:
         acquire_tensor(x, source, need(), storage);
         od::Geometry geometry;
         const std::int8_t verified = run_checks(source, &c_, geometry, c_.verify);
-        use(context, od::record_of(source.view, geometry, verified));
+        if (use != nullptr) use(context, od::record_of(source.view, geometry, verified));
     }
 
     const py::str& repr() const { return repr_; }
@@ -131,11 +131,13 @@ private:
         }
         od::Geometry geometry;
         if (!od::detail::structure_fast_path(view, geometry)) return false;  // true: no rule finds anything
-        od::Report report;
-        od::check_constraints(view, geometry, c_, report);
-        if (!report.ok()) return false;
-        const std::int8_t verified = od::verify_device(view, geometry, c_.verify, report);
-        if (!report.ok()) return false;
+        if (!od::constraints_met(view, geometry, c_)) return false;
+        std::int8_t verified = -1;
+        if (!od::device_left_unasked(view.tensor->device.device_type, c_.verify)) {
+            od::Report report;
+            verified = od::verify_device(view, geometry, c_.verify, report);
+            if (!report.ok()) return false;
+        }
         if (use != nullptr) use(context, od::record_of(view, geometry, verified));
         return true;
     }

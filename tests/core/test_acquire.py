@@ -471,6 +471,40 @@ def test_remembered_table_refusals_are_those_of_the_full_path(tensors_freed: Mod
     assert checked == full
 
 
+CONSTRAINT_SETS: list[dict[str, Any]] = [
+    {},
+    {"device": "cpu", "dtype": "float32", "ndim": 1, "shape": (4,), "layout": "C"},
+    {"shape": (None,), "layout": "F"},
+    {"device": "cuda"},
+    {"device": "cpu:1"},
+    {"dtype": "int32"},
+    {"ndim": 2},
+    {"shape": (5,)},
+    {"shape": (4, 1)},
+    {"dtype": "float64", "ndim": 0, "shape": (2, 2), "device": "cuda:0"},
+    {"verify_device": "skip"},
+    {"verify_device": "require"},
+]
+
+
+@pytest.mark.parametrize("constraints", CONSTRAINT_SETS, ids=str)
+def test_remembered_table_constraints_are_judged_as_by_the_full_path(
+    tensors_freed: ModuleType, constraints: dict[str, Any]
+) -> None:
+    _, producer = remembered_producer(tensors_freed)
+
+    def outcome(call: Callable[[], object]) -> str:
+        try:
+            call()
+        except ValueError as error:
+            return str(error)
+        return "passed"
+
+    assert outcome(lambda: Expect(**constraints).check(producer)) == outcome(
+        lambda: validate(producer, **constraints)
+    )
+
+
 def test_remembered_table_failure_raises(tensors_freed: ModuleType) -> None:
     tables, producer = remembered_producer(tensors_freed)
     tables.failing = True

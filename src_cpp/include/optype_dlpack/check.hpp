@@ -425,7 +425,7 @@ inline bool plain_header(const ManagedView& view) noexcept {
 /// as check_structure fills it, only when check_structure would find nothing at all; false
 /// when anything is unusual, which check_structure then diagnoses rule by rule. It records
 /// nothing.
-inline bool structure_fast_path(const ManagedView& view, Geometry& geometry) noexcept {
+__attribute__((always_inline)) inline bool structure_fast_path(const ManagedView& view, Geometry& geometry) noexcept {
     if (view.tensor == nullptr || !plain_header(view)) return false;
     const DLTensor& t = *view.tensor;
     if (!plain_1_3_values(t) || t.ndim < 0 || t.ndim > kMaxNdim || t.data == nullptr) return false;

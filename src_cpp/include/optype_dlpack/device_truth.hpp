@@ -250,6 +250,12 @@ inline std::int8_t ask_driver(const DLTensor& t, const Geometry& geometry, Verif
 
 }  // namespace detail
 
+/// Whether verify_device() answers -1 for a tensor labelled `type` under `mode` without
+/// asking anything: skip, and kDLCPU under automatic (see there).
+inline bool device_left_unasked(DLDeviceType type, VerifyDevice mode) noexcept {
+    return mode == VerifyDevice::skip || (type == kDLCPU && mode == VerifyDevice::automatic);
+}
+
 /// Result of asking the driver: -1 unknown (not asked, no driver, or the driver cannot tell),
 /// 0 failed (each lie is in `report`), 1 verified: never 1 for a byte the driver does not
 /// confirm. Call it on a tensor that passed check_structure. For callers that read the
@@ -265,7 +271,7 @@ inline std::int8_t ask_driver(const DLTensor& t, const Geometry& geometry, Verif
 ///              and "cannot tell" are the violation device.unverified, with the reason.
 ///   skip:      -1 without asking.
 inline std::int8_t verify_device(const ManagedView& view, const Geometry& geometry, VerifyDevice mode, Report& report) {
-    if (mode == VerifyDevice::skip || view.tensor == nullptr) return -1;
+    if (view.tensor == nullptr || device_left_unasked(view.tensor->device.device_type, mode)) return -1;
     const DLTensor& t = *view.tensor;
     const DLDeviceType type = t.device.device_type;
     if (!detail::driver_checks_label(type)) {
@@ -273,7 +279,6 @@ inline std::int8_t verify_device(const ManagedView& view, const Geometry& geomet
         return detail::report_unverified(
             report, "the CUDA driver cannot check " + device_header_name(static_cast<std::int32_t>(type)) + " memory");
     }
-    if (type == kDLCPU && mode == VerifyDevice::automatic) return -1;
     return detail::ask_driver(t, geometry, mode, report);
 }
 

@@ -58,56 +58,98 @@ inline std::string describe_device(const Constraints& c) {
 
 }  // namespace detail
 
+namespace detail {
+
+// Each declared constraint, as one test: check_constraints reports what these find unmet, and
+// constraints_met asks them all.
+
+inline bool device_met(const DLTensor& t, const Constraints& c) noexcept {
+    return (!c.has_device_type || static_cast<std::int32_t>(t.device.device_type) == c.device_type) &&
+           (!c.has_device_id || t.device.device_id == c.device_id);
+}
+
+inline bool dtype_met(const DLTensor& t, const Constraints& c) noexcept {
+    return !c.has_dtype ||
+           (t.dtype.code == c.dtype.code && t.dtype.bits == c.dtype.bits && t.dtype.lanes == c.dtype.lanes);
+}
+
+inline bool shape_met(const DLTensor& t, const Constraints& c) noexcept {
+    if (!c.has_shape) return true;
+    if (static_cast<std::size_t>(t.ndim) != c.shape.size()) return false;
+    for (std::size_t i = 0; i < c.shape.size(); ++i) {
+        if (c.shape[i] != kAnyExtent && c.shape[i] != t.shape[i]) return false;
+    }
+    return true;
+}
+
+inline bool ndim_met(const DLTensor& t, const Constraints& c) noexcept { return c.ndim < 0 || t.ndim == c.ndim; }
+
+/// Whether the tensor says it may be written (READ_ONLY unset in a versioned capsule); a legacy
+/// capsule says neither.
+inline bool writable_met(const ManagedView& view, const Constraints& c) noexcept {
+    if (c.writable < 0) return true;
+    if (!view.versioned) return false;
+    return ((view.flags & kFlagReadOnly) == 0) == (c.writable == 1);
+}
+
+inline bool layout_met(const Geometry& geometry, const Constraints& c) noexcept {
+    return (c.layout != LayoutRequirement::c || geometry.c_contiguous) &&
+           (c.layout != LayoutRequirement::f || geometry.f_contiguous);
+}
+
+}  // namespace detail
+
+/// Whether every declared constraint is met (check_constraints says which are not).
+__attribute__((always_inline)) inline bool constraints_met(const ManagedView& view, const Geometry& geometry,
+                                                           const Constraints& c) noexcept {
+    const DLTensor& t = *view.tensor;
+    return detail::device_met(t, c) && detail::dtype_met(t, c) && detail::shape_met(t, c) && detail::ndim_met(t, c) &&
+           detail::writable_met(view, c) && detail::layout_met(geometry, c);
+}
+
 /// Checks the declared constraints; records one violation per unmet constraint. Returns
 /// whether every constraint is met.
 inline bool check_constraints(const ManagedView& view, const Geometry& geometry, const Constraints& c, Report& report) {
     const DLTensor& t = *view.tensor;
     bool met = true;  // each report.add below records one violation
-    if ((c.has_device_type && static_cast<std::int32_t>(t.device.device_type) != c.device_type) ||
-        (c.has_device_id && t.device.device_id != c.device_id)) {
+    if (!detail::device_met(t, c)) {
         met = false;
         report.add(Rule::expect_device, detail::describe_device(c),
                    format_device(static_cast<std::int32_t>(t.device.device_type), t.device.device_id));
     }
-    if (c.has_dtype &&
-        (t.dtype.code != c.dtype.code || t.dtype.bits != c.dtype.bits || t.dtype.lanes != c.dtype.lanes)) {
+    if (!detail::dtype_met(t, c)) {
         met = false;
         report.add(Rule::expect_dtype, format_dtype(c.dtype.code, c.dtype.bits, c.dtype.lanes),
                    format_dtype(t.dtype.code, t.dtype.bits, t.dtype.lanes));
     }
-    if (c.has_shape) {
-        bool match = static_cast<std::size_t>(t.ndim) == c.shape.size();
-        for (std::size_t i = 0; match && i < c.shape.size(); ++i) {
-            match = c.shape[i] == kAnyExtent || c.shape[i] == t.shape[i];
-        }
-        if (!match) {
-            met = false;
-            report.add(Rule::expect_shape,
-                       detail::format_shape(c.shape.data(), static_cast<std::int32_t>(c.shape.size()), true),
-                       detail::format_shape(t.shape, t.ndim, false));
-        }
+    if (!detail::shape_met(t, c)) {
+        met = false;
+        report.add(Rule::expect_shape,
+                   detail::format_shape(c.shape.data(), static_cast<std::int32_t>(c.shape.size()), true),
+                   detail::format_shape(t.shape, t.ndim, false));
     }
-    if (c.ndim >= 0 && t.ndim != c.ndim) {
+    if (!detail::ndim_met(t, c)) {
         met = false;
         report.add(Rule::expect_ndim, std::to_string(c.ndim), std::to_string(t.ndim));
     }
-    if (c.writable == 1 && (!view.versioned || (view.flags & kFlagReadOnly) != 0)) {
+    if (!detail::writable_met(view, c)) {
         met = false;
-        report.add(Rule::expect_writable, "a writable tensor",
-                   view.versioned ? "READ_ONLY set" : "a legacy capsule, which cannot say whether it may be written");
-    } else if (c.writable == 0 && (!view.versioned || (view.flags & kFlagReadOnly) == 0)) {
-        met = false;
-        report.add(Rule::expect_writable, "a read-only tensor",
-                   view.versioned ? "READ_ONLY not set" : "a legacy capsule, which cannot say whether it is read-only");
+        if (c.writable == 1) {
+            report.add(
+                Rule::expect_writable, "a writable tensor",
+                view.versioned ? "READ_ONLY set" : "a legacy capsule, which cannot say whether it may be written");
+        } else {
+            report.add(
+                Rule::expect_writable, "a read-only tensor",
+                view.versioned ? "READ_ONLY not set" : "a legacy capsule, which cannot say whether it is read-only");
+        }
     }
-    if (c.layout == LayoutRequirement::c && !geometry.c_contiguous) {
+    if (!detail::layout_met(geometry, c)) {
         met = false;
-        report.add(Rule::expect_layout, "C-contiguous",
-                   std::string(geometry.f_contiguous ? "F-contiguous" : "non-contiguous") + " strides");
-    } else if (c.layout == LayoutRequirement::f && !geometry.f_contiguous) {
-        met = false;
-        report.add(Rule::expect_layout, "F-contiguous",
-                   std::string(geometry.c_contiguous ? "C-contiguous" : "non-contiguous") + " strides");
+        const bool wants_c = c.layout == LayoutRequirement::c;
+        const bool other = wants_c ? geometry.f_contiguous : geometry.c_contiguous;
+        report.add(Rule::expect_layout, wants_c ? "C-contiguous" : "F-contiguous",
+                   std::string(other ? (wants_c ? "F-contiguous" : "C-contiguous") : "non-contiguous") + " strides");
     }
     return met;
 }
