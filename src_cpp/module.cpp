@@ -54,20 +54,21 @@ std::int8_t run_checks(const od::Source& source, const od::Constraints* constrai
 /// read from its array struct where that gives what NumPy's __dlpack__ would (numpy_view.hpp;
 /// `storage` holds the reading while `source` is used).
 void acquire_tensor(py::handle x, od::Source& source, od::Need need, od::interop::NdarrayView& storage) {
-    if (!PyCapsule_CheckExact(x.ptr())) {  // a capsule given by the caller is read in place (acquire)
-        switch (od::interop::read_ndarray(x.ptr(), storage, source.view)) {
-            case od::interop::NdarrayRead::read: source.kind = od::SourceKind::array_struct; return;
-            case od::interop::NdarrayRead::not_applicable: break;
-            case od::interop::NdarrayRead::calibrate: {
-                const od::ManagedView read = source.view;
-                source.view = od::ManagedView{};
-                acquire_or_raise(x, source, od::Need::everything);  // NumPy's own capsule, flags included
-                od::interop::calibrate_ndarray(read, source.view);
-                return;
-            }
+    if (PyCapsule_CheckExact(x.ptr())) {  // a capsule given by the caller: read it in place
+        od::detail::raise_source_error(source.from_capsule(x.ptr()), source);
+        return;
+    }
+    switch (od::interop::read_ndarray(x.ptr(), storage, source.view)) {
+        case od::interop::NdarrayRead::read: source.kind = od::SourceKind::array_struct; return;
+        case od::interop::NdarrayRead::not_applicable: acquire_or_raise(x, source, need); return;
+        case od::interop::NdarrayRead::calibrate: {
+            const od::ManagedView read = source.view;
+            source.view = od::ManagedView{};
+            acquire_or_raise(x, source, od::Need::everything);  // NumPy's own capsule, flags included
+            od::interop::calibrate_ndarray(read, source.view);
+            return;
         }
     }
-    acquire_or_raise(x, source, need);
 }
 
 /// A new TensorInfo describing `x` once it passed the checks (a new reference).
@@ -93,7 +94,7 @@ public:
     PyObject* validate(py::handle x) const { return describe(x, &c_, c_.verify); }
 
     void check(py::handle x) const {
-        if (passes_borrowed(x, nullptr, nullptr)) return;
+        if (borrowable(x) && passes_borrowed(x, nullptr, nullptr)) return;
         od::Source source;
         od::interop::NdarrayView storage;
         acquire_tensor(x, source, need(), storage);
@@ -103,7 +104,7 @@ public:
 
     /// check(x), then use(context, record) while the tensor is held (`use` may be nullptr).
     void check_and_use(py::handle x, od::checked_plan::RecordUse use, void* context) const {
-        if (passes_borrowed(x, use, context)) return;
+        if (borrowable(x) && passes_borrowed(x, use, context)) return;
         od::Source source;
         od::interop::NdarrayView storage;
         acquire_tensor(x, source, need(), storage);
@@ -115,13 +116,19 @@ public:
     const py::str& repr() const { return repr_; }
 
 private:
+    /// Whether passes_borrowed() may apply: the DLTensor alone is needed, and `x` is neither a
+    /// capsule nor a NumPy array (read from its struct: acquire_tensor).
+    bool borrowable(py::handle x) const {
+        return need() == od::Need::tensor && !PyCapsule_CheckExact(x.ptr()) &&
+               !od::detail::is_exact_ndarray(Py_TYPE(x.ptr()));
+    }
+
     /// The common case, checked without a Source: a tensor borrowed through a remembered
     /// exchange table (od::borrow_remembered; the caller holds `x`) that every structural
     /// rule, every constraint and the device check accept. True when it passed, after
     /// use(context, record) when `use` is given; false when the full path is to check `x`,
     /// asking it again, and say what failed. A failing table raises here.
     bool passes_borrowed(py::handle x, od::checked_plan::RecordUse use, void* context) const {
-        if (need() != od::Need::tensor) return false;
         DLTensor slot;
         od::ManagedView view;
         switch (od::borrow_remembered(x.ptr(), &slot, view)) {

@@ -270,7 +270,8 @@ inline bool device_left_unasked(DLDeviceType type, VerifyDevice mode) noexcept {
 ///   require:   asks about every label the driver can check, kDLCPU included; "cannot ask"
 ///              and "cannot tell" are the violation device.unverified, with the reason.
 ///   skip:      -1 without asking.
-inline std::int8_t verify_device(const ManagedView& view, const Geometry& geometry, VerifyDevice mode, Report& report) {
+__attribute__((always_inline)) inline std::int8_t verify_device(const ManagedView& view, const Geometry& geometry,
+                                                                VerifyDevice mode, Report& report) {
     if (view.tensor == nullptr || device_left_unasked(view.tensor->device.device_type, mode)) return -1;
     const DLTensor& t = *view.tensor;
     const DLDeviceType type = t.device.device_type;
