@@ -19,6 +19,7 @@ import concurrent.futures
 import multiprocessing
 import pickle
 import re
+import signal
 import sys
 import textwrap
 from collections.abc import Callable
@@ -437,11 +438,20 @@ time.sleep(0.05)
 """
 
 
+# CPython 3.10 itself can crash a daemon thread that wakes after finalization has freed the
+# interpreter (take_gil reads the freed state): daemon threads running only Python code crash
+# the same way, about one exit in ten on a 2-core machine. There a SIGSEGV is CPython's and is
+# not counted; an abort, the failure of a reference dropped without the GIL, counts everywhere.
+CPYTHONS_OWN_EXIT_CRASH = {-signal.SIGSEGV} if sys.version_info < (3, 11) else set()
+
+
 def test_daemon_threads_do_not_abort_the_exit() -> None:
     runs = 20
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(lambda _: run_code(_DAEMON_THREADS), range(runs)))
-    failed = [result for result in results if result.returncode != 0]
+    failed = [
+        result for result in results if result.returncode != 0 and result.returncode not in CPYTHONS_OWN_EXIT_CRASH
+    ]
     assert not failed, (
         f"{len(failed)} of {runs} exits failed, exit codes {[r.returncode for r in failed]}; "
         f"first stderr:\n{failed[0].stderr[-2000:]}"

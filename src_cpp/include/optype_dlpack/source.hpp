@@ -82,16 +82,25 @@ inline SourceError read_dlpack_capsule(PyObject* capsule, ManagedView* view, voi
 ///
 /// CPython ends a thread that way only once the runtime is finalizing (the thread exits
 /// because it saw that), and nothing here runs without the GIL otherwise (no call releases
-/// it): until the interpreter finalizes, the answer is yes without asking. The check is a
-/// flag read, where PyGILState_Check reads thread-specific storage (about 50 instructions
-/// a call, and every call of Expect.check releases up to two objects).
+/// it): while the interpreter runs, the answer is yes after two flag reads, where
+/// PyGILState_Check reads thread-specific storage (about 50 instructions a call, and every
+/// call of Expect.check releases up to two objects). The unwind may come late: after the
+/// runtime is no longer initialized, no thread holds the GIL; while it finalizes, this
+/// thread holds it only if its own thread state is the current one (PyGILState_Check would
+/// say yes once finalization has deleted its thread-specific storage).
 inline bool thread_holds_gil() noexcept {
 #if PY_VERSION_HEX >= 0x030D0000
     const bool finalizing = Py_IsFinalizing() != 0;
 #else
     const bool finalizing = _Py_IsFinalizing() != 0;
 #endif
-    return !finalizing || PyGILState_Check() != 0;
+    if (!finalizing) return Py_IsInitialized() != 0;
+    PyThreadState* mine = PyGILState_GetThisThreadState();
+#if PY_VERSION_HEX >= 0x030D0000
+    return mine != nullptr && mine == PyThreadState_GetUnchecked();
+#else
+    return mine != nullptr && mine == _PyThreadState_UncheckedGet();
+#endif
 }
 
 /// Keeps whatever the tensor borrows from alive, and releases it exactly once.
