@@ -93,18 +93,20 @@ public:
 
     PyObject* validate(py::handle x) const { return describe(x, &c_, c_.verify); }
 
-    void check(py::handle x) const {
-        if (borrowable(x) && passes_borrowed(x, nullptr, nullptr)) return;
-        od::Source source;
-        od::interop::NdarrayView storage;
-        acquire_tensor(x, source, need(), storage);
-        od::Geometry geometry;
-        run_checks(source, &c_, geometry, c_.verify);
-    }
+    void check(py::handle x) const { check_and_use(x, nullptr, nullptr); }
 
     /// check(x), then use(context, record) while the tensor is held (`use` may be nullptr).
-    void check_and_use(py::handle x, od::checked_plan::RecordUse use, void* context) const {
+    /// The quick path is inlined into its callers (Expect.check and @checked's call), the full
+    /// one is not: a call and the registers it saves cost as much as a tenth of the quick path.
+    __attribute__((always_inline)) void check_and_use(py::handle x, od::checked_plan::RecordUse use,
+                                                      void* context) const {
         if (borrowable(x) && passes_borrowed(x, use, context)) return;
+        check_and_use_fully(x, use, context);
+    }
+
+    /// check_and_use without the quick path: acquires `x` (through a Source) and runs every check.
+    __attribute__((noinline)) void check_and_use_fully(py::handle x, od::checked_plan::RecordUse use,
+                                                       void* context) const {
         od::Source source;
         od::interop::NdarrayView storage;
         acquire_tensor(x, source, need(), storage);
@@ -128,7 +130,8 @@ private:
     /// rule, every constraint and the device check accept. True when it passed, after
     /// use(context, record) when `use` is given; false when the full path is to check `x`,
     /// asking it again, and say what failed. A failing table raises here.
-    bool passes_borrowed(py::handle x, od::checked_plan::RecordUse use, void* context) const {
+    __attribute__((always_inline)) bool passes_borrowed(py::handle x, od::checked_plan::RecordUse use,
+                                                        void* context) const {
         DLTensor slot;
         od::ManagedView view;
         switch (od::borrow_remembered(x.ptr(), &slot, view)) {

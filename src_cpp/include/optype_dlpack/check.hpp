@@ -436,9 +436,11 @@ __attribute__((always_inline)) inline bool structure_fast_path(const ManagedView
     // extents of 1 take any stride (numpy and torch disagree on what to write there).
     std::int64_t size = 1, min_off = 0, max_off = 0;
     bool c_contig = true;
+    std::int32_t above_one = 0;  // extents other than 1
     for (std::int32_t i = t.ndim - 1; i >= 0; --i) {
         const std::int64_t extent = t.shape[i], stride = t.strides[i];
         if (extent <= 0) return false;  // empty or negative: diagnosed on the slow path
+        above_one += extent != 1;
         if (extent != 1 && stride != size) c_contig = false;
         std::int64_t reach = 0;
         if (mul_overflows(size, extent, &size) || mul_overflows(extent - 1, stride, &reach) ||
@@ -446,11 +448,16 @@ __attribute__((always_inline)) inline bool structure_fast_path(const ManagedView
             return false;
         }
     }
-    bool f_contig = true;
-    std::int64_t expected = 1;  // cannot overflow: bounded by size
-    for (std::int32_t i = 0; i < t.ndim; ++i) {
-        if (t.shape[i] != 1 && t.strides[i] != expected) f_contig = false;
-        expected *= t.shape[i];
+    // A C-contiguous tensor is F-contiguous too exactly when at most one extent is not 1: with
+    // two, the innermost has stride 1 in C order but at least the outer one's extent in F order.
+    bool f_contig = c_contig && above_one <= 1;
+    if (!c_contig) {
+        f_contig = true;
+        std::int64_t expected = 1;  // cannot overflow: bounded by size
+        for (std::int32_t i = 0; i < t.ndim; ++i) {
+            if (t.shape[i] != 1 && t.strides[i] != expected) f_contig = false;
+            expected *= t.shape[i];
+        }
     }
     if (t.byte_offset > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return false;
     const auto offset = static_cast<std::int64_t>(t.byte_offset);
