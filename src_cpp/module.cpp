@@ -89,24 +89,37 @@ PyObject* describe(py::handle x, const od::Constraints* constraints, od::VerifyD
 /// second __init__.
 class Expect {
 public:
-    Expect(od::Constraints c, py::str repr) : c_(std::move(c)), repr_(std::move(repr)) {}
+    Expect(od::Constraints c, py::str repr)
+        : c_(std::move(c)), pinned_(od::pins_plain_values(c_)), repr_(std::move(repr)) {}
 
     PyObject* validate(py::handle x) const { return describe(x, &c_, c_.verify); }
 
-    void check(py::handle x) const { check_and_use(x, nullptr, nullptr); }
-
-    /// check(x), then use(context, record) while the tensor is held (`use` may be nullptr).
-    /// The quick path is inlined into its callers (Expect.check and @checked's call), the full
-    /// one is not: a call and the registers it saves cost as much as a tenth of the quick path.
-    __attribute__((always_inline)) void check_and_use(py::handle x, od::checked_plan::RecordUse use,
-                                                      void* context) const {
-        if (borrowable(x) && passes_borrowed(x, use, context)) return;
-        check_and_use_fully(x, use, context);
+    void check(py::handle x) const {
+        if (passes_quickly(x, nullptr, nullptr)) return;
+        check_fully(x, nullptr, nullptr);  // inlined: the path of every capsule
     }
 
-    /// check_and_use without the quick path: acquires `x` (through a Source) and runs every check.
-    __attribute__((noinline)) void check_and_use_fully(py::handle x, od::checked_plan::RecordUse use,
-                                                       void* context) const {
+    /// check(x), then use(context, record) while the tensor is held (`use` may be nullptr).
+    /// The quick paths are inlined into @checked's argument loop (a call per tensor and the
+    /// registers it saves cost as much as a tenth of them), the full one is a call.
+    __attribute__((always_inline)) void check_and_use(py::handle x, od::checked_plan::RecordUse use,
+                                                      void* context) const {
+        if (passes_quickly(x, use, context)) return;
+        check_fully_out_of_line(x, use, context);
+    }
+
+    const py::str& repr() const { return repr_; }
+
+private:
+    __attribute__((noinline)) void check_fully_out_of_line(py::handle x, od::checked_plan::RecordUse use,
+                                                           void* context) const {
+        check_fully(x, use, context);
+    }
+
+    /// check_and_use through a Source: acquires `x` as every entry point does, then runs every
+    /// check, raising what fails.
+    __attribute__((always_inline)) void check_fully(py::handle x, od::checked_plan::RecordUse use,
+                                                    void* context) const {
         od::Source source;
         od::interop::NdarrayView storage;
         acquire_tensor(x, source, need(), storage);
@@ -115,14 +128,25 @@ public:
         if (use != nullptr) use(context, od::record_of(source.view, geometry, verified));
     }
 
-    const py::str& repr() const { return repr_; }
+    /// The common cases, checked without a Source: an exact NumPy array read from its struct
+    /// (passes_ndarray), or a tensor borrowed through a remembered exchange table when the
+    /// DLTensor alone is needed (passes_borrowed). True when `x` passed, after use(context,
+    /// record) when `use` is given; false when check_fully is to check it and say what failed.
+    __attribute__((always_inline)) bool passes_quickly(py::handle x, od::checked_plan::RecordUse use,
+                                                       void* context) const {
+        if (PyCapsule_CheckExact(x.ptr())) return false;
+        if (od::detail::is_exact_ndarray(Py_TYPE(x.ptr()))) return passes_ndarray(x, use, context);
+        return need() == od::Need::tensor && passes_borrowed(x, use, context);
+    }
 
-private:
-    /// Whether passes_borrowed() may apply: the DLTensor alone is needed, and `x` is neither a
-    /// capsule nor a NumPy array (read from its struct: acquire_tensor).
-    bool borrowable(py::handle x) const {
-        return need() == od::Need::tensor && !PyCapsule_CheckExact(x.ptr()) &&
-               !od::detail::is_exact_ndarray(Py_TYPE(x.ptr()));
+    /// An exact NumPy array whose struct reads as NumPy's export would (read_ndarray) and that
+    /// every structural rule, every constraint and the device check accept.
+    __attribute__((always_inline)) bool passes_ndarray(py::handle x, od::checked_plan::RecordUse use,
+                                                       void* context) const {
+        od::interop::NdarrayView storage;
+        od::ManagedView view;
+        if (od::interop::read_ndarray(x.ptr(), storage, view) != od::interop::NdarrayRead::read) return false;
+        return passes_view(view, use, context);
     }
 
     /// The common case, checked without a Source: a tensor borrowed through a remembered
@@ -137,25 +161,51 @@ private:
         switch (od::borrow_remembered(x.ptr(), &slot, view)) {
             case od::Borrowed::tensor: break;
             case od::Borrowed::not_remembered: return false;
-            case od::Borrowed::error: throw py::error_already_set();
+            case od::Borrowed::error: raise_set_error();
         }
+        return passes_view(view, use, context);
+    }
+
+    /// The quick paths' checks of a tensor read without a Source: every structural rule (in
+    /// structure_fast_path's common case), every constraint and the device check.
+    __attribute__((always_inline)) bool passes_view(const od::ManagedView& view, od::checked_plan::RecordUse use,
+                                                    void* context) const {
         od::Geometry geometry;
-        if (!od::detail::structure_fast_path(view, geometry)) return false;  // true: no rule finds anything
-        if (!od::constraints_met(view, geometry, c_)) return false;
+        if (pinned_) {  // device, dtype and their plainness in one test, then the rest
+            if (!od::pinned_values_met(*view.tensor, c_) || !od::detail::structure_fast_path<true>(view, geometry) ||
+                !od::constraints_met<true>(view, geometry, c_)) {
+                return false;
+            }
+        } else if (!od::detail::structure_fast_path(view, geometry) || !od::constraints_met(view, geometry, c_)) {
+            return false;  // structure_fast_path true: no structural rule finds anything
+        }
         std::int8_t verified = -1;
-        if (!od::device_left_unasked(view.tensor->device.device_type, c_.verify)) {
-            od::Report report;
-            verified = od::verify_device(view, geometry, c_.verify, report);
-            if (!report.ok()) return false;
+        if (!od::device_left_unasked(view.tensor->device.device_type, c_.verify) &&
+            !device_verified(view, geometry, verified)) {
+            return false;
         }
         if (use != nullptr) use(context, od::record_of(view, geometry, verified));
         return true;
     }
 
+    /// The device check of the quick paths, where the driver is asked: whether it found nothing
+    /// wrong (`verified` set to its answer). Out of line: @checked's argument loop inlines the
+    /// quick paths, and this one is rare there.
+    __attribute__((noinline)) bool device_verified(const od::ManagedView& view, const od::Geometry& geometry,
+                                                   std::int8_t& verified) const {
+        od::Report report;
+        verified = od::verify_device(view, geometry, c_.verify, report);
+        return report.ok();
+    }
+
+    /// Raises the Python error set. Out of line, as device_verified.
+    [[noreturn]] __attribute__((noinline)) static void raise_set_error() { throw py::error_already_set(); }
+
     /// What check() reads: the flags only when writability is constrained.
     od::Need need() const { return c_.writable >= 0 ? od::Need::everything : od::Need::tensor; }
 
     od::Constraints c_;
+    bool pinned_;   ///< c_ pins a plain device type and dtype (od::pins_plain_values): the quick path tests them first
     py::str repr_;  ///< made from the arguments at construction: later changes to them do not show
 };
 

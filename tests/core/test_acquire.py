@@ -423,10 +423,13 @@ def remembered_producer(tensors_freed: ModuleType) -> tuple[ChangingTable, objec
     return tables, producer
 
 
-def message_of(call: Callable[[], object]) -> str:
-    with pytest.raises(ValueError) as caught:
+def outcome_of(call: Callable[[], object]) -> str:
+    """The message of the ValueError the call raises, or "passed"."""
+    try:
         call()
-    return str(caught.value)
+    except ValueError as error:
+        return str(error)
+    return "passed"
 
 
 def test_remembered_table_is_asked_once_per_passing_check(tensors_freed: ModuleType) -> None:
@@ -455,17 +458,35 @@ CHANGES: dict[str, Callable[[ChangingTable, DLTensor], None]] = {
     "CPU device id": set_field("device", DLDevice(KDL_CPU, 3)),
     "ndim above the bound": set_field("ndim", 2000),
     "offset past the address space": set_field("byte_offset", 2**63),
+    # what a declared device and dtype decide in one test (the quick path's pinned values)
+    "no lanes": set_field("dtype", DLDataType(KDL_FLOAT, 32, 0)),
+    "two lanes": set_field("dtype", DLDataType(KDL_FLOAT, 32, 2)),
+    "unknown dtype code": set_field("dtype", DLDataType(200, 32, 1)),
+    "invalid float width": set_field("dtype", DLDataType(KDL_FLOAT, 24, 1)),
+    "CUDA device": set_field("device", DLDevice(KDL_CUDA, 0)),
+    "negative device id": set_field("device", DLDevice(KDL_CPU, -1)),
+    "unknown device type": set_field("device", DLDevice(63, 0)),
+}
+
+# Without a declared device and dtype, and with both (then the quick path tests them, and the
+# plainness of the values, in one comparison: expect.hpp's pinned_values_met)
+REFUSAL_CONSTRAINTS: dict[str, dict[str, Any]] = {
+    "dtype, shape, layout": {"dtype": "float32", "shape": (4,), "layout": "C"},
+    "device and dtype pinned": {"device": "cpu", "dtype": "float32", "shape": (4,), "layout": "C"},
 }
 
 
+@pytest.mark.parametrize("declared", list(REFUSAL_CONSTRAINTS))
 @pytest.mark.parametrize("change", list(CHANGES))
-def test_remembered_table_refusals_are_those_of_the_full_path(tensors_freed: ModuleType, change: str) -> None:
+def test_remembered_table_refusals_are_those_of_the_full_path(
+    tensors_freed: ModuleType, change: str, declared: str
+) -> None:
     tables, producer = remembered_producer(tensors_freed)
     tables.change = lambda tensor: CHANGES[change](tables, tensor)
-    constraints: dict[str, Any] = {"dtype": "float32", "shape": (4,), "layout": "C"}
+    constraints = REFUSAL_CONSTRAINTS[declared]
     try:
-        checked = message_of(lambda: Expect(**constraints).check(producer))
-        full = message_of(lambda: validate(producer, **constraints))
+        checked = outcome_of(lambda: Expect(**constraints).check(producer))
+        full = outcome_of(lambda: validate(producer, **constraints))
     finally:
         tables.shape[0] = 4
     assert checked == full
@@ -493,14 +514,7 @@ def test_remembered_table_constraints_are_judged_as_by_the_full_path(
 ) -> None:
     _, producer = remembered_producer(tensors_freed)
 
-    def outcome(call: Callable[[], object]) -> str:
-        try:
-            call()
-        except ValueError as error:
-            return str(error)
-        return "passed"
-
-    assert outcome(lambda: Expect(**constraints).check(producer)) == outcome(
+    assert outcome_of(lambda: Expect(**constraints).check(producer)) == outcome_of(
         lambda: validate(producer, **constraints)
     )
 

@@ -318,6 +318,13 @@ void check_constraints(const od::ManagedView& view, const od::Geometry& g, const
     const auto failures = static_cast<std::size_t>(std::count(std::begin(unmet), std::end(unmet), true));
     require(met == (failures == 0) && report.violations().size() == failures,
             "check_constraints: one violation per unmet constraint");
+    require(od::constraints_met(view, g, c) == met, "constraints_met: as check_constraints");
+    if (od::pins_plain_values(c)) {  // the quick path's one test of device, dtype and plain values
+        require(od::pinned_values_met(t, c) == (od::detail::plain_1_3_values(t) && !unmet[0] && !unmet[1]),
+                "pinned_values_met: the device and dtype constraints, and plain values");
+        require(od::constraints_met<true>(view, g, c) == !(unmet[2] || unmet[3] || unmet[4] || unmet[5]),
+                "constraints_met<true>: every constraint but device and dtype");
+    }
 }
 
 /// Names: whatever parse_* accepts, format_* writes back to the same value.

@@ -99,12 +99,36 @@ inline bool layout_met(const Geometry& geometry, const Constraints& c) noexcept 
 
 }  // namespace detail
 
+/// Whether `c` pins the device type and the dtype to values that plain_1_3_values accepts (a
+/// DLPack 1.3 device type and dtype, at least one lane). For such constraints a tensor meets
+/// the device and dtype constraints and has plain values exactly when pinned_values_met says so.
+inline bool pins_plain_values(const Constraints& c) noexcept {
+    // outside [0, 64) no device type is plain (and the cast below would leave DLDeviceType's range)
+    if (!c.has_device_type || !c.has_dtype || c.device_type < 0 || c.device_type >= 64) return false;
+    DLTensor pinned{};
+    pinned.device = {static_cast<DLDeviceType>(c.device_type), 0};
+    pinned.dtype = c.dtype;
+    return detail::plain_1_3_values(pinned);
+}
+
+/// For constraints that pins_plain_values: device_met && dtype_met && plain_1_3_values, in one
+/// test. The device type and dtype equal the pinned ones, which are plain; what plain values
+/// ask of the device id remains: not negative, and 0 on the CPU.
+__attribute__((always_inline)) inline bool pinned_values_met(const DLTensor& t, const Constraints& c) noexcept {
+    return static_cast<std::int32_t>(t.device.device_type) == c.device_type && t.device.device_id >= 0 &&
+           (t.device.device_type != kDLCPU || t.device.device_id == 0) &&
+           (!c.has_device_id || t.device.device_id == c.device_id) && t.dtype.code == c.dtype.code &&
+           t.dtype.bits == c.dtype.bits && t.dtype.lanes == c.dtype.lanes;
+}
+
 /// Whether every declared constraint is met (check_constraints says which are not).
+/// `kPinnedChecked`: pinned_values_met already said yes, so device and dtype are not asked again.
+template <bool kPinnedChecked = false>
 __attribute__((always_inline)) inline bool constraints_met(const ManagedView& view, const Geometry& geometry,
                                                            const Constraints& c) noexcept {
     const DLTensor& t = *view.tensor;
-    return detail::device_met(t, c) && detail::dtype_met(t, c) && detail::shape_met(t, c) && detail::ndim_met(t, c) &&
-           detail::writable_met(view, c) && detail::layout_met(geometry, c);
+    return (kPinnedChecked || (detail::device_met(t, c) && detail::dtype_met(t, c))) && detail::shape_met(t, c) &&
+           detail::ndim_met(t, c) && detail::writable_met(view, c) && detail::layout_met(geometry, c);
 }
 
 /// Checks the declared constraints; records one violation per unmet constraint. Returns
